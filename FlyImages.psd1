@@ -1,0 +1,25 @@
+@{
+    RootModule           = 'FlyImages.Cmdlets.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '088ce314-c042-4482-88e5-c9d5a67d692c'
+    Author               = 'FlyImages developers'
+    CompanyName          = 'FlyImages'
+    Copyright            = '(c) FlyImages developers.'
+    Description          = 'Puts container images onto Linux hosts the way Fly.io''s flyd does: fetches layer blobs from S3 only when missing, unpacks them safely into devicemapper thin-pool devices only once, and activates images as thin snapshots. SQLite records everything; persisted state machines make every step resumable.'
+    CompatiblePSEditions = @('Core')
+    PowerShellVersion    = '7.4'
+    CmdletsToExport      = @(
+        'Get-FlyImage'
+    )
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    FormatsToProcess     = @(
+        'FlyImages.Image.Format.ps1xml'
+    )
+    PrivateData          = @{
+        PSData = @{
+            Tags         = @('containers', 'devicemapper', 'thin-pool', 'images', 's3', 'Linux')
+        }
+    }
+}
