@@ -6,7 +6,7 @@ using System.Security;
 namespace FlyImages.Host;
 
 /// <summary>A minimal PSHost: output to stdout, errors/warnings/verbose to stderr, progress only on a terminal.</summary>
-internal sealed class ConsoleHost(bool nonInteractive) : PSHost
+internal sealed partial class ConsoleHost(bool nonInteractive) : PSHost
 {
     private readonly ConsoleUi ui = new(nonInteractive);
 
@@ -38,27 +38,36 @@ internal sealed class ConsoleHost(bool nonInteractive) : PSHost
 
     public override void SetShouldExit(int exitCode) => ExitCode = exitCode;
 
-    private sealed class ConsoleUi(bool nonInteractive) : PSHostUserInterface
+    private sealed partial class ConsoleUi(bool nonInteractive) : PSHostUserInterface
     {
         private readonly TextWriter output = Console.Out;
         private readonly TextWriter error = Console.Error;
         private readonly bool progress = !Console.IsErrorRedirected;
+        private readonly bool plain = Console.IsOutputRedirected || Environment.GetEnvironmentVariable("NO_COLOR") is not null;
 
         public override PSHostRawUserInterface RawUI { get; } = new RawUi();
 
-        public override void Write(string value) => output.Write(value);
+        public override bool SupportsVirtualTerminal => !plain;
 
-        public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => output.Write(value);
+        public override void Write(string value) => output.Write(Plain(value));
 
-        public override void WriteLine(string value) => output.WriteLine(value);
+        public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => output.Write(Plain(value));
 
-        public override void WriteErrorLine(string value) => error.WriteLine(value);
+        public override void WriteLine(string value) => output.WriteLine(Plain(value));
 
-        public override void WriteDebugLine(string message) => error.WriteLine("DEBUG: " + message);
+        public override void WriteErrorLine(string value) => error.WriteLine(Plain(value));
 
-        public override void WriteVerboseLine(string message) => error.WriteLine("VERBOSE: " + message);
+        public override void WriteDebugLine(string message) => error.WriteLine("DEBUG: " + Plain(message));
 
-        public override void WriteWarningLine(string message) => error.WriteLine("WARNING: " + message);
+        public override void WriteVerboseLine(string message) => error.WriteLine("VERBOSE: " + Plain(message));
+
+        public override void WriteWarningLine(string message) => error.WriteLine("WARNING: " + Plain(message));
+
+        /// <summary>The formatter colours table headers whatever $PSStyle says; files, pipes and CI logs get none.</summary>
+        private string Plain(string value) => plain ? EscapeSequence().Replace(value, "") : value;
+
+        [System.Text.RegularExpressions.GeneratedRegex(@"\x1b\[[0-9;?]*[A-Za-z]")]
+        private static partial System.Text.RegularExpressions.Regex EscapeSequence();
 
         public override void WriteProgress(long sourceId, ProgressRecord record)
         {
