@@ -12,20 +12,16 @@ mkdir -p "$logs"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 passed=0; failed=0; skipped=0
-add_counts() { # parses the vstest summary lines of a log
-  local log=$1 label=$2 found=0
-  while IFS= read -r line; do
-    found=1
-    local f p s
-    f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line")
-    p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line")
-    s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
-    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-  done < <(grep -E '^(Passed|Failed)! +- +Failed: +[0-9]+, Passed: +[0-9]+, Skipped: +[0-9]+' "$log")
-  if [ $found = 0 ]; then
-    echo "$label: no test summary (the run crashed or did not start): counted as 1 failure"
-    failed=$((failed + 1))
+add_counts() { # reads the counters of a run's TRX file (missing: the run crashed)
+  local trx=$1 label=$2 counters
+  counters=$(grep -o '<Counters [^>]*>' "$trx" 2>/dev/null | head -1)
+  if [ -z "$counters" ]; then
+    echo "$label: no test results (the run crashed or did not start): counted as 1 failure"
+    failed=$((failed + 1)); return
   fi
+  attr() { sed -E "s/.* $1=\"([0-9]+)\".*/\1/" <<<"$counters"; }
+  passed=$((passed + $(attr passed))); failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
+  skipped=$((skipped + $(attr notExecuted)))
 }
 
 echo "== build"
@@ -37,10 +33,11 @@ grep -qE ' error ' "$logs/build.log" && { echo "build failed"; echo "0 passed, 1
 for project in tests/FlyImages.Tests tests/FlyImages.Module.Tests; do
   name=$(basename "$project")
   echo "== $name"
+  rm -f "$logs/$name.trx"
   dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=normal" \
     --logger "trx;LogFileName=$name.trx" --results-directory "$logs" 2>&1 | tee "$logs/$name.log" \
-    | grep -E '^\s+(Failed|Skipped) |^(Passed|Failed)!|Error Message|^\s+Assert|not run:' || true
-  add_counts "$logs/$name.log" "$name"
+    | grep -E '^\s+(Failed|Skipped) |^Total tests|^\s+(Passed|Failed|Skipped): |Error Message|not run:' || true
+  add_counts "$logs/$name.trx" "$name"
 done
 
 if [ "${FLYIMAGES_SKIP_VM:-0}" = 1 ]; then
