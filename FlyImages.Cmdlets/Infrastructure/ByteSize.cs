@@ -1,8 +1,12 @@
 using System.Globalization;
 
-namespace FlyImages.Model;
+namespace FlyImages.Cmdlets.Infrastructure;
 
-/// <summary>Human units for byte counts (binary: KiB, MiB...), used by the format views.</summary>
+/// <summary>
+/// Human units for byte counts (binary: KiB, MiB...), used by the format views. It lives in the cmdlet
+/// assembly: PowerShell resolves type literals only in the default load context, and the core lives in
+/// the module's own one.
+/// </summary>
 public static class ByteSize
 {
     private static readonly string[] Units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
