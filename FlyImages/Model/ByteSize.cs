@@ -1,12 +1,8 @@
 using System.Globalization;
 
-namespace FlyImages.Cmdlets.Infrastructure;
+namespace FlyImages.Model;
 
-/// <summary>
-/// Human units for byte counts (binary: KiB, MiB...), used by the format views. It lives in the cmdlet
-/// assembly: PowerShell resolves type literals only in the default load context, and the core lives in
-/// the module's own one.
-/// </summary>
+/// <summary>Human units for byte counts (binary: KiB, MiB...), for messages and the format views.</summary>
 public static class ByteSize
 {
     private static readonly string[] Units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
