@@ -4,7 +4,8 @@
 #
 #   guest-dm-tests.sh TESTS.dll
 #
-# FLYVM_TEST_RUNNER=vstest (default; `dotnet vstest`, the faster under TCG) or test (`dotnet test`).
+# FLYVM_TEST_RUNNER picks the runner: console (default: the SDK's vstest.console.dll run directly,
+# FLYVM_VSTEST_CONSOLE naming it), test (`dotnet test DLL`) or vstest (`dotnet vstest DLL`).
 # Exit status: the test runner's, or 3 when this kernel has no device-mapper (the VM is broken:
 # the DeviceMapper tests would only skip).
 set -uo pipefail
@@ -23,17 +24,22 @@ FILTER="Category=DeviceMapper"
 DOTNET=${FLYVM_DOTNET:-dotnet}   # the host's dotnet, resolved on the host
 
 start=$(up)
-echo "guest: $(nproc) vCPU, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB, runner ${FLYVM_TEST_RUNNER:-vstest}, uptime $start"
-case "${FLYVM_TEST_RUNNER:-vstest}" in
+echo "guest: $(nproc) vCPU, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB, runner ${FLYVM_TEST_RUNNER:-console}, uptime $start"
+case "${FLYVM_TEST_RUNNER:-console}" in
   vstest)
     "$DOTNET" vstest "$DLL" --TestCaseFilter:"$FILTER" \
+      --logger:"trx;LogFileName=dm.trx" --logger:"console;verbosity=normal" --ResultsDirectory:"$RESULTS"
+    ;;
+  console)
+    # vstest.console.dll of the host's SDK, without the dotnet CLI in front of it
+    "$DOTNET" "${FLYVM_VSTEST_CONSOLE:?}" "$DLL" --TestCaseFilter:"$FILTER" \
       --logger:"trx;LogFileName=dm.trx" --logger:"console;verbosity=normal" --ResultsDirectory:"$RESULTS"
     ;;
   test)
     "$DOTNET" test "$DLL" --filter "$FILTER" \
       --logger "trx;LogFileName=dm.trx" --logger "console;verbosity=normal" --results-directory "$RESULTS"
     ;;
-  *) echo "guest: FLYVM_TEST_RUNNER must be vstest or test" >&2; exit 2 ;;
+  *) echo "guest: FLYVM_TEST_RUNNER must be console, test or vstest" >&2; exit 2 ;;
 esac
 rc=$?
 echo "guest: test runner exit $rc after $(awk -v s="$start" -v e="$(up)" 'BEGIN{printf "%.1f", e-s}') s"
