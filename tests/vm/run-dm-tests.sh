@@ -127,13 +127,14 @@ if [ "$failed" -gt 0 ]; then
   flyvm_say "failed inside the VM:"
   grep -E '^(Failed|Error|Timeout|Aborted) ' <<< "$results" | sed 's/^/  /' >&2
   # their messages, as the runner printed them
-  awk '/^  Failed /{p=1} /^  (Passed|Skipped) |^Results File:|^Test Run /{p=0} p' "$RUN_DIR/console.log" >&2
+  awk '/^  Failed /{p=1} /^  (Passed|Skipped) |^Results File:|^Test Run /{p=0} p && !/^\[xUnit\.net /' "$RUN_DIR/console.log" >&2
   rc=1
 fi
 if [ "$skipped" -gt 0 ]; then
   flyvm_say "skipped inside the VM (a DeviceMapper test must not skip where device-mapper exists):"
   grep -v -E '^(Passed|Failed|Error|Timeout|Aborted) ' <<< "$results" | sed 's/^/  /' >&2
-  awk '/^  Skipped /{p=1} /^  (Passed|Failed) |^Results File:|^Test Run /{p=0} p' "$RUN_DIR/console.log" >&2
+  # xunit's own lines carry the reasons: "<name> [SKIP]" then the message
+  grep -A1 -F '[SKIP]' "$RUN_DIR/console.log" | grep -v '^--$' >&2
   rc=1
 fi
 if [ "$total" -eq 0 ]; then
