@@ -30,8 +30,8 @@ APT_UPDATED=0
 apt_update() {
   [ "$APT_UPDATED" = 1 ] && return 0
   say "apt-get update"
-  apt-get update -qq >/dev/null || flyvm_die "apt-get update failed"
-  APT_UPDATED=1
+  APT_UPDATED=1   # tried: once per run is enough
+  apt-get update -qq >/dev/null || { flyvm_say "apt-get update failed"; return 1; }
 }
 
 # --- 1. host packages --------------------------------------------------------------------------
@@ -41,7 +41,7 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  apt_update
+  apt_update || flyvm_die "cannot install ${missing[*]} without package lists"
   say "apt-get install ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || flyvm_die "apt-get install ${missing[*]} failed"
@@ -54,49 +54,70 @@ resolve_kernel_package() {
   apt-cache depends linux-image-amd64 2>/dev/null \
     | awk '$1=="Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}'
 }
-KPKG=$(resolve_kernel_package || true)
-if [ -z "$KPKG" ]; then
-  apt_update
-  KPKG=$(resolve_kernel_package || true)
-fi
-[ -n "$KPKG" ] || flyvm_die "apt-cache cannot resolve linux-image-amd64 (no package lists?)"
-case "$KPKG" in
-  linux-image-*-amd64) ;;
-  *) flyvm_die "unexpected kernel package name '$KPKG'" ;;
-esac
-KVER=${KPKG#linux-image-}
-[[ "$KVER" =~ ^[0-9A-Za-z.+~-]+$ ]] || flyvm_die "unexpected kernel version '$KVER'"
-KDIR=$FLYVM_CACHE/kernels/$KVER
+valid_kernel_package() {
+  case "$1" in linux-image-*-amd64) [[ "${1#linux-image-}" =~ ^[0-9A-Za-z.+~-]+$ ]] ;; *) return 1 ;; esac
+}
 
-if [ ! -f "$KDIR/.complete" ]; then
+# Downloads and unpacks $1 into the cache; fails (status 1) without leaving anything behind.
+fetch_kernel() {
+  local pkg=$1 kver=${1#linux-image-} work deb mods m t0
   t0=$(flyvm_now)
-  work=$(mktemp -d "$FLYVM_CACHE/.kernel.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-  say "fetching $KPKG (apt-get download, not installed)"
-  if ! (cd "$work" && apt-get download -qq "$KPKG" >/dev/null 2>&1); then
-    apt_update   # the lists may name a version the mirror no longer has
-    (cd "$work" && apt-get download -qq "$KPKG" >/dev/null) || flyvm_die "apt-get download $KPKG failed"
+  work=$(mktemp -d "$FLYVM_CACHE/.kernel.XXXXXX") || return 1
+  say "fetching $pkg (apt-get download, not installed)"
+  if ! (cd "$work" && apt-get download -qq "$pkg" >/dev/null 2>&1); then
+    rm -rf "$work"; return 1
   fi
-  deb=$(find "$work" -maxdepth 1 -name "${KPKG}_*.deb" -print -quit)
-  [ -n "$deb" ] || flyvm_die "apt-get download $KPKG left no .deb"
-  dpkg-deb -x "$deb" "$work/x"
+  deb=$(find "$work" -maxdepth 1 -name "${pkg}_*.deb" -print -quit)
+  [ -n "$deb" ] && dpkg-deb -x "$deb" "$work/x" || { rm -rf "$work"; return 1; }
   # Debian 12's package ships /lib/modules, later ones /usr/lib/modules.
   mods=
-  for m in "$work/x/lib/modules/$KVER" "$work/x/usr/lib/modules/$KVER"; do
+  for m in "$work/x/lib/modules/$kver" "$work/x/usr/lib/modules/$kver"; do
     [ -d "$m" ] && mods=$m && break
   done
-  [ -n "$mods" ] && [ -f "$work/x/boot/vmlinuz-$KVER" ] || flyvm_die "$deb does not hold vmlinuz-$KVER and its modules"
+  if [ -z "$mods" ] || [ ! -f "$work/x/boot/vmlinuz-$kver" ]; then
+    flyvm_say "$deb does not hold vmlinuz-$kver and its modules"
+    rm -rf "$work"; return 1
+  fi
   mkdir -p "$work/k/boot" "$work/k/lib/modules"
-  mv "$work/x/boot/vmlinuz-$KVER" "$work/k/boot/"
-  [ -f "$work/x/boot/config-$KVER" ] && mv "$work/x/boot/config-$KVER" "$work/k/boot/"
-  mv "$mods" "$work/k/lib/modules/$KVER"
-  depmod -b "$work/k" "$KVER"
+  mv "$work/x/boot/vmlinuz-$kver" "$work/k/boot/"
+  if [ -f "$work/x/boot/config-$kver" ]; then mv "$work/x/boot/config-$kver" "$work/k/boot/"; fi
+  mv "$mods" "$work/k/lib/modules/$kver"
+  depmod -b "$work/k" "$kver" || { rm -rf "$work"; return 1; }
   touch "$work/k/.complete"
-  rm -rf "$KDIR"; mkdir -p "$FLYVM_CACHE/kernels"
-  mv "$work/k" "$KDIR"
-  rm -rf "$work"; trap - EXIT
-  say "kernel $KVER unpacked into $KDIR in $(flyvm_since "$t0") s"
+  mkdir -p "$FLYVM_CACHE/kernels"
+  rm -rf "$FLYVM_CACHE/kernels/$kver"
+  mv "$work/k" "$FLYVM_CACHE/kernels/$kver"
+  rm -rf "$work"
+  say "kernel $kver unpacked into $FLYVM_CACHE/kernels/$kver in $(flyvm_since "$t0") s"
+}
+
+# The kernel the local package lists name; then, if that is neither cached nor downloadable,
+# the same after apt-get update (the mirror drops superseded versions); then, if the network or
+# the mirror is down, the newest kernel already in the cache.
+KPKG=$(resolve_kernel_package || true)
+KVER=
+if valid_kernel_package "$KPKG"; then
+  if [ -f "$FLYVM_CACHE/kernels/${KPKG#linux-image-}/.complete" ] || fetch_kernel "$KPKG"; then
+    KVER=${KPKG#linux-image-}
+  fi
 fi
+if [ -z "$KVER" ] && [ "$APT_UPDATED" = 0 ] && apt_update; then
+  KPKG=$(resolve_kernel_package || true)
+  if valid_kernel_package "$KPKG"; then
+    if [ -f "$FLYVM_CACHE/kernels/${KPKG#linux-image-}/.complete" ] || fetch_kernel "$KPKG"; then
+      KVER=${KPKG#linux-image-}
+    fi
+  fi
+fi
+if [ -z "$KVER" ]; then
+  newest=$(find "$FLYVM_CACHE/kernels" -mindepth 2 -maxdepth 2 -name .complete -printf '%h\n' 2>/dev/null \
+    | xargs -r -n1 basename | sort -V | tail -n1 || true)
+  [ -n "$newest" ] || flyvm_die "cannot resolve or fetch the kernel behind linux-image-amd64 (got '${KPKG:-nothing}'), and none is cached"
+  flyvm_say "warning: cannot fetch ${KPKG:-the kernel behind linux-image-amd64}; using the cached $newest"
+  KVER=$newest
+fi
+KDIR=$FLYVM_CACHE/kernels/$KVER
+
 # Older kernels are of no further use once a newer one is ready.
 for old in "$FLYVM_CACHE"/kernels/*; do
   [ -d "$old" ] && [ "$old" != "$KDIR" ] && { say "removing old kernel $old"; rm -rf "$old"; }
