@@ -6,8 +6,8 @@
 #
 # FLYVM_TEST_RUNNER picks the runner: console (default: the SDK's vstest.console.dll run directly,
 # FLYVM_VSTEST_CONSOLE naming it), test (`dotnet test DLL`) or vstest (`dotnet vstest DLL`).
-# Exit status: the test runner's, or 3 when this kernel has no device-mapper (the VM is broken:
-# the DeviceMapper tests would only skip).
+# Exit status: the test runner's; 3 when this kernel has no device-mapper (the VM is broken: the
+# DeviceMapper tests would only skip); 4 when the assembly is not visible inside.
 set -uo pipefail
 DLL=${1:?usage: guest-dm-tests.sh TESTS.dll}
 RESULTS=${FLYVM_SHARE:?run me through tests/vm/run-vm.sh}/results

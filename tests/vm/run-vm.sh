@@ -152,10 +152,11 @@ IFS=: read -r -a accels <<< "$ACCEL"
 for a in "${accels[@]}"; do QEMU+=(-accel "$a"); done
 
 start=$(flyvm_now)
+# sed -u, not tr: the console reaches stdout line by line instead of in 4 KiB bursts
 if [ "$QUIET" = 1 ]; then
-  timeout --foreground -k 15 "$TIMEOUT" "${QEMU[@]}" < /dev/null 2>&1 | tr -d '\r' > "$LOG"
+  timeout --foreground -k 15 "$TIMEOUT" "${QEMU[@]}" < /dev/null 2>&1 | sed -u 's/\r//g' > "$LOG"
 else
-  timeout --foreground -k 15 "$TIMEOUT" "${QEMU[@]}" < /dev/null 2>&1 | tr -d '\r' | tee "$LOG"
+  timeout --foreground -k 15 "$TIMEOUT" "${QEMU[@]}" < /dev/null 2>&1 | sed -u 's/\r//g' | tee "$LOG"
 fi
 qrc=${PIPESTATUS[0]}
 wall=$(flyvm_since "$start")
