@@ -90,7 +90,7 @@ public sealed class ChainWorkflow(FlyStore store, IInstallSteps steps, WorkflowO
                 }
             }
         }
-        catch (Exception e) when (!lease.Lost.IsCancellationRequested && machine.State is ChainState.Creating or ChainState.Applying or ChainState.Sealing)
+        catch (Exception e) when (!lease.Lost.IsCancellationRequested && e is not FlyException { ErrorId: ErrorIds.WorkflowConflict } && machine.State is ChainState.Creating or ChainState.Applying or ChainState.Sealing)
         {
             // our own attempt failed or was cancelled: undo it now, while we hold the lease
             if (e is OperationCanceledException && machine.State == ChainState.Sealing)
@@ -117,6 +117,12 @@ public sealed class ChainWorkflow(FlyStore store, IInstallSteps steps, WorkflowO
 
     private async Task RollBackAsync(PersistedWorkflow<ChainState, ChainTrigger> machine, ChainPlan plan, string? device, string? detail, string? error, StepContext context)
     {
+        // never delete a device for a workflow another run now owns
+        if (workflows.Find(WorkflowKinds.MakeChain, plan.ChainId)?.RunId != machine.RunId)
+        {
+            throw new FlyException(ErrorIds.WorkflowConflict, FlyErrorCategory.ResourceBusy, $"{plan} was taken over by another run; not rolling it back.", plan.ChainId);
+        }
+
         try
         {
             await StepRetry.RunAsync(options, context, $"Deleting the half-made device of {plan}", s => steps.DiscardChainDeviceAsync(plan, device, s)).ConfigureAwait(false);

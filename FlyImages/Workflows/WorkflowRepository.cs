@@ -12,9 +12,9 @@ public sealed class WorkflowRepository(FlyStore store)
 
     public WorkflowRecord? Find(string kind, string key) => Store.Read((c, t) => Find(c, t, kind, key));
 
-    /// <summary>Workflows whose state is intermediate (work was in flight), of every kind.</summary>
+    /// <summary>Workflows left in an intermediate state (work was in flight) and not yet marked interrupted, of every kind.</summary>
     public IReadOnlyList<WorkflowRecord> ListUnfinished() => Store.Read((c, t) =>
-        c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> 'Pending' ORDER BY id;", Map)
+        c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> 'Pending' AND interrupted_at IS NULL ORDER BY id;", Map)
             .Where(w => WorkflowKinds.IsIntermediate(w.Kind, w.State)).ToList());
 
     /// <summary>
