@@ -1,0 +1,67 @@
+using FlyImages.TestSupport;
+using FlyImages.Workflows;
+using Xunit;
+
+namespace FlyImages.Tests.Workflows;
+
+/// <summary>The same machinery across real processes: the store's leases and journal are the only shared state.</summary>
+public sealed class ProcessConcurrencyTests : IDisposable
+{
+    private readonly WorkflowHarness h = new();
+    private readonly TempDirectory logs = new("flyimages-calls");
+
+    [Fact]
+    public async Task Four_processes_installing_one_image_do_each_step_once_and_all_end_Ready()
+    {
+        var log = logs.Combine("calls.log");
+        var runs = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ =>
+            TestAgent.RunAsync("install", "--store", h.Store.RootPath, "--image", "golang", "--calls", log, "--delay-ms", "20")));
+
+        Assert.All(runs, r => Assert.True(r.Exit == 0, r.Output));
+        Assert.All(runs, r => Assert.StartsWith("Ready ", r.Output, StringComparison.Ordinal));
+        Assert.Single(runs, r => r.Output.Contains("didWork=True", StringComparison.Ordinal));
+        Assert.Single(runs.Select(r => r.Output.Split("top=")[1].Trim()).Distinct());
+
+        var calls = File.ReadAllLines(log).Select(l => l[..l.IndexOf(" pid=", StringComparison.Ordinal)]).ToList();
+        Assert.Equal(1 + 5 + 5 * 3, calls.Count);
+        Assert.All(calls.GroupBy(c => c), g => Assert.Single(g));
+        var journal = h.Journal("golang");
+        Assert.Single(journal, e => e.Kind == WorkflowKinds.InstallImage && e.To == nameof(InstallState.Ready));
+        Assert.Single(journal.Select(e => e.ProcessId).Distinct());
+        Assert.NotEqual(Environment.ProcessId, journal[0].ProcessId);
+    }
+
+    [Fact]
+    public async Task A_process_killed_with_SIGKILL_mid_step_is_taken_over_and_the_install_resumes()
+    {
+        var image = WorkflowHarness.Image("golang");
+        var chains = ChainIds.Compute(image.Layers.Select(FakeSteps.DigestOf));
+        using (var child = TestAgent.Start("install", "--store", h.Store.RootPath, "--image", "golang", "--hang-at", $"apply {chains[3]}"))
+        {
+            var line = await child.StandardOutput.ReadLineAsync();
+            Assert.StartsWith("HUNG apply", line, StringComparison.Ordinal);
+            child.Kill(entireProcessTree: true); // SIGKILL: no cleanup of any kind
+            await child.WaitForExitAsync();
+        }
+
+        var chain4 = new LayerChainRepository(h.Store).Find(chains[3])!;
+        Assert.Equal(ChainState.Applying, chain4.State);
+
+        var steps = new FakeSteps();
+        var result = await h.RunAsync(image, steps);
+        Assert.Equal(InstallState.Ready, result.State);
+        Assert.Equal(0, steps.Count("create 1") + steps.Count("create 2") + steps.Count("create 3"));
+        Assert.Equal(1, steps.Count("discard 4"));
+        Assert.Equal(1, steps.Count("create 4"));
+        Assert.DoesNotContain(steps.Calls, c => c.StartsWith("fetch ", StringComparison.Ordinal));
+        var journal = h.Journal("golang");
+        Assert.Contains(journal, e => e.Kind == WorkflowKinds.InstallImage && e.Trigger == nameof(InstallTrigger.Interrupt) && e.Detail!.Contains("process gone", StringComparison.Ordinal));
+        Assert.Contains(journal, e => e.Kind == WorkflowKinds.MakeChain && e.Key == chains[3] && e.Trigger == nameof(ChainTrigger.RollBack));
+    }
+
+    public void Dispose()
+    {
+        h.Dispose();
+        logs.Dispose();
+    }
+}
