@@ -41,6 +41,7 @@ public sealed class ChainWorkflow(FlyStore store, IInstallSteps steps, WorkflowO
         var step = context with { CancellationToken = linked.Token };
         var run = workflows.BeginRun(WorkflowKinds.MakeChain, plan.ChainId, subject, source);
         var machine = new PersistedWorkflow<ChainState, ChainTrigger>(store, run, WorkflowMachines.ConfigureChain);
+        machine.Machine.OnTransitioned(t => context.Operation.WriteVerbose($"Layer chain {plan.Depth} of '{subject}' ({plan.ChainId}): {t.Source} -> {t.Destination} ({t.Trigger})."));
         var device = chains.Find(plan.ChainId)?.Device;
         try
         {

@@ -82,6 +82,7 @@ public sealed class InstallWorkflow
         var imageId = store.Write((c, t) => EnsureImage(c, t, image));
         var run = workflows.BeginRun(WorkflowKinds.InstallImage, key, image.Name, image.Source);
         var machine = new PersistedWorkflow<InstallState, InstallTrigger>(store, run, WorkflowMachines.ConfigureInstall, PersistImageState);
+        machine.Machine.OnTransitioned(t => context.WriteVerbose($"Image '{image.Name}': {t.Source} -> {t.Destination} ({t.Trigger}), run {run.RunId}."));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, lease.Lost);
         var step = new StepContext(context, linked.Token, run.RunId);
         try

@@ -62,7 +62,7 @@ public sealed class PersistedWorkflow<TState, TTrigger>
             throw new InvalidOperationException("A transition is already being fired on this workflow.");
         }
 
-        pending = new Pending(trigger, detail, error, alsoWrite);
+        pending = new Pending(trigger, WorkflowJournal.Clean(detail), WorkflowJournal.Clean(error), alsoWrite);
         try
         {
             Machine.Fire(trigger);

@@ -6,6 +6,39 @@ namespace FlyImages.Workflows;
 /// <summary>The journal: one row per transition, written in the transaction that changes the state.</summary>
 public static class WorkflowJournal
 {
+    /// <summary>The longest detail or error kept (longer text is cut, marked with an ellipsis).</summary>
+    public const int MaxTextLength = 2000;
+
+    /// <summary>
+    /// Detail and error text come from failures about hostile input (tar entry names, keys): control
+    /// characters (terminal escapes included) become '?', and the length is capped.
+    /// </summary>
+    public static string? Clean(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var cut = text.Length > MaxTextLength;
+        var length = cut ? MaxTextLength - 1 : text.Length;
+        var builder = new System.Text.StringBuilder(length + 1);
+        for (var i = 0; i < length; i++)
+        {
+            var ch = text[i];
+            if (char.IsHighSurrogate(ch) && i + 1 < length && char.IsLowSurrogate(text[i + 1]))
+            {
+                builder.Append(ch).Append(text[++i]);
+            }
+            else
+            {
+                builder.Append(char.IsControl(ch) || char.IsSurrogate(ch) ? '?' : ch);
+            }
+        }
+
+        return cut ? builder.Append('…').ToString() : builder.ToString();
+    }
+
     internal static void Append(SqliteConnection c, SqliteTransaction t, WorkflowRecord workflow, string runId, string from, string to, string trigger,
         string? detail, string? error, TimeSpan duration, ProcessIdentity who)
         => c.Exec(t, """

@@ -9,7 +9,7 @@ using FlyImages.Workflows;
 
 // FlyImages.TestAgent install --store DIR --image NAME [--source URI] [--layers 5] [--shared 3]
 //     [--calls FILE] [--hang-at CALL] [--hostile-chain DEPTH] [--delay-ms N]
-// Exit codes: 0 Ready, 2 Rejected, 3 Failed, 1 anything else. Prints "HUNG <call>" before hanging.
+// Calls are logged to <FILE>.<pid>. Exit codes: 0 Ready, 2 Rejected, 3 Failed, 1 anything else. Prints "HUNG <call>" before hanging.
 var options = ParseArguments(args);
 if (args.Length == 0 || args[0] != "install" || !options.ContainsKey("store") || !options.ContainsKey("image"))
 {
@@ -61,6 +61,8 @@ static Dictionary<string, string> ParseArguments(string[] args)
 /// <summary>Test doubles of the steps: deterministic digests and devices; each call appended to a log shared by processes.</summary>
 internal sealed class AgentSteps(string? callLog, string? hangAt, int? hostileChain, TimeSpan delay) : IInstallSteps
 {
+    private static readonly SemaphoreSlim LogGate = new(1, 1);
+
     public static string DigestOf(Layer layer) => "sha256:" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(layer.ETag ?? layer.Key))).ToLowerInvariant();
 
     public Task<Image> ResolveAsync(Image image, StepContext context) => Run($"resolve {image.Name}", context, () => image);
@@ -96,10 +98,18 @@ internal sealed class AgentSteps(string? callLog, string? hangAt, int? hostileCh
         var result = work();
         if (callLog is not null)
         {
-            // one short line per write with O_APPEND: lines of concurrent processes never interleave
-            await using var log = new FileStream(callLog, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-            var line = Encoding.UTF8.GetBytes($"{call} pid={Environment.ProcessId}\n");
-            await log.WriteAsync(line);
+            // one log per process (<log>.<pid>), one writer at a time: .NET's FileMode.Append seeks to the end
+            // rather than using O_APPEND, so concurrent appenders would overwrite each other's lines
+            await LogGate.WaitAsync(CancellationToken.None);
+            try
+            {
+                await using var log = new FileStream($"{callLog}.{Environment.ProcessId}", FileMode.Append, FileAccess.Write, FileShare.Read);
+                await log.WriteAsync(Encoding.UTF8.GetBytes($"{call} pid={Environment.ProcessId}\n"));
+            }
+            finally
+            {
+                LogGate.Release();
+            }
         }
 
         return result;

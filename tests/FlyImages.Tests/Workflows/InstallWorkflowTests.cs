@@ -221,3 +221,32 @@ public sealed class InstallWorkflowTests : IDisposable
 
     public void Dispose() => h.Dispose();
 }
+
+public sealed class JournalTextTests
+{
+    [Fact]
+    public void Hostile_text_is_stored_without_control_characters_and_capped()
+    {
+        Assert.Equal("entry '?[2J?]0;pwned?' bad?", WorkflowJournal.Clean("entry '\u001b[2J\u001b]0;pwned\u0007' bad\n"));
+        Assert.Equal("ok 😀 ?", WorkflowJournal.Clean("ok 😀 \ud800"));
+        var huge = WorkflowJournal.Clean(new string('x', 1_000_000))!;
+        Assert.Equal(WorkflowJournal.MaxTextLength, huge.Length);
+        Assert.EndsWith("…", huge, StringComparison.Ordinal);
+        Assert.Null(WorkflowJournal.Clean(null));
+    }
+
+    [Fact]
+    public async Task A_hostile_error_reaches_the_journal_and_the_image_cleaned()
+    {
+        using var h = new WorkflowHarness();
+        var steps = new FakeSteps
+        {
+            Before = (call, _) => call == "apply 2" ? throw new FlyException("LayerHostile", FlyErrorCategory.InvalidData, "entry '\u001b[31mred' is bad") : Task.CompletedTask,
+        };
+        await Assert.ThrowsAsync<FlyException>(() => h.RunAsync(WorkflowHarness.Image("golang"), steps));
+        var last = h.Journal("golang")[^1];
+        Assert.Equal("Rejected", last.To);
+        Assert.Matches(@"^(Fetching|Unpacking): entry '\?\[31mred' is bad$", last.Error);
+        Assert.Equal(last.Error, new ImageRepository(h.Store).Find(WorkflowHarness.Source, "golang")!.StateDetail);
+    }
+}

@@ -22,7 +22,7 @@ public sealed class ProcessConcurrencyTests : IDisposable
         Assert.Single(runs, r => r.Output.Contains("didWork=True", StringComparison.Ordinal));
         Assert.Single(runs.Select(r => r.Output.Split("top=")[1].Trim()).Distinct());
 
-        var calls = File.ReadAllLines(log).Select(l => l[..l.IndexOf(" pid=", StringComparison.Ordinal)]).ToList();
+        var calls = Directory.GetFiles(logs.Path, "calls.log.*").SelectMany(File.ReadAllLines).Select(l => l[..l.IndexOf(" pid=", StringComparison.Ordinal)]).ToList();
         Assert.Equal(1 + 5 + 5 * 3, calls.Count);
         Assert.All(calls.GroupBy(c => c), g => Assert.Single(g));
         var journal = h.Journal("golang");
