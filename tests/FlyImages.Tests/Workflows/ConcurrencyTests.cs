@@ -49,3 +49,39 @@ public sealed class ConcurrencyTests : IDisposable
 
     public void Dispose() => h.Dispose();
 }
+
+public sealed class OverlapTests : IDisposable
+{
+    private readonly WorkflowHarness h = new();
+
+    [Fact]
+    public async Task Layers_are_applied_while_later_layers_are_still_downloading()
+    {
+        // fetching layer 5 cannot finish until chain 1 is applied: only an overlapping pipeline completes
+        var applied1 = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var steps = new FakeSteps
+        {
+            Before = async (call, token) =>
+            {
+                if (call == "apply 1")
+                {
+                    applied1.TrySetResult();
+                }
+                else if (call == "fetch golang/5.tar")
+                {
+                    // bounded so a serial pipeline fails instead of hanging the run
+                    await applied1.Task.WaitAsync(TimeSpan.FromSeconds(60), token);
+                }
+            },
+        };
+        var result = await h.RunAsync(WorkflowHarness.Image("golang"), steps, WorkflowHarness.FastOptions with { FetchParallelism = 2 });
+        Assert.Equal(InstallState.Ready, result.State);
+        // chain 1's device was made (and its layer applied) while the install was still Fetching
+        var journal = h.Journal("golang");
+        var fetched = journal.First(e => e.Trigger == nameof(InstallTrigger.Fetched)).Id;
+        var chain1Created = journal.First(e => e.Kind == WorkflowKinds.MakeChain && e.Trigger == nameof(ChainTrigger.Created)).Id;
+        Assert.True(chain1Created < fetched);
+    }
+
+    public void Dispose() => h.Dispose();
+}
