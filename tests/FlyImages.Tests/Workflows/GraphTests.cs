@@ -49,4 +49,12 @@ public sealed class GraphTests
         Assert.True(File.Exists(path), $"{path} is missing: run the tests with FLYIMAGES_UPDATE_DOCS=1.");
         Assert.Equal(expected, File.ReadAllText(path).ReplaceLineEndings("\n"));
     }
+
+    [Fact]
+    public void The_README_embeds_the_current_install_graph()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md")).ReplaceLineEndings("\n");
+        var block = "```mermaid\n" + WorkflowMachines.Mermaid(WorkflowKinds.InstallImage).ReplaceLineEndings("\n").TrimEnd('\n') + "\n```";
+        Assert.Contains(block, readme, StringComparison.Ordinal);
+    }
 }
