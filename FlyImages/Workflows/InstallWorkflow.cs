@@ -53,9 +53,9 @@ public sealed class InstallWorkflow
         var key = KeyOf(image.Source, image.Name);
         var cancel = context.CancellationToken;
 
-        // idempotent fast path: one store lookup
+        // idempotent fast path: a store lookup (Ready, and the same layers as the source lists now)
         var known = workflows.Find(WorkflowKinds.InstallImage, key);
-        if (known?.State == nameof(InstallState.Ready) && !options.Force)
+        if (known?.State == nameof(InstallState.Ready) && !options.Force && !SourceChanged(image))
         {
             return Done(image, null, didWork: false);
         }
@@ -63,12 +63,13 @@ public sealed class InstallWorkflow
         await using var lease = await leases.AcquireAsync(new LeaseKey(WorkflowKinds.InstallImage, key), options.LeaseTtl, cancel,
             owner => context.WriteVerbose($"Waiting for {owner} to finish installing '{image.Name}'.")).ConfigureAwait(false);
         known = workflows.Find(WorkflowKinds.InstallImage, key);
-        if (known?.State == nameof(InstallState.Ready) && !options.Force)
+        var changed = SourceChanged(image);
+        if (known?.State == nameof(InstallState.Ready) && !options.Force && !changed)
         {
             return Done(image, null, didWork: false);
         }
 
-        if (known?.State == nameof(InstallState.Rejected) && !options.Force)
+        if (known?.State == nameof(InstallState.Rejected) && !options.Force && !changed)
         {
             throw Rejected(image, known.StateDetail, null);
         }
@@ -82,12 +83,17 @@ public sealed class InstallWorkflow
         var imageId = store.Write((c, t) => EnsureImage(c, t, image));
         var run = workflows.BeginRun(WorkflowKinds.InstallImage, key, image.Name, image.Source);
         var machine = new PersistedWorkflow<InstallState, InstallTrigger>(store, run, WorkflowMachines.ConfigureInstall, PersistImageState);
-        machine.Machine.OnTransitioned(t => context.WriteVerbose($"Image '{image.Name}': {t.Source} -> {t.Destination} ({t.Trigger}), run {run.RunId}."));
+        var progress = new ProgressCounter(options.OnProgress, image.Name, image.Layers.Count);
+        machine.Machine.OnTransitioned(t =>
+        {
+            context.WriteVerbose($"Image '{image.Name}': {t.Source} -> {t.Destination} ({t.Trigger}), run {run.RunId}.");
+            progress.Moved(t.Destination);
+        });
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, lease.Lost);
         var step = new StepContext(context, linked.Token, run.RunId);
         try
         {
-            Begin(machine, run, image);
+            Begin(machine, run, image, changed);
             var layers = image.Layers;
             if (machine.State == InstallState.Resolving)
             {
@@ -102,9 +108,17 @@ public sealed class InstallWorkflow
                 layers = new ImageRepository(store).Find(image.Source, image.Name)?.Layers ?? image.Layers;
             }
 
-            var chains = await FetchAndUnpackAsync(machine, run, imageId, image, layers, step, linked).ConfigureAwait(false);
+            progress.Layers = layers.Count;
+            var chains = await FetchAndUnpackAsync(machine, run, imageId, image, layers, step, linked, progress).ConfigureAwait(false);
             var top = chains[^1];
-            machine.Fire(InstallTrigger.Unpacked, $"top chain {top.ChainId} on {top.Device}", alsoWrite: (c, t) => RequireSealed(c, t, imageId, chains));
+            machine.Fire(InstallTrigger.Unpacked, $"top chain {top.ChainId} on {top.Device}", alsoWrite: (c, t) =>
+            {
+                RequireSealed(c, t, imageId, chains);
+                foreach (var chain in chains)
+                {
+                    c.Exec(t, "UPDATE image_layers SET digest = $d WHERE image_id = $i AND idx = $x;", ("$d", chain.LayerDigest), ("$i", imageId), ("$x", chain.Depth));
+                }
+            });
             return Done(image, run.RunId, didWork: true);
         }
         catch (Exception e) when (lease.Lost.IsCancellationRequested)
@@ -153,7 +167,7 @@ public sealed class InstallWorkflow
         }
     }
 
-    private void Begin(PersistedWorkflow<InstallState, InstallTrigger> machine, WorkflowRecord run, Image image)
+    private void Begin(PersistedWorkflow<InstallState, InstallTrigger> machine, WorkflowRecord run, Image image, bool sourceChanged)
     {
         switch (machine.State)
         {
@@ -169,16 +183,18 @@ public sealed class InstallWorkflow
                 machine.Fire(InstallTrigger.Retry, $"retrying after: {run.StateDetail}");
                 break;
             case InstallState.Failed or InstallState.Rejected:
-                machine.Fire(InstallTrigger.ForceRetry, $"forced retry after: {run.StateDetail}", alsoWrite: (c, t) => WorkflowRepository.ClearSteps(c, t, run.Id));
+                machine.Fire(InstallTrigger.ForceRetry, $"{(sourceChanged && !options.Force ? "the source's layers changed" : "forced")}; retrying after: {run.StateDetail}",
+                    alsoWrite: ForgetStepsIfForced(run));
                 break;
             case InstallState.Ready:
-                machine.Fire(InstallTrigger.Reverify, "forced: re-verifying every step", alsoWrite: (c, t) => WorkflowRepository.ClearSteps(c, t, run.Id));
+                machine.Fire(InstallTrigger.Reverify, options.Force ? "forced: re-verifying every step" : "the source's layers changed: installing them",
+                    alsoWrite: ForgetStepsIfForced(run));
                 break;
         }
     }
 
     private async Task<List<LayerChain>> FetchAndUnpackAsync(PersistedWorkflow<InstallState, InstallTrigger> machine, WorkflowRecord run, long imageId, Image image,
-        IReadOnlyList<Layer> layers, StepContext step, CancellationTokenSource linked)
+        IReadOnlyList<Layer> layers, StepContext step, CancellationTokenSource linked, ProgressCounter progress)
     {
         var done = workflows.CompletedSteps(run.Id);
         var fetched = layers.Select(_ => new TaskCompletionSource<FetchedLayer>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
@@ -193,13 +209,14 @@ public sealed class InstallWorkflow
             if (done.TryGetValue(FetchStep(layer), out var result) && FetchRecord.Parse(result) is { } record && record.Matches(layer))
             {
                 slot.SetResult(new FetchedLayer(record.Digest, record.BlobPath));
+                progress.Fetched();
                 continue;
             }
 
-            fetches.Add(Guard(FetchOneAsync(image, layer, run, gate, slot, work), failFast));
+            fetches.Add(Guard(FetchOneAsync(image, layer, run, gate, slot, work, progress), failFast));
         }
 
-        var chaining = Guard(MakeChainsAsync(image, imageId, fetched, work), failFast);
+        var chaining = Guard(MakeChainsAsync(image, imageId, fetched, work, progress), failFast);
         try
         {
             await Task.WhenAll(fetches).ConfigureAwait(false);
@@ -233,7 +250,7 @@ public sealed class InstallWorkflow
         }
     }
 
-    private async Task FetchOneAsync(Image image, Layer layer, WorkflowRecord run, SemaphoreSlim gate, TaskCompletionSource<FetchedLayer> slot, StepContext step)
+    private async Task FetchOneAsync(Image image, Layer layer, WorkflowRecord run, SemaphoreSlim gate, TaskCompletionSource<FetchedLayer> slot, StepContext step, ProgressCounter progress)
     {
         try
         {
@@ -252,6 +269,7 @@ public sealed class InstallWorkflow
                     UPDATE image_layers SET digest = $d WHERE idx = $i AND image_id = (SELECT id FROM images WHERE source = $src AND name = $n);
                     """, ("$d", got.Digest), ("$i", layer.Index), ("$src", image.Source), ("$n", image.Name)));
                 slot.TrySetResult(got);
+                progress.Fetched();
             }
             finally
             {
@@ -265,7 +283,7 @@ public sealed class InstallWorkflow
         }
     }
 
-    private async Task<List<LayerChain>> MakeChainsAsync(Image image, long imageId, TaskCompletionSource<FetchedLayer>[] fetched, StepContext step)
+    private async Task<List<LayerChain>> MakeChainsAsync(Image image, long imageId, TaskCompletionSource<FetchedLayer>[] fetched, StepContext step, ProgressCounter progress)
     {
         var chains = new List<LayerChain>(fetched.Length);
         LayerChain? parent = null;
@@ -276,6 +294,7 @@ public sealed class InstallWorkflow
             var chain = await chainWorkflow.EnsureSealedAsync(plan, image.Name, image.Source, imageId, step).ConfigureAwait(false);
             chains.Add(chain);
             parent = chain;
+            progress.Sealed();
         }
 
         return chains;
@@ -343,6 +362,15 @@ public sealed class InstallWorkflow
         return resolved.Layers;
     }
 
+    /// <summary>-Force redoes every step (each re-verifies); otherwise recorded fetches of unchanged layers stand.</summary>
+    private Action<SqliteConnection, SqliteTransaction>? ForgetStepsIfForced(WorkflowRecord run)
+        => options.Force ? (c, t) => WorkflowRepository.ClearSteps(c, t, run.Id) : null;
+
+    /// <summary>Whether the source now lists other layers (key, size, ETag) than the store recorded for the image.</summary>
+    private bool SourceChanged(Image image)
+        => image.Layers.Count > 0 && new ImageRepository(store).Find(image.Source, image.Name) is { } recorded && recorded.Layers.Count > 0
+            && !Images.ImageCatalog.SameLayers(image, recorded);
+
     private static long EnsureImage(SqliteConnection c, SqliteTransaction t, Image image)
     {
         var id = c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", image.Source), ("$n", image.Name));
@@ -391,5 +419,35 @@ public sealed class InstallWorkflow
                 return null;
             }
         }
+    }
+
+    /// <summary>Counts fetched blobs and sealed chains of one run and reports them with the current state.</summary>
+    private sealed class ProgressCounter(Action<InstallProgress>? report, string image, int layers)
+    {
+        private int fetched;
+        private int sealedChains;
+        private int state;
+
+        public int Layers { get; set; } = layers;
+
+        public void Moved(InstallState to)
+        {
+            Volatile.Write(ref state, (int)to);
+            Report();
+        }
+
+        public void Fetched()
+        {
+            Interlocked.Increment(ref fetched);
+            Report();
+        }
+
+        public void Sealed()
+        {
+            Interlocked.Increment(ref sealedChains);
+            Report();
+        }
+
+        private void Report() => report?.Invoke(new InstallProgress(image, (InstallState)Volatile.Read(ref state), Layers, Volatile.Read(ref fetched), Volatile.Read(ref sealedChains)));
     }
 }

@@ -13,6 +13,9 @@ public enum StepFailureKind
     Hostile,
 }
 
+/// <summary>Where an install stands: <paramref name="Fetched"/> of <paramref name="Layers"/> blobs in, <paramref name="Sealed"/> chains made.</summary>
+public sealed record InstallProgress(string Image, InstallState State, int Layers, int Fetched, int Sealed);
+
 /// <summary>Knobs of the workflow runners.</summary>
 public sealed record WorkflowOptions
 {
@@ -31,6 +34,12 @@ public sealed record WorkflowOptions
 
     /// <summary>Classifies step failures; default <see cref="ClassifyDefault"/>.</summary>
     public Func<Exception, StepFailureKind> Classify { get; init; } = ClassifyDefault;
+
+    /// <summary>
+    /// Told (from worker threads) after every install transition, fetched blob and sealed chain: what a
+    /// cmdlet needs to draw an image's progress bar. Must be quick and thread-safe.
+    /// </summary>
+    public Action<InstallProgress>? OnProgress { get; init; }
 
     public static WorkflowOptions Default { get; } = new();
 

@@ -24,6 +24,28 @@ public sealed class CompensationRegistry
         return this;
     }
 
+    /// <summary>
+    /// The usual registry: a make-chain workflow caught Creating or Applying has its half-made device
+    /// deleted by <paramref name="steps"/>' <see cref="IInstallSteps.DiscardChainDeviceAsync"/>.
+    /// </summary>
+    public static CompensationRegistry ForChains(FlyStore store, IInstallSteps steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        var chains = new LayerChainRepository(store);
+        Compensation discard = async (workflow, cancellationToken) =>
+        {
+            var chain = chains.Find(workflow.Key)
+                ?? throw new InvalidOperationException($"The layer chain '{workflow.Key}' has a workflow but no record.");
+            var parent = chain.ParentChainId is null ? null : chains.Find(chain.ParentChainId);
+            var plan = new ChainPlan(chain.ChainId, chain.ParentChainId, chain.Depth, chain.LayerDigest, null, parent?.Device);
+            await steps.DiscardChainDeviceAsync(plan, chain.Device, new StepContext(Operations.NullOperationContext.Instance, cancellationToken, workflow.RunId))
+                .ConfigureAwait(false);
+        };
+        return new CompensationRegistry()
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Creating), discard)
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Applying), discard);
+    }
+
     public Compensation? Find(string kind, string state)
     {
         lock (handlers)

@@ -172,4 +172,15 @@ public sealed class CrashRecoveryTests : IDisposable
     }
 
     public void Dispose() => h.Dispose();
+
+    [Fact]
+    public async Task The_usual_registry_rolls_back_a_half_made_chain_with_the_steps_discard()
+    {
+        var image = WorkflowHarness.Image("golang");
+        await CrashAsync(image, "create 4", nameof(InstallState.Unpacking), nameof(ChainState.Creating));
+        var steps = new FakeSteps();
+        var report = await new WorkflowRecovery(h.Store, CompensationRegistry.ForChains(h.Store, steps)).RecoverAsync(CancellationToken.None);
+        Assert.Contains(report, r => r.Kind == WorkflowKinds.MakeChain && r.Outcome == RecoveryOutcome.RolledBack);
+        Assert.Equal(["discard 4"], steps.Calls);
+    }
 }

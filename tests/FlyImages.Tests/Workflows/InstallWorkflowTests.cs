@@ -59,6 +59,47 @@ public sealed class InstallWorkflowTests : IDisposable
     }
 
     [Fact]
+    public async Task A_Ready_image_whose_source_changed_is_installed_again()
+    {
+        await h.RunAsync(WorkflowHarness.Image("golang"), new FakeSteps());
+        var changed = WorkflowHarness.Image("golang");
+        var layers = changed.Layers.ToList();
+        layers[4] = new Layer { Index = 5, Key = "golang/5.tar", Size = 9999, ETag = "golang-5-v2" };
+        changed = new Image { Name = changed.Name, Source = changed.Source, Layers = layers };
+
+        var steps = new FakeSteps();
+        var result = await h.RunAsync(changed, steps);
+        Assert.True(result.DidWork);
+        Assert.Equal(InstallState.Ready, result.State);
+        // only the changed layer is fetched and only its chain made; the rest are kept
+        Assert.Equal(["fetch golang/5.tar"], steps.Calls.Where(c => c.StartsWith("fetch ", StringComparison.Ordinal)));
+        Assert.Equal(["create 5"], steps.Calls.Where(c => c.StartsWith("create ", StringComparison.Ordinal)));
+        Assert.Equal(FakeSteps.DigestOf(layers[4]), result.Image.Layers[4].Digest);
+        Assert.Contains(h.Journal("golang"), e => e.Trigger == nameof(InstallTrigger.Reverify) && e.Detail!.Contains("changed", StringComparison.Ordinal));
+
+        // and then it is Ready as it is now
+        Assert.False((await h.RunAsync(changed, new FakeSteps())).DidWork);
+    }
+
+    [Fact]
+    public async Task Progress_counts_fetched_blobs_and_sealed_chains_and_digests_survive_a_retry()
+    {
+        var reports = new System.Collections.Concurrent.ConcurrentQueue<InstallProgress>();
+        var fail = true;
+        var steps = new FakeSteps { Before = (call, _) => fail && call == "apply 5" ? throw new InvalidOperationException("bug") : Task.CompletedTask };
+        var options = WorkflowHarness.FastOptions with { OnProgress = reports.Enqueue };
+        await Assert.ThrowsAsync<FlyException>(() => h.RunAsync(WorkflowHarness.Image("golang"), steps, options));
+        fail = false;
+        reports.Clear();
+        var result = await h.RunAsync(WorkflowHarness.Image("golang"), steps, options);
+
+        var last = reports.Last();
+        Assert.Equal(new InstallProgress("golang", InstallState.Ready, 5, 5, 5), last);
+        Assert.Contains(reports, r => r.State == InstallState.Fetching);
+        Assert.All(result.Image.Layers, l => Assert.Equal(FakeSteps.DigestOf(l), l.Digest));
+    }
+
+    [Fact]
     public async Task Images_sharing_layers_share_their_chains()
     {
         var steps = new FakeSteps();
