@@ -24,7 +24,8 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
     private FlyStore? store;
     private bool storeOpened;
 
-    /// <summary>Image names; wildcards allowed. Default: every image.</summary>
+    /// <summary>Image names; wildcards allowed. Default: every image. A name typed without wildcards that has no
+    /// journal entries is an error (ImageNotFound); piped names that have none produce nothing.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
@@ -53,17 +54,15 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
 
     protected override void ProcessRecord()
     {
-        IReadOnlyList<WorkflowEvent> events;
+        IReadOnlyList<WorkflowEvent> events = [];
+        var patterns = (Name ?? ["*"]).Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase))).ToList();
         try
         {
             var current = OpenStoreIfPresent();
-            if (current is null)
+            if (current is not null)
             {
-                return;
+                events = WorkflowJournal.Query(current, image => patterns.Any(p => p.Pattern.IsMatch(image)), CanonicalSource(), Kind, RunId, Last);
             }
-
-            var patterns = (Name ?? ["*"]).Select(n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase)).ToList();
-            events = WorkflowJournal.Query(current, image => patterns.Any(p => p.IsMatch(image)), CanonicalSource(), Kind, RunId, Last);
         }
         catch (Exception e) when (e is not PipelineStoppedException)
         {
@@ -74,6 +73,23 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
         foreach (var e in events)
         {
             WriteObject(e);
+        }
+
+        if (MyInvocation.ExpectingInput)
+        {
+            return;
+        }
+
+        foreach (var (text, pattern) in patterns)
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(text) && !events.Any(e => pattern.IsMatch(e.Image)))
+            {
+                WriteFlyError(new Errors.FlyException(Errors.ErrorIds.ImageNotFound, Errors.FlyErrorCategory.ObjectNotFound,
+                    $"The journal of the store '{ResolvedStorePath}' has no entries for an image named '{text}'{(Kind is null && RunId is null && Source is null ? "" : " matching the filters")}.", text)
+                {
+                    RecommendedAction = "Run Get-FlyImageEvent without -Name to see which images have entries.",
+                }, text);
+            }
         }
     }
 

@@ -134,6 +134,22 @@ public sealed class GetFlyImageEventTests(JournaledStore store) : IClassFixture<
     }
 
     [Fact]
+    public void A_typed_name_without_entries_is_ObjectNotFound_but_piped_ones_are_not()
+    {
+        var r = ps.Invoke("Get-FlyImageEvent golang, python -Kind install-image -StorePath $store", Vars);
+        Assert.Equal(4, r.Output.Count);
+        var error = Assert.Single(r.Errors);
+        Assert.Equal("ImageNotFound,FlyImages.Cmdlets.GetFlyImageEventCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, error.CategoryInfo.Category);
+        Assert.Equal("python", error.TargetObject);
+
+        Assert.Empty(ps.Invoke("Get-FlyImageEvent py* -StorePath $store", Vars).AllErrors);
+        var piped = ps.Invoke("'python' | Get-FlyImageEvent -StorePath $store", Vars);
+        piped.ShouldSucceed();
+        Assert.Empty(piped.Output);
+    }
+
+    [Fact]
     public void A_missing_store_yields_nothing_and_creates_nothing()
     {
         using var empty = new TempDirectory("flyimages-store");
