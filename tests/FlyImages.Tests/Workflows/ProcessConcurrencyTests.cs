@@ -59,6 +59,47 @@ public sealed class ProcessConcurrencyTests : IDisposable
         Assert.Contains(journal, e => e.Kind == WorkflowKinds.MakeChain && e.Key == chains[3] && e.Trigger == nameof(ChainTrigger.RollBack));
     }
 
+    [Fact]
+    public async Task Processes_killed_at_random_moments_never_lose_completed_work_and_the_last_run_ends_Ready()
+    {
+        var seed = Environment.TickCount;
+        var random = new Random(seed);
+        var rounds = new List<string>();
+        for (var round = 0; round < 6; round++)
+        {
+            var log = logs.Combine($"round{round}.log");
+            rounds.Add(log);
+            using var child = TestAgent.Start("install", "--store", h.Store.RootPath, "--image", "golang", "--calls", log, "--delay-ms", "25");
+            await Task.Delay(random.Next(150, 900));
+            child.Kill(entireProcessTree: true);
+            await child.WaitForExitAsync();
+        }
+
+        var last = logs.Combine("final.log");
+        rounds.Add(last);
+        var final = await TestAgent.RunAsync("install", "--store", h.Store.RootPath, "--image", "golang", "--calls", last);
+        Assert.True(final.Exit == 0, $"seed {seed}: {final.Output}");
+
+        // the log of every process, in the order they ran
+        var calls = rounds.SelectMany(r => Directory.GetFiles(logs.Path, Path.GetFileName(r) + ".*").SelectMany(File.ReadAllLines))
+            .Select(l => l[..l.IndexOf(" pid=", StringComparison.Ordinal)]).ToList();
+        var image = WorkflowHarness.Image("golang");
+        foreach (var chain in ChainIds.Compute(image.Layers.Select(FakeSteps.DigestOf)))
+        {
+            var sealedAt = calls.IndexOf($"seal {chain}");
+            Assert.True(sealedAt >= 0, $"seed {seed}: chain {chain} never sealed");
+            // once its seal ran, a chain is never made again (an interrupted seal resumes)
+            Assert.DoesNotContain($"create {chain}", calls.Skip(sealedAt));
+            // a chain is made again only after its half-made device was discarded
+            Assert.True(calls.Count(c => c == $"create {chain}") <= calls.Count(c => c == $"discard {chain}") + 1, $"seed {seed}: {chain} remade without a rollback");
+        }
+
+        var workflow = h.Workflow("golang")!;
+        Assert.Equal(nameof(InstallState.Ready), workflow.State);
+        Assert.All(new LayerChainRepository(h.Store).OfImage(WorkflowHarness.Source, "golang"), c => Assert.Equal(ChainState.Sealed, c.State));
+        Assert.Null(new LeaseManager(h.Store).Owner(new LeaseKey(WorkflowKinds.InstallImage, workflow.Key)));
+    }
+
     public void Dispose()
     {
         h.Dispose();
