@@ -182,6 +182,10 @@ public sealed class Lease : IAsyncDisposable, IDisposable
         {
             manager.Release(Key, Token);
         }
+        catch (Exception e) when (e is FlyException or SqliteException or IOException)
+        {
+            // the store is unavailable: the lease expires on its own; never mask the caller's own outcome
+        }
         finally
         {
             stop.Dispose();
@@ -213,10 +217,12 @@ public sealed class Lease : IAsyncDisposable, IDisposable
                     return;
                 }
             }
-            catch (Exception e) when (e is FlyException or SqliteException or IOException)
+#pragma warning disable CA1031 // the heartbeat must outlive any failure of one renewal
+            catch (Exception)
             {
-                // a busy or briefly unavailable store: try again on the next beat; the expiry has slack
+                // a busy or briefly unavailable store: try again on the next beat (the expiry has slack)
             }
+#pragma warning restore CA1031
         }
     }
 }
