@@ -18,6 +18,15 @@ public static partial class ErrorIds
     /// <summary>A lease could not be acquired (busy and not waiting, or lost while working).</summary>
     public const string LeaseUnavailable = "LeaseUnavailable";
 
+    /// <summary>A snapshot was asked of an image that is not Ready (install it first).</summary>
+    public const string ImageNotReady = "ImageNotReady";
+
+    /// <summary>Making or activating a thin snapshot failed.</summary>
+    public const string SnapshotFailed = "SnapshotFailed";
+
+    /// <summary>No snapshot of that name exists.</summary>
+    public const string SnapshotNotFound = "SnapshotNotFound";
+
     /// <summary>A step returned something the workflow cannot use (e.g. a malformed digest).</summary>
     public const string WorkflowStepInvalid = "WorkflowStepInvalid";
 }

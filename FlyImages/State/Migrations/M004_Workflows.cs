@@ -10,7 +10,7 @@ internal sealed class M004_Workflows : IMigration
 {
     public int Version => 4;
 
-    public string Description => "workflows, journal, steps, leases, layer chains";
+    public string Description => "workflows, journal, steps, leases, layer chains, snapshots";
 
     public void Apply(SqliteConnection connection, SqliteTransaction transaction)
     {
@@ -86,6 +86,18 @@ internal sealed class M004_Workflows : IMigration
                 chain_id TEXT NOT NULL REFERENCES layer_chains(chain_id),
                 PRIMARY KEY (image_id, idx));
             CREATE INDEX image_chains_chain ON image_chains(chain_id);
+
+            CREATE TABLE snapshots(
+                id           INTEGER PRIMARY KEY,
+                source       TEXT NOT NULL,
+                image        TEXT NOT NULL,
+                name         TEXT NOT NULL,
+                chain_id     TEXT NOT NULL REFERENCES layer_chains(chain_id),
+                device       TEXT,
+                device_path  TEXT,
+                created_at   TEXT NOT NULL,
+                updated_at   TEXT NOT NULL,
+                UNIQUE(source, image, name));
             """);
     }
 }
