@@ -24,9 +24,6 @@ public static partial class ErrorIds
     /// <summary>Making or activating a thin snapshot failed.</summary>
     public const string SnapshotFailed = "SnapshotFailed";
 
-    /// <summary>No snapshot of that name exists.</summary>
-    public const string SnapshotNotFound = "SnapshotNotFound";
-
     /// <summary>A step returned something the workflow cannot use (e.g. a malformed digest).</summary>
     public const string WorkflowStepInvalid = "WorkflowStepInvalid";
 }
