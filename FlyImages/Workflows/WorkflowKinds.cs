@@ -27,7 +27,7 @@ public static class WorkflowKinds
     };
 
     /// <summary>States in which work was in flight: after a crash they are resumed or rolled back.</summary>
-    public static bool IsIntermediate(string kind, string state) => !IsFinal(kind, state) && state != "Pending";
+    public static bool IsIntermediate(string kind, string state) => !IsFinal(kind, state) && state != InitialState;
 
     /// <summary>The state every new workflow starts in.</summary>
     public const string InitialState = "Pending";

@@ -14,7 +14,7 @@ public sealed class WorkflowRepository(FlyStore store)
 
     /// <summary>Workflows left in an intermediate state (work was in flight) and not yet marked interrupted, of every kind.</summary>
     public IReadOnlyList<WorkflowRecord> ListUnfinished() => Store.Read((c, t) =>
-        c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> 'Pending' AND interrupted_at IS NULL ORDER BY id;", Map)
+        c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> $initial AND interrupted_at IS NULL ORDER BY id;", Map, ("$initial", WorkflowKinds.InitialState))
             .Where(w => WorkflowKinds.IsIntermediate(w.Kind, w.State)).ToList());
 
     /// <summary>
@@ -27,11 +27,11 @@ public sealed class WorkflowRepository(FlyStore store)
             var now = StoreTime.Now();
             return c.Query(t, $"""
                 INSERT INTO workflows(kind, key, subject, source, state, run_id, attempt, run_started_at, created_at, updated_at)
-                VALUES ($k, $key, $sub, $src, 'Pending', $run, 1, $now, $now, $now)
+                VALUES ($k, $key, $sub, $src, $initial, $run, 1, $now, $now, $now)
                 ON CONFLICT(kind, key) DO UPDATE SET run_id = excluded.run_id, attempt = attempt + 1, subject = excluded.subject,
                     source = excluded.source, run_started_at = excluded.run_started_at, updated_at = excluded.updated_at
                 RETURNING {Columns};
-                """, Map, ("$k", kind), ("$key", key), ("$sub", subject), ("$src", source), ("$run", NewRunId()), ("$now", now)).Single();
+                """, Map, ("$k", kind), ("$key", key), ("$sub", subject), ("$src", source), ("$run", NewRunId()), ("$now", now), ("$initial", WorkflowKinds.InitialState)).Single();
         });
 
     /// <summary>Steps the workflow completed (across runs, until cleared), with their results.</summary>
