@@ -10,12 +10,14 @@
     PowerShellVersion    = '7.4'
     CmdletsToExport      = @(
         'Get-FlyImage'
+        'Get-FlyImageEvent'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()
     FormatsToProcess     = @(
         'FlyImages.Image.Format.ps1xml'
+        'FlyImages.Workflows.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{
