@@ -89,7 +89,7 @@ internal static unsafe partial class TreeSnapshot
         return result;
     }
 
-    internal record struct StatInfo(uint Mode, uint Uid, uint Gid, long Size, long MtimeSeconds);
+    internal record struct StatInfo(uint Mode, uint Uid, uint Gid, long Size, long MtimeSeconds, uint Nlink, ulong Inode);
 
     internal static StatInfo Stat(string path)
     {
@@ -104,7 +104,49 @@ internal static unsafe partial class TreeSnapshot
         }
 
         // struct statx: uid @20, gid @24, mode @28, size @40, mtime.tv_sec @112
-        return new StatInfo(*(ushort*)(buffer + 28), *(uint*)(buffer + 20), *(uint*)(buffer + 24), *(long*)(buffer + 40), *(long*)(buffer + 112));
+        return new StatInfo(*(ushort*)(buffer + 28), *(uint*)(buffer + 20), *(uint*)(buffer + 24), *(long*)(buffer + 40), *(long*)(buffer + 112), *(uint*)(buffer + 16), *(ulong*)(buffer + 32));
+    }
+
+    /// <summary>
+    /// A readable listing for expected-tree assertions: "path type mode uid:gid" plus small file
+    /// contents, symlink targets and xattrs; no times.
+    /// </summary>
+    public static string Listing(string root)
+    {
+        var lines = new List<string>();
+        void Visit(string rel)
+        {
+            foreach (var child in Directory.EnumerateFileSystemEntries(rel.Length == 0 ? root : Path.Combine(root, rel)).Select(Path.GetFileName).Order(StringComparer.Ordinal))
+            {
+                var childRel = rel.Length == 0 ? child! : rel + "/" + child;
+                var full = Path.Combine(root, childRel);
+                var st = Stat(full);
+                var type = (st.Mode & Libc.S_IFMT) switch { Libc.S_IFDIR => "d", Libc.S_IFREG => "f", Libc.S_IFLNK => "l", Libc.S_IFIFO => "p", _ => "?" };
+                var line = $"{childRel} {type} {Convert.ToString(st.Mode & 0xFFF, 8)} {st.Uid}:{st.Gid}";
+                if (type == "f")
+                {
+                    line += " '" + File.ReadAllText(full) + "'";
+                }
+                else if (type == "l")
+                {
+                    line += " -> " + new FileInfo(full).LinkTarget;
+                }
+
+                foreach (var (name, value) in Xattrs(full).OrderBy(x => x.Key, StringComparer.Ordinal))
+                {
+                    line += $" {name}={Convert.ToHexString(value)}";
+                }
+
+                lines.Add(line);
+                if (type == "d")
+                {
+                    Visit(childRel);
+                }
+            }
+        }
+
+        Visit(string.Empty);
+        return string.Join("\n", lines);
     }
 
     private static void Walk(string root, string rel, StringBuilder builder)
