@@ -10,12 +10,14 @@
     PowerShellVersion    = '7.4'
     CmdletsToExport      = @(
         'Get-FlyImage'
+        'Expand-FlyLayer'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()
     FormatsToProcess     = @(
         'FlyImages.Image.Format.ps1xml'
+        'FlyImages.Unpacking.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{
