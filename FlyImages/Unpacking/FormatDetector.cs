@@ -36,13 +36,21 @@ internal static class FormatDetector
         var span = head.AsSpan(0, filled);
         var format = Detect(span);
         counter = new CountingStream(new PrefixedStream(head, filled, input));
-        Stream tar = format switch
+        Stream tar;
+        try
         {
-            LayerFormat.Gzip => new GZipStream(counter, CompressionMode.Decompress, leaveOpen: true),
-            LayerFormat.Zstd => OpenZstd(counter),
-            LayerFormat.Bzip2 => new BZip2InputStream(counter) { IsStreamOwner = false },
-            _ => counter,
-        };
+            tar = format switch
+            {
+                LayerFormat.Gzip => new GZipStream(counter, CompressionMode.Decompress, leaveOpen: true),
+                LayerFormat.Zstd => OpenZstd(counter),
+                LayerFormat.Bzip2 => new BZip2InputStream(counter) { IsStreamOwner = false }, // reads the first block here
+                _ => counter,
+            };
+        }
+        catch (Exception e) when (TranslateDecompressionError(e, format.ToString().ToLowerInvariant(), 0) is { } translated)
+        {
+            throw translated;
+        }
 
         if (format == LayerFormat.Tar && filled < PeekSize)
         {
@@ -51,6 +59,21 @@ internal static class FormatDetector
 
         return (format == LayerFormat.Tar ? tar : new InnerCheckStream(tar, format), format);
     }
+
+    /// <summary>The rejection for a decompressor's own exception (corrupt or truncated data), or null for other exceptions.</summary>
+    public static Errors.FlyException? TranslateDecompressionError(Exception e, string kind, long outputBytes) => e switch
+    {
+        EndOfStreamException => UnpackErrors.Truncated(null, $"the {kind} stream ends early after {outputBytes} bytes of output ({e.Message})"),
+        InvalidDataException or ICSharpCode.SharpZipLib.SharpZipBaseException or ZstdSharp.ZstdException =>
+            UnpackErrors.Invalid(null, $"the {kind} stream is corrupt after {outputBytes} bytes of output ({e.Message})"),
+
+        // SharpZipLib's bzip2 decoder indexes its tables with values from the stream: corrupt input
+        // surfaces as an out-of-range index inside it (bounded arrays, so no harm beyond the throw)
+        // (callers only pass exceptions thrown by the decompressor's constructor or Read)
+        IndexOutOfRangeException or ArgumentOutOfRangeException when kind == "bzip2" =>
+            UnpackErrors.Invalid(null, $"the {kind} stream is corrupt after {outputBytes} bytes of output (the decoder failed: {e.Message})"),
+        _ => null,
+    };
 
     /// <summary>The compressed format of a stream start, or Tar; throws for known non-layer formats and garbage.</summary>
     public static LayerFormat Detect(ReadOnlySpan<byte> head)

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
-using ICSharpCode.SharpZipLib;
 
 namespace FlyImages.Unpacking;
 
@@ -359,13 +358,9 @@ internal sealed class TarReader : IDisposable
             {
                 read = source.Read(buffer, end, buffer.Length - end);
             }
-            catch (Exception e) when (e is InvalidDataException or SharpZipBaseException or ZstdSharp.ZstdException)
+            catch (Exception e) when (FormatDetector.TranslateDecompressionError(e, streamKind, BytesRead) is { } translated)
             {
-                throw UnpackErrors.Invalid(null, $"the {streamKind} stream is corrupt after {BytesRead} bytes of output ({e.Message})");
-            }
-            catch (EndOfStreamException e)
-            {
-                throw UnpackErrors.Truncated(null, $"the {streamKind} stream ends early after {BytesRead} bytes of output ({e.Message})");
+                throw translated;
             }
 
             if (read <= 0)
