@@ -11,6 +11,8 @@ def walk(root):
         for name in dirnames + filenames:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root)
+            if rel == 'lost+found':
+                continue  # made by mkfs.ext4, not by the extraction
             st = os.lstat(full)
             kind = stat.S_IFMT(st.st_mode)
             desc = [kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)]
