@@ -115,6 +115,11 @@ internal static class EntryPath
     /// <summary>A printable form of a raw name for messages: UTF-8 decoded, control characters escaped, capped.</summary>
     public static string Display(string raw, int max = 1024)
     {
+        if (raw.Length <= max && !raw.AsSpan().ContainsAnyExceptInRange((char)0x20, (char)0x7E))
+        {
+            return raw; // printable ASCII: shown as is (the common case, no allocation)
+        }
+
         var text = Encoding.UTF8.GetString(Encoding.Latin1.GetBytes(raw.Length > max ? raw[..max] : raw));
         var builder = new StringBuilder(text.Length + 8);
         foreach (var c in text)

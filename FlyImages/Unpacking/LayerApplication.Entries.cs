@@ -377,6 +377,14 @@ internal sealed unsafe partial class LayerApplication
         Span<byte> nameBuffer = stackalloc byte[EntryPath.NameMax + 1];
         foreach (var (name, value) in entry.Xattrs)
         {
+            if (name.StartsWith("trusted.overlay.", StringComparison.Ordinal))
+            {
+                // overlayfs metadata (redirects, opaque marks, metacopy) would change what an overlay
+                // mount of this tree shows: never taken from a layer
+                Skip(display, $"extended attribute '{EntryPath.Display(name, 64)}' not applied (overlayfs metadata)");
+                continue;
+            }
+
             var nameBytes = nameBuffer;
             RootedTree.Z(name, nameBytes);
             int rc;

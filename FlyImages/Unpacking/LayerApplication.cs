@@ -79,6 +79,9 @@ internal sealed partial class LayerApplication : IDisposable
         using (tar)
         {
             tree = new RootedTree(destination, relPath => created.Add(relPath));
+            context.WriteDebug(RootedTree.Openat2Available(tree.RootFd)
+                ? "Resolving paths with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS)"
+                : "Resolving paths one component at a time (openat O_NOFOLLOW|O_DIRECTORY)");
             reader = new TarReader(tar, limits, OnRead, format.ToString().ToLowerInvariant());
             while (reader.MoveNext())
             {

@@ -58,8 +58,32 @@ internal sealed unsafe class RootedTree : IDisposable
 
     public int RootFd => rootFd;
 
-    /// <summary>Whether openat2 resolution is in use on this kernel.</summary>
-    public static bool UsesOpenat2 => openat2State == 1 && !ForceComponentWalk;
+    /// <summary>Whether openat2 resolution will be used (probes the kernel once, on <paramref name="dirFd"/>).</summary>
+    public static bool Openat2Available(int dirFd)
+    {
+        if (openat2State == 0)
+        {
+            var how = new OpenHow { Flags = (ulong)(O_RDONLY | O_DIRECTORY | O_CLOEXEC), Resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+            Span<byte> dot = stackalloc byte[2];
+            int fd;
+            fixed (byte* p = Z(".", dot))
+            {
+                fd = openat2(dirFd, p, ref how);
+            }
+
+            if (fd >= 0)
+            {
+                close(fd);
+                openat2State = 1;
+            }
+            else
+            {
+                openat2State = -1;
+            }
+        }
+
+        return openat2State == 1 && !ForceComponentWalk;
+    }
 
     /// <summary>Trims the cache; call between entries only (descriptors handed out stay valid within an entry).</summary>
     public void BeginEntry()

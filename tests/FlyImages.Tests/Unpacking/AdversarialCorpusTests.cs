@@ -119,6 +119,8 @@ public class AdversarialCorpusTests
         ["gzip-inside-gzip"] = new(b => [LayerBuilders.Gzip(LayerBuilders.Gzip(Tar().File("f", "x").End().ToArray()))], ErrorIds.LayerFormatUnsupported),
         ["root-entry-as-symlink"] = new(b => [Tar().Symlink("./", "../canary").End().ToArray()], ErrorIds.LayerRejectedName),
         ["symlink-empty-target"] = new(b => [Tar().Symlink("s", "").End().ToArray()], ErrorIds.LayerRejectedName),
+        ["overlayfs-xattrs-not-applied"] = new(b => [Tar().Pax(("SCHILY.xattr.trusted.overlay.redirect", "/etc"u8.ToArray()), ("SCHILY.xattr.user.ok", "1"u8.ToArray())).Dir("d/").End().ToArray()], null,
+            (b, r) => { Assert.Equal(1, r!.SkippedCount); Assert.Equal(["user.ok"], TreeSnapshot.Xattrs(b.PathOf("d")).Keys.ToArray()); }),
         ["uid-out-of-range"] = new(b => [Tar().Pax(("uid", "4294967295")).File("f", "x").End().ToArray()], ErrorIds.LayerFormatInvalid),
     };
 
