@@ -66,6 +66,17 @@ public sealed class ExpandFlyLayerTests : IDisposable
     }
 
     [Fact]
+    public void LimitsCanBeSetFromAHashtable()
+    {
+        var one = Write("1.tar", Tar(("big", "more than four bytes")));
+        var dest = Path.Combine(folder, "root");
+        Invoke($"Expand-FlyLayer -Path '{one}' -Destination '{dest}' -Limits ([FlyImages.Unpacking.UnpackLimits]@{{ MaxFileSize = 4 }})", out var errors);
+        var error = Assert.Single(errors);
+        Assert.Equal("LayerRejectedLimit,FlyImages.Cmdlets.ExpandFlyLayerCommand", error.FullyQualifiedErrorId);
+        Assert.Contains("single file size limit", error.Exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void WhatIfAppliesNothing()
     {
         var one = Write("1.tar", Tar(("f", "one")));
