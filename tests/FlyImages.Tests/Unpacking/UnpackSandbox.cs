@@ -72,35 +72,23 @@ internal sealed class UnpackSandbox : IDisposable
     {
         foreach (var path in new[] { Root, AbsoluteCanary })
         {
-            try
-            {
-                if (Directory.Exists(path))
-                {
-                    MakeWritable(path);
-                    Directory.Delete(path, recursive: true);
-                }
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
+            RemoveTree(path);
         }
     }
 
-    private static void MakeWritable(string dir)
+    /// <summary>
+    /// Removes a test folder whatever it holds (names that are not UTF-8, fifos, read-only folders),
+    /// by descriptor and never following a symlink: the engine's own removal.
+    /// </summary>
+    public static void RemoveTree(string path)
     {
-        // never through a symlink: only real folders are touched
-        if (new DirectoryInfo(dir).LinkTarget is not null)
+        if (!TreeSnapshot.Exists(path))
         {
             return;
         }
 
-        TreeSnapshot.Chmod(dir, 0x1C0);
-        foreach (var child in Directory.EnumerateDirectories(dir))
-        {
-            MakeWritable(child);
-        }
+        using var parent = new RootedTree(Path.GetDirectoryName(path)!, _ => { });
+        var name = EntryPath.FromBytes(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(path)));
+        parent.Remove(parent.RootFd, name, name, "test cleanup");
     }
 }
