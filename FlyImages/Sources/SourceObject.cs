@@ -1,4 +1,8 @@
 namespace FlyImages.Sources;
 
 /// <summary>One object a source lists: its key relative to the source's prefix.</summary>
-public sealed record SourceObject(string Key, long Size, string? ETag, DateTimeOffset? LastModified);
+public sealed record SourceObject(string Key, long Size, string? ETag, DateTimeOffset? LastModified)
+{
+    /// <summary>Why the object cannot be a layer whatever its name (e.g. a symbolic link in a folder source).</summary>
+    public string? Problem { get; init; }
+}

@@ -70,6 +70,10 @@ public sealed class FlyStore
         return store;
     }
 
+    /// <summary>Opens the store at <paramref name="rootPath"/> only if its database exists (a listing must not create one).</summary>
+    public static FlyStore? OpenExisting(string rootPath)
+        => File.Exists(Path.Combine(Path.GetFullPath(rootPath), DatabaseFileName)) ? Open(rootPath) : null;
+
     /// <summary>A new open connection (pooled). Dispose it when done.</summary>
     public SqliteConnection Connect()
     {

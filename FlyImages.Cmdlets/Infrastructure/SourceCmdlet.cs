@@ -1,0 +1,62 @@
+using System.Management.Automation;
+using FlyImages.Configuration;
+using FlyImages.Sources;
+
+namespace FlyImages.Cmdlets.Infrastructure;
+
+/// <summary>Cmdlets that read images from a source share these parameters.</summary>
+public abstract class SourceCmdlet : FlyCmdlet
+{
+    /// <summary>
+    /// Where images come from: <c>s3://bucket/prefix</c>, a <c>file://</c> URI, or a local folder laid out
+    /// as <c>&lt;folder&gt;/&lt;image&gt;/&lt;n&gt;.tar</c>. Default: FLYIMAGES_SOURCE, else the public bucket
+    /// s3://flyio-platform-hiring-challenge/images.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Source { get; set; }
+
+    /// <summary>URL of an S3-compatible service (path-style addressing). Default: FLYIMAGES_S3_ENDPOINT, else AWS.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Endpoint { get; set; }
+
+    /// <summary>The S3 region. Default: us-east-1.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Region { get; set; } = FlyEnvironment.DefaultRegion;
+
+    /// <summary>An access key (user name) and secret key (password). Default: AWS_* variables or the shared profile, else anonymous.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>A profile of the shared AWS credentials and config files.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ProfileName { get; set; }
+
+    /// <summary>Send unsigned requests even when credentials are available.</summary>
+    [Parameter]
+    public SwitchParameter Anonymous { get; set; }
+
+    /// <summary>The options these parameters describe; a folder -Source is resolved against the current location.</summary>
+    protected SourceOptions BuildSourceOptions(string? sourceOverride = null)
+    {
+        var source = sourceOverride ?? Source;
+        if (source is not null && !source.Contains("://", StringComparison.Ordinal))
+        {
+            source = GetUnresolvedProviderPathFromPSPath(source);
+        }
+
+        return new SourceOptions
+        {
+            Source = source,
+            Endpoint = Endpoint,
+            Region = Region,
+            ProfileName = ProfileName,
+            Anonymous = Anonymous.IsPresent,
+            Credentials = Credential is null ? null : new S3Credentials(Credential.UserName, Credential.GetNetworkCredential().Password),
+        };
+    }
+}

@@ -1,0 +1,49 @@
+namespace FlyImages.Sources;
+
+/// <summary>
+/// Where layer blobs come from: an S3 bucket/prefix or a local folder. Keys are relative to the
+/// source's prefix ("golang/1.tar").
+/// </summary>
+public interface IImageSource : IDisposable
+{
+    SourceSpec Spec { get; }
+
+    /// <summary>Where requests go, for messages (the endpoint URL, or the folder).</summary>
+    string Location { get; }
+
+    /// <summary>Every object under the prefix, paginated as the service requires.</summary>
+    IAsyncEnumerable<SourceObject> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Size, ETag and time of one object (HEAD).</summary>
+    Task<SourceObject> StatAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Opens the bytes of <paramref name="key"/> from <paramref name="offset"/>, <paramref name="length"/>
+    /// bytes (null: to the end). When <paramref name="ifMatchETag"/> is given and the object changed, throws
+    /// <see cref="SourceObjectChangedException"/>.
+    /// </summary>
+    Task<SourceRead> OpenReadAsync(string key, long offset, long? length, string? ifMatchETag, CancellationToken cancellationToken);
+}
+
+/// <summary>An open read: the body stream and what the source announced about it.</summary>
+public sealed class SourceRead(Stream body, long contentLength, string? eTag, long objectSize) : IDisposable
+{
+    public Stream Body { get; } = body;
+
+    /// <summary>Bytes the source announced for this read (Content-Length).</summary>
+    public long ContentLength { get; } = contentLength;
+
+    public string? ETag { get; } = eTag;
+
+    /// <summary>Size of the whole object.</summary>
+    public long ObjectSize { get; } = objectSize;
+
+    public void Dispose() => Body.Dispose();
+}
+
+/// <summary>The object's ETag is no longer the one a resumed read expected.</summary>
+public sealed class SourceObjectChangedException(string key, string? expected, string? actual)
+    : Exception($"The object '{key}' changed (ETag {expected} -> {actual}).")
+{
+    public string Key { get; } = key;
+}
