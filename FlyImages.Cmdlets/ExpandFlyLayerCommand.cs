@@ -1,7 +1,10 @@
 using System.Management.Automation;
 using FlyImages.Cmdlets.Infrastructure;
 using FlyImages.Errors;
+using System.Collections;
 using System.Collections.ObjectModel;
+using System.Globalization;
+using System.Reflection;
 using FlyImages.Unpacking;
 
 namespace FlyImages.Cmdlets;
@@ -21,6 +24,8 @@ public sealed class ExpandFlyLayerCommand : FlyCmdlet
 {
     public const string PathParameterSet = "Path";
     public const string LiteralPathParameterSet = "LiteralPath";
+
+    private UnpackLimits? limits;
 
     /// <summary>
     /// <para type="description">Layer files, applied in order. Wildcards are expanded (sorted by the provider).
@@ -47,11 +52,21 @@ public sealed class ExpandFlyLayerCommand : FlyCmdlet
     public string Destination { get; set; } = string.Empty;
 
     /// <summary>
-    /// <para type="description">Limits for each layer (bytes, entries, names, ratio, xattrs, time).
-    /// Default: [FlyImages.Unpacking.UnpackLimits]::Default.</para>
+    /// <para type="description">Limits for each layer, as a hashtable of UnpackLimits property names:
+    /// MaxTotalBytes, MaxFileSize, MaxEntries, MaxPathLength, MaxPathDepth, MaxLinkTargetLength,
+    /// MaxCompressionRatio, CompressionRatioGraceBytes, MaxXattrsPerEntry, MaxXattrValueSize,
+    /// MaxExtendedHeaderSize, MaxWallTime, MaxSkippedListed. Unnamed limits keep their defaults,
+    /// e.g. -Limits @{ MaxTotalBytes = 2GB; MaxWallTime = '00:10:00' }.</para>
     /// </summary>
     [Parameter]
-    public UnpackLimits? Limits { get; set; }
+    [ValidateNotNull]
+    public Hashtable? Limits { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        base.BeginProcessing();
+        limits = ToLimits(Limits);
+    }
 
     protected override void ProcessRecord()
     {
@@ -66,7 +81,7 @@ public sealed class ExpandFlyLayerCommand : FlyCmdlet
             LayerApplyResult result;
             try
             {
-                result = RunCore(context => LayerUnpacker.ApplyAsync(layer, destination, Limits, context, context.CancellationToken));
+                result = RunCore(context => LayerUnpacker.ApplyAsync(layer, destination, limits, context, context.CancellationToken));
             }
             catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
             {
@@ -81,6 +96,53 @@ public sealed class ExpandFlyLayerCommand : FlyCmdlet
 
             WriteObject(result);
         }
+    }
+
+    /// <summary>
+    /// Builds the limits from the hashtable (a hashtable because scripts cannot name core types: the
+    /// core lives in the module's own load context).
+    /// </summary>
+    private UnpackLimits? ToLimits(Hashtable? table)
+    {
+        if (table is null)
+        {
+            return null;
+        }
+
+        var result = new UnpackLimits();
+        foreach (DictionaryEntry pair in table)
+        {
+            var name = pair.Key?.ToString() ?? string.Empty;
+            var property = typeof(UnpackLimits).GetProperty(name, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
+            if (property is null || !property.CanWrite)
+            {
+                ThrowFlyError(new FlyException(ErrorIds.LayerLimitsInvalid, FlyErrorCategory.InvalidArgument,
+                    $"'{name}' is not an unpack limit. Limits: {string.Join(", ", typeof(UnpackLimits).GetProperties().Where(p => p.CanWrite).Select(p => p.Name))}.", name));
+                return null;
+            }
+
+            try
+            {
+                // init-only setters are ordinary setters to reflection: fill a fresh instance
+                property.SetValue(result, LanguagePrimitives.ConvertTo(pair.Value, property.PropertyType, CultureInfo.InvariantCulture));
+            }
+            catch (PSInvalidCastException e)
+            {
+                ThrowFlyError(new FlyException(ErrorIds.LayerLimitsInvalid, FlyErrorCategory.InvalidArgument,
+                    $"The limit {property.Name} must be a {property.PropertyType.Name}: {e.Message}", name, e));
+            }
+        }
+
+        try
+        {
+            result.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            ThrowFlyError(new FlyException(ErrorIds.LayerLimitsInvalid, FlyErrorCategory.InvalidArgument, e.Message, table, e));
+        }
+
+        return result;
     }
 
     private IEnumerable<string> ResolveLayers()

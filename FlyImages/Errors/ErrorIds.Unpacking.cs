@@ -36,6 +36,9 @@ public static partial class ErrorIds
     /// <summary>The file system refused an operation (no space, I/O error...); the message names the entry.</summary>
     public const string LayerApplyFailed = "LayerApplyFailed";
 
+    /// <summary>An unpack limit given by the caller is unknown or out of range.</summary>
+    public const string LayerLimitsInvalid = "LayerLimitsInvalid";
+
     /// <summary>The destination is not a usable folder.</summary>
     public const string LayerDestinationInvalid = "LayerDestinationInvalid";
 }

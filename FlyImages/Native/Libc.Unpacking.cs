@@ -9,8 +9,7 @@ namespace FlyImages.Native;
 /// </summary>
 internal static unsafe partial class Libc
 {
-    internal const int AT_FDCWD = -100;
-    internal const int AT_SYMLINK_NOFOLLOW = 0x100;
+    // AT_FDCWD, AT_SYMLINK_NOFOLLOW and the S_IF* type bits are in Libc.cs
     internal const int AT_REMOVEDIR = 0x200;
 
     internal const int O_RDONLY = 0;
@@ -26,12 +25,6 @@ internal static unsafe partial class Libc
 
     /// <summary>O_NOFOLLOW differs between x86-64 (0400000) and arm64 (0100000).</summary>
     internal static readonly int O_NOFOLLOW = IsArm ? 0x8000 : 0x20000;
-
-    internal const uint S_IFMT = 0xF000;
-    internal const uint S_IFIFO = 0x1000;
-    internal const uint S_IFDIR = 0x4000;
-    internal const uint S_IFREG = 0x8000;
-    internal const uint S_IFLNK = 0xA000;
 
     internal const int EPERM = 1;
     internal const int ENOENT = 2;

@@ -51,7 +51,8 @@ public sealed record UnpackLimits
     /// <summary>Skipped entries listed one by one in the result (the count is always complete; default 1000).</summary>
     public int MaxSkippedListed { get; init; } = 1000;
 
-    internal void Validate()
+    /// <summary>Throws <see cref="ArgumentException"/> when a limit is out of range.</summary>
+    public void Validate()
     {
         if (MaxTotalBytes <= 0 || MaxFileSize <= 0 || MaxEntries <= 0 || MaxPathLength <= 0 || MaxPathDepth <= 0
             || MaxLinkTargetLength <= 0 || MaxPathLength > 4095 || MaxLinkTargetLength > 4095 || !(MaxCompressionRatio >= 1) || CompressionRatioGraceBytes < 0 || MaxXattrsPerEntry < 0

@@ -1,114 +1,106 @@
-using System.Collections.ObjectModel;
 using System.Management.Automation;
-using System.Management.Automation.Runspaces;
-using System.Reflection;
 using System.Text;
+using FlyImages.Module.Tests.Infrastructure;
 using FlyImages.TestSupport;
 using Xunit;
 
 namespace FlyImages.Module.Tests.Unpacking;
 
-/// <summary>
-/// Expand-FlyLayer in a real PowerShell engine with the published module. (Self-contained: a small
-/// runspace helper of its own until the shared session helper exists.)
-/// </summary>
+/// <summary>Expand-FlyLayer in a real PowerShell engine with the published module.</summary>
 public sealed class ExpandFlyLayerTests : IDisposable
 {
-    private readonly string folder = Path.Combine(Path.GetTempPath(), "flyimages-expand-" + Guid.NewGuid().ToString("N")[..12]);
+    private readonly PowerShellSession ps = new();
+    private readonly TempDirectory folder = new("flyimages-expand");
 
-    public ExpandFlyLayerTests() => Directory.CreateDirectory(folder);
+    private string Dest => folder.Combine("root");
 
     [Fact]
-    public void AppliesLayersInOrderFromThePipelineAndOutputsSummaries()
+    public void Applies_layers_in_order_from_the_pipeline_and_outputs_summaries()
     {
         var one = Write("1.tar", Tar(("a/", null), ("a/f", "one"), ("a/gone", "x")));
         var two = Write("2.tar", Tar(("a/f", "two"), ("a/.wh.gone", "")));
-        var dest = Path.Combine(folder, "root");
 
         // FileInfo objects bind by FullName; objects with a BlobPath property bind too
-        var results = Invoke($"[System.IO.FileInfo]::new('{one}'), [pscustomobject]@{{ BlobPath = '{two}' }} | Expand-FlyLayer -Destination '{dest}'", out var errors);
-        AssertNoErrors(errors);
-        Assert.Equal(2, results.Count);
-        Assert.Equal("FlyImages.Unpacking.LayerApplyResult", results[0].BaseObject.GetType().FullName);
-        Assert.Equal(one, results[0].Properties["Path"].Value);
-        Assert.Equal(two, results[1].Properties["Path"].Value);
-        Assert.Equal(1L, results[1].Properties["WhiteoutsApplied"].Value);
-        Assert.Equal("two", File.ReadAllText(Path.Combine(dest, "a/f")));
-        Assert.False(File.Exists(Path.Combine(dest, "a/gone")));
+        var r = ps.Invoke("[System.IO.FileInfo]::new($one), [pscustomobject]@{ BlobPath = $two } | Expand-FlyLayer -Destination $dest",
+            new Dictionary<string, object?> { ["one"] = one, ["two"] = two, ["dest"] = Dest });
+        r.ShouldSucceed();
+        Assert.Equal(2, r.Output.Count);
+        Assert.Equal("FlyImages.Unpacking.LayerApplyResult", r.Output[0].TypeNames[0]);
+        Assert.Equal(one, r.Output[0].Properties["Path"].Value);
+        Assert.Equal(two, r.Output[1].Properties["Path"].Value);
+        Assert.Equal(1L, r.Output[1].Properties["WhiteoutsApplied"].Value);
+        Assert.Equal("two", File.ReadAllText(Path.Combine(Dest, "a/f")));
+        Assert.False(File.Exists(Path.Combine(Dest, "a/gone")));
     }
 
     [Fact]
-    public void WildcardPathsAreExpanded()
+    public void Wildcard_paths_are_expanded_and_the_table_view_renders()
     {
         Write("layer-1.tar", Tar(("f", "one")));
-        var dest = Path.Combine(folder, "root");
-        var results = Invoke($"Expand-FlyLayer -Path '{folder}/layer-*.tar' -Destination '{dest}'", out var errors);
-        AssertNoErrors(errors);
-        Assert.Single(results);
-        Assert.Equal("one", File.ReadAllText(Path.Combine(dest, "f")));
+        var r = ps.Invoke("Expand-FlyLayer -Path \"$folder/layer-*.tar\" -Destination $dest | Out-Default",
+            new Dictionary<string, object?> { ["folder"] = folder.Path, ["dest"] = Dest });
+        r.ShouldSucceed();
+        Assert.Equal("one", File.ReadAllText(Path.Combine(Dest, "f")));
+        var lines = r.HostText.Split('\n').Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToList();
+        Assert.StartsWith("Layer", lines[0], StringComparison.Ordinal);
+        Assert.Contains("Written", lines[0], StringComparison.Ordinal);
+        Assert.Contains(lines, l => l.StartsWith("layer-1.tar", StringComparison.Ordinal) && l.Contains("Tar", StringComparison.Ordinal) && l.Contains("3 B", StringComparison.Ordinal));
     }
 
     [Fact]
-    public void RejectedLayerIsATerminatingErrorWithAStableId()
+    public void A_rejected_layer_is_a_terminating_error_with_a_stable_id()
     {
         var bad = Write("bad.tar", Tar(("../escape", "x")));
-        var dest = Path.Combine(folder, "root");
         var good = Write("good.tar", Tar(("after", "x")));
-        Invoke($"Expand-FlyLayer -LiteralPath '{bad}', '{good}' -Destination '{dest}'", out var errors);
-        var error = Assert.Single(errors);
+        var r = ps.Invoke("Expand-FlyLayer -LiteralPath $bad, $good -Destination $dest",
+            new Dictionary<string, object?> { ["bad"] = bad, ["good"] = good, ["dest"] = Dest });
+        var error = Assert.Single(r.AllErrors);
         Assert.Equal("LayerRejectedTraversal,FlyImages.Cmdlets.ExpandFlyLayerCommand", error.FullyQualifiedErrorId);
         Assert.Equal(ErrorCategory.SecurityError, error.CategoryInfo.Category);
         Assert.Contains("../escape", error.Exception.Message, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(folder, "escape")));
+        Assert.False(File.Exists(folder.Combine("escape")));
 
         // terminating: the layer after the rejected one is not applied
-        Assert.False(File.Exists(Path.Combine(dest, "after")));
+        Assert.False(File.Exists(Path.Combine(Dest, "after")));
     }
 
     [Fact]
-    public void LimitsCanBeSetFromAHashtable()
+    public void Limits_are_given_as_a_hashtable()
     {
         var one = Write("1.tar", Tar(("big", "more than four bytes")));
-        var dest = Path.Combine(folder, "root");
-        Invoke($"Expand-FlyLayer -Path '{one}' -Destination '{dest}' -Limits ([FlyImages.Unpacking.UnpackLimits]@{{ MaxFileSize = 4 }})", out var errors);
-        var error = Assert.Single(errors);
+        var vars = new Dictionary<string, object?> { ["one"] = one, ["dest"] = Dest };
+        var r = ps.Invoke("Expand-FlyLayer -Path $one -Destination $dest -Limits @{ MaxFileSize = 4; MaxWallTime = '00:05:00' }", vars);
+        var error = Assert.Single(r.AllErrors);
         Assert.Equal("LayerRejectedLimit,FlyImages.Cmdlets.ExpandFlyLayerCommand", error.FullyQualifiedErrorId);
         Assert.Contains("single file size limit", error.Exception.Message, StringComparison.Ordinal);
+
+        r = ps.Invoke("Expand-FlyLayer -Path $one -Destination $dest -Limits @{ NoSuchLimit = 1 }", vars);
+        Assert.Equal("LayerLimitsInvalid,FlyImages.Cmdlets.ExpandFlyLayerCommand", Assert.Single(r.AllErrors).FullyQualifiedErrorId);
+
+        r = ps.Invoke("Expand-FlyLayer -Path $one -Destination $dest -Limits @{ MaxEntries = 0 }", vars);
+        Assert.Equal("LayerLimitsInvalid,FlyImages.Cmdlets.ExpandFlyLayerCommand", Assert.Single(r.AllErrors).FullyQualifiedErrorId);
     }
 
     [Fact]
-    public void WhatIfAppliesNothing()
+    public void WhatIf_applies_nothing()
     {
         var one = Write("1.tar", Tar(("f", "one")));
-        var dest = Path.Combine(folder, "root");
-        var results = Invoke($"Expand-FlyLayer -Path '{one}' -Destination '{dest}' -WhatIf", out var errors);
-        AssertNoErrors(errors);
-        Assert.Empty(results);
-        Assert.False(Directory.Exists(dest));
+        var r = ps.Invoke("Expand-FlyLayer -Path $one -Destination $dest -WhatIf", new Dictionary<string, object?> { ["one"] = one, ["dest"] = Dest });
+        r.ShouldSucceed();
+        Assert.Empty(r.Output);
+        Assert.Contains("Apply layer", r.HostText, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Dest));
     }
 
-    private static void AssertNoErrors(IReadOnlyList<ErrorRecord> errors) =>
-        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => $"{e.FullyQualifiedErrorId}: {e}")));
-
-    public void Dispose() => Directory.Delete(folder, recursive: true);
-
-    private static Collection<PSObject> Invoke(string script, out IReadOnlyList<ErrorRecord> errors)
+    public void Dispose()
     {
-        var manifest = typeof(ExpandFlyLayerTests).Assembly.GetCustomAttribute<ModulePathAttribute>()!.Path;
-        var state = InitialSessionState.CreateDefault2();
-        state.ImportPSModule(manifest);
-        using var runspace = RunspaceFactory.CreateRunspace(state);
-        runspace.Open();
-        using var shell = PowerShell.Create(runspace);
-        shell.AddScript(script);
-        var output = shell.Invoke();
-        errors = shell.Streams.Error.ToList();
-        return output;
+        ps.Dispose();
+        folder.Dispose();
     }
 
     private string Write(string name, byte[] content)
     {
-        var path = Path.Combine(folder, name);
+        var path = folder.Combine(name);
         File.WriteAllBytes(path, content);
         return path;
     }
