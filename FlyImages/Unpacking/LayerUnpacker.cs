@@ -85,6 +85,12 @@ public static class LayerUnpacker
         limits.Validate();
         context ??= NullOperationContext.Instance;
         var destination = Path.GetFullPath(destinationRoot);
+        if (destination.TrimEnd('/').Length == 0)
+        {
+            throw new FlyException(ErrorIds.LayerDestinationInvalid, FlyErrorCategory.InvalidArgument,
+                "The destination is the host's root folder '/': layers are applied onto a folder or a mounted device of their own.", destination);
+        }
+
         try
         {
             Directory.CreateDirectory(destination);

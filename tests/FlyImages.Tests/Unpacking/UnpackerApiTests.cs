@@ -45,6 +45,8 @@ public class UnpackerApiTests
         LayerUnpacker.Apply(new MemoryStream(new RawTar().File("f", "1").End().ToArray()), nested);
         Assert.Equal("1", File.ReadAllText(Path.Combine(nested, "f")));
 
+        Assert.Equal(ErrorIds.LayerDestinationInvalid, Assert.Throws<FlyException>(() => LayerUnpacker.Apply(new MemoryStream(new byte[1024]), "/")).ErrorId);
+
         var file = Path.Combine(box.Destination, "x", "y", "f");
         var e = Assert.Throws<FlyException>(() => LayerUnpacker.Apply(new MemoryStream(new RawTar().End().ToArray()), file));
         Assert.Equal(ErrorIds.LayerDestinationInvalid, e.ErrorId);
