@@ -11,6 +11,7 @@
     CmdletsToExport      = @(
         'Get-FlyImage'
         'Get-FlyImageEvent'
+        'Expand-FlyLayer'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
@@ -18,6 +19,7 @@
     FormatsToProcess     = @(
         'FlyImages.Image.Format.ps1xml'
         'FlyImages.Workflows.Format.ps1xml'
+        'FlyImages.Unpacking.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{
