@@ -42,6 +42,8 @@ internal sealed partial class ThinPool : IThinPool
 
     internal IThinPoolDriver Driver => driver;
 
+    internal ThinPoolRepository Repository => repository;
+
     public IReadOnlyList<ThinDevice> ListDevices() => repository.ListDevices(Name);
 
     public ThinDevice? FindDevice(string name) => repository.FindDevice(Name, ThinPoolNames.ValidateDevice(name));

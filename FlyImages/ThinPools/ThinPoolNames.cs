@@ -77,6 +77,6 @@ public static partial class ThinPoolNames
         return string.Concat(clipped.Select(c => char.IsControl(c) ? $"\\x{(int)c:x2}" : c.ToString()));
     }
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_.+-]{0,47}$")]
+    [GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9_.+-]{0,47}\z")]
     private static partial Regex PoolPattern();
 }
