@@ -10,12 +10,15 @@
     PowerShellVersion    = '7.4'
     CmdletsToExport      = @(
         'Get-FlyImage'
+        'Initialize-FlyThinPool'
+        'Get-FlyThinPool'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()
     FormatsToProcess     = @(
         'FlyImages.Image.Format.ps1xml'
+        'FlyImages.ThinPools.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{

@@ -148,6 +148,19 @@ public static class ThinPoolManager
     }
 
     /// <summary>
+    /// The status of a recorded pool without changing anything (no reconciliation, nothing re-attached):
+    /// a pool that is not present reports mode Unavailable.
+    /// </summary>
+    public static Task<ThinPoolStatus> GetStatusAsync(FlyStore store, string name, IOperationContext context, ThinPoolOptions? options = null)
+    {
+        var repository = new ThinPoolRepository(store);
+        var record = repository.FindPool(ThinPoolNames.ValidatePool(name)) ?? throw NotFound(store, name);
+        options ??= ThinPoolOptions.Default;
+        var pool = new ThinPool(repository, record, CreateDriver(repository, record, options, context), options, context);
+        return pool.GetStatusAsync(context.CancellationToken);
+    }
+
+    /// <summary>
     /// Deletes every device of the pool, then the pool itself when FlyImages made it (an adopted pool is
     /// left in place), then its record. Returns false when ShouldProcess declined.
     /// </summary>
