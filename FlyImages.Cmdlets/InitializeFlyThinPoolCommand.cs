@@ -28,8 +28,11 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
     public string Name { get; set; } = ThinPoolSpec.DefaultName;
 
     /// <summary>DeviceMapper, BlockFile, or Auto (default): DeviceMapper when the kernel has it, else BlockFile with a warning.</summary>
+    /// <remarks>A string, not the core's enum: an enum-typed field would make PowerShell load the core
+    /// into the default load context while it scans this assembly, before the module isolates it.</remarks>
     [Parameter(ParameterSetName = DefaultSet)]
-    public ThinPoolBackendChoice Backend { get; set; } = ThinPoolBackendChoice.Auto;
+    [ValidateSet("Auto", "DeviceMapper", "BlockFile", IgnoreCase = true)]
+    public string Backend { get; set; } = "Auto";
 
     /// <summary>Data size of a new pool in bytes (a sparse file; 16 MB at least). Default: 10 GiB.</summary>
     [Parameter(ParameterSetName = DefaultSet)]
@@ -66,7 +69,7 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
         var spec = new ThinPoolSpec
         {
             Name = Name,
-            Backend = Backend,
+            Backend = Enum.Parse<ThinPoolBackendChoice>(Backend, ignoreCase: true),
             DataSize = Bound(nameof(DataSize)) ? DataSize : null,
             MetadataSize = Bound(nameof(MetadataSize)) ? MetadataSize : null,
             BlockSize = Bound(nameof(BlockSize)) ? BlockSize : null,

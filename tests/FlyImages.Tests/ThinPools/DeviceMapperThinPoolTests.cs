@@ -97,7 +97,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
 
         // a second store adopts the first store's dm pool by name
         using var other = new TempDirectory("flyimages-pools-adopt");
-        var otherStore = State.FlyStore.Open(other.Path);
+        var otherStore = FlyImages.State.FlyStore.Open(other.Path);
         var adopted = await ThinPoolManager.InitializeAsync(otherStore, new ThinPoolSpec { Name = PoolName, Backend = ThinPoolBackendChoice.DeviceMapper, DataSize = 1L << 30 }, new RecordingContext(), FastOptions);
         Assert.NotNull(adopted);
         Assert.False(adopted.Record.Owned);

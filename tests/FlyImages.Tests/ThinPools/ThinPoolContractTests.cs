@@ -421,6 +421,20 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task ConcurrentStepsFromTwoOpenPoolsGetDistinctIdsAndConsistentRecords()
+    {
+        var first = await NewPoolAsync();
+        var second = await ThinPoolManager.OpenAsync(Store, PoolName, new RecordingContext(), FastOptions);
+        var made = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).CreateThinAsync($"c{i}", 16 * MiB))));
+        Assert.Equal(8, made.Select(d => d.DeviceId).Distinct().Count());
+        var paths = await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? second : (IThinPool)first).ActivateAsync(d.Name))));
+        Assert.Equal(8, paths.Distinct().Count());
+        Assert.All(first.ListDevices(), d => Assert.Equal(ThinDeviceState.Activated, d.State));
+        await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).DeleteAsync(d.Name))));
+        Assert.Empty(first.ListDevices());
+    }
+
+    [SkippableFact]
     public async Task WhatIfChangesNothing()
     {
         RequireBackend();
