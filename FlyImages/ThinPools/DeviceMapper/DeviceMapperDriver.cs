@@ -32,7 +32,38 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     public ThinPoolBackend Backend => ThinPoolBackend.DeviceMapper;
 
-    public async Task<bool> IsReadyAsync(CancellationToken cancellationToken) => await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false) is not null;
+    public async Task<bool> IsReadyAsync(CancellationToken cancellationToken)
+    {
+        var table = await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false);
+        if (table is null)
+        {
+            return false;
+        }
+
+        // a pool FlyImages made must still be the one on its own data file (not another pool that took the name)
+        if (record.Owned && record.DataPath is not null && BackingFileOf(table.DataDevice) is { } backing
+            && backing != (Native.Libc.Pools.RealPath(record.DataPath) ?? record.DataPath))
+        {
+            throw new FlyException(ErrorIds.ThinPoolConflict, FlyErrorCategory.InvalidOperation,
+                $"The dm device '{poolDm}' is a thin-pool on '{backing}', not on this pool's data file '{record.DataPath}'.", record.Name);
+        }
+
+        return true;
+    }
+
+    /// <summary>The backing file of a loop device given as major:minor (null when it is not a loop device).</summary>
+    private static string? BackingFileOf(string device)
+    {
+        foreach (var loop in LoopDevices.List())
+        {
+            if (LoopDevices.DeviceNumber(loop.Name) is { } n && $"{n.Major}:{n.Minor}" == device)
+            {
+                return loop.BackingFile;
+            }
+        }
+
+        return null;
+    }
 
     public async Task EnsureReadyAsync(CancellationToken cancellationToken)
     {

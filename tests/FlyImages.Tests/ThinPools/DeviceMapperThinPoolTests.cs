@@ -108,4 +108,41 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         Assert.True(await ThinPoolManager.RemoveAsync(otherStore, PoolName, new RecordingContext(), FastOptions));
         Assert.Equal(tableBefore, await dm.RunAsync(["table", PoolName], PoolName, CancellationToken.None));
     }
+
+    [SkippableFact]
+    public async Task AnotherPoolThatTookTheNameAfterARebootIsNotUsed()
+    {
+        var pool = await NewPoolAsync(dataSize: 64 * MiB);
+        await SimulateRebootAsync(pool);
+        ThinPoolManager.ForgetReconciled();
+
+        // after the "reboot" someone else makes a thin-pool with the same name on other files
+        using var other = new TempDirectory("flyimages-pools-impostor");
+        var meta = other.Combine("meta.img");
+        var data = other.Combine("data.img");
+        File.WriteAllBytes(meta, []);
+        File.WriteAllBytes(data, []);
+        using (var m = new FileStream(meta, FileMode.Open)) { m.SetLength(8 * MiB); }
+        using (var d = new FileStream(data, FileMode.Open)) { d.SetLength(64 * MiB); }
+        var metaLoop = await LoopDevices.FindOrAttachAsync(meta, TimeSpan.FromMinutes(1), CancellationToken.None);
+        var dataLoop = await LoopDevices.FindOrAttachAsync(data, TimeSpan.FromMinutes(1), CancellationToken.None);
+        try
+        {
+            await dm.RunAsync(["create", PoolName, "--table", $"0 {64 * MiB / 512} thin-pool {metaLoop.Path} {dataLoop.Path} 128 16"], PoolName, CancellationToken.None);
+            var e = await Assert.ThrowsAnyAsync<Errors.FlyException>(() => ThinPoolManager.OpenAsync(Store, PoolName, new RecordingContext(), FastOptions));
+            Assert.Equal(Errors.ErrorIds.ThinPoolConflict, e.ErrorId);
+        }
+        finally
+        {
+            try
+            {
+                await dm.RunAsync(["remove", PoolName], PoolName, CancellationToken.None);
+            }
+            finally
+            {
+                await LoopDevices.DetachAsync(metaLoop, CancellationToken.None);
+                await LoopDevices.DetachAsync(dataLoop, CancellationToken.None);
+            }
+        }
+    }
 }
