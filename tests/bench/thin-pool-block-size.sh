@@ -64,7 +64,10 @@ drop_pool() {
 }
 
 declare -A UNPACK SNAP MKFS USED
-for kib in $SIZES; do
+base=${SIZES%% *}
+# the first round warms caches (tar in RAM, binaries, the kernel's slabs) and is not counted
+for kib in "warmup:$base" $SIZES; do
+  label=$kib; kib=${kib#warmup:}
   make_pool "$kib"
   dmsetup message "$POOL" 0 "create_thin 1"
   dmsetup create "$TAG-t1" --table "0 2097152 thin /dev/mapper/$POOL 1"
@@ -76,11 +79,11 @@ for kib in $SIZES; do
   SNAP[$kib]=$(since "$t")
   umount "$MNT"
   USED[$kib]=$(used_data_kib "$POOL" "$kib")
+  [ "$label" != "$kib" ] && { echo "bench: warm-up round done"; drop_pool; continue; }
   echo "bench: block ${kib} KiB: mkfs ${MKFS[$kib]} s, unpack+sync ${UNPACK[$kib]} s, snapshot ${SNAP[$kib]} s, pool data used ${USED[$kib]} KiB"
   drop_pool
 done
 
-base=${SIZES%% *}
 echo "bench: ratios against ${base} KiB blocks (same run; >1 = slower / more space):"
 for kib in $SIZES; do
   awk -v k="$kib" -v u="${UNPACK[$kib]}" -v ub="${UNPACK[$base]}" -v s="${USED[$kib]}" -v sb="${USED[$base]}" -v m="${MKFS[$kib]}" -v mb="${MKFS[$base]}" \
