@@ -21,7 +21,7 @@ add_counts() { # reads the counters of a run's TRX file (missing: the run crashe
   fi
   attr() { sed -E "s/.* $1=\"([0-9]+)\".*/\1/" <<<"$counters"; }
   passed=$((passed + $(attr passed))); failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
-  skipped=$((skipped + $(attr notExecuted)))
+  skipped=$((skipped + $(attr total) - $(attr executed)))   # vstest counts skips as not executed
 }
 
 echo "== build"

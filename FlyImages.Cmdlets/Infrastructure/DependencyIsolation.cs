@@ -10,8 +10,12 @@ namespace FlyImages.Cmdlets.Infrastructure;
 /// module in the same session (AWS.Tools with its own AWSSDK, say) cannot clash with them.
 /// Only this cmdlet assembly lives in the default context. Where the dependencies are not in
 /// <c>deps/</c> (the console host, which references them directly) nothing changes.
+/// Two rules follow for the cmdlet assembly: no PUBLIC type may derive from, implement, or hold a
+/// field (an auto-property's too) of a core VALUE type — PowerShell loads every exported type with
+/// GetExportedTypes() before OnImport runs (a core enum parameter needs a cmdlet-side enum); and format
+/// views call only cmdlet-assembly types (see <see cref="Display"/>).
 /// </summary>
-public sealed class DependencyIsolation : IModuleAssemblyInitializer, IModuleAssemblyCleanup
+public sealed class DependencyIsolation : IModuleAssemblyInitializer
 {
     private static readonly object Gate = new();
     private static string? depsDirectory;
@@ -24,18 +28,8 @@ public sealed class DependencyIsolation : IModuleAssemblyInitializer, IModuleAss
     /// <summary>PowerShell calls this on Import-Module, before any cmdlet's metadata (which names core types) is read.</summary>
     public void OnImport() => Initialize();
 
-    /// <summary>Remove-Module: stop resolving (the loaded assemblies stay, as .NET requires).</summary>
-    public void OnRemove(PSModuleInfo psModuleInfo)
-    {
-        lock (Gate)
-        {
-            if (hooked)
-            {
-                AssemblyLoadContext.Default.Resolving -= ResolveFromDeps;
-                hooked = false;
-            }
-        }
-    }
+    // No IModuleAssemblyCleanup: the resolver is process-wide while the module is imported per runspace;
+    // unhooking when one runspace removes the module breaks every other runspace that still uses it.
 
     private static void Initialize()
     {
