@@ -12,6 +12,8 @@
         'Get-FlyImage'
         'Get-FlyImageEvent'
         'Expand-FlyLayer'
+        'Initialize-FlyThinPool'
+        'Get-FlyThinPool'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
@@ -20,6 +22,7 @@
         'FlyImages.Image.Format.ps1xml'
         'FlyImages.Workflows.Format.ps1xml'
         'FlyImages.Unpacking.Format.ps1xml'
+        'FlyImages.ThinPools.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{
