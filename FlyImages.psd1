@@ -10,6 +10,7 @@
     PowerShellVersion    = '7.4'
     CmdletsToExport      = @(
         'Get-FlyImage'
+        'Save-FlyImage'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
