@@ -192,11 +192,12 @@ internal sealed class BlobDownload
         var end = start + PartLength(part);
         var position = start;
         var failures = 0;
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
         while (position < end)
         {
             try
             {
+                // one stall timer per attempt: a fired one cannot be reset
+                using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
                 using var read = await open(key, position, end - position, etag, token).ConfigureAwait(false);
                 if (etag is not null && read.ETag is not null && !string.Equals(read.ETag, etag, StringComparison.Ordinal))
                 {
