@@ -58,10 +58,12 @@ internal sealed class FetchProgressBoard : IDisposable
     {
         try
         {
+            // a first frame at once (image bars), then every interval
+            await Task.Delay(TimeSpan.FromMilliseconds(50), stop.Token).ConfigureAwait(false);
             while (true)
             {
-                await Task.Delay(interval, stop.Token).ConfigureAwait(false);
                 Render();
+                await Task.Delay(interval, stop.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
