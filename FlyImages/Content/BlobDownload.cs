@@ -342,6 +342,9 @@ internal sealed class BlobDownload
 
                     position += n;
                 }
+
+                // the part is final: let the kernel write it out now rather than all at the closing fsync
+                Native.Libc.StartWriteback(handle, part * partSize, PartLength(part));
             }
 
             return (sha.GetHashAndReset(), md5?.GetHashAndReset());

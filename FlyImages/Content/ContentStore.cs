@@ -100,7 +100,8 @@ public sealed class ContentStore
 
         // 3. identical content being fetched right now: wait for it
         var contentKey = md5 is not null ? $"md5:{md5}:{layer.Size}" : $"obj:{origin.Source}\n{origin.Key}\n{origin.ETag}\n{origin.Size}";
-        var mine = new Lazy<Task<BlobInfo>>(() => DownloadAsync(source, origin, md5, shown, context, progress, cancellationToken), LazyThreadSafetyMode.ExecutionAndPublication);
+        var verifyMd5 = Options.VerifyMd5 ? md5 : null;
+        var mine = new Lazy<Task<BlobInfo>>(() => DownloadAsync(source, origin, verifyMd5, shown, context, progress, cancellationToken), LazyThreadSafetyMode.ExecutionAndPublication);
         var running = inFlight.GetOrAdd(contentKey, mine);
         if (!ReferenceEquals(running, mine))
         {

@@ -39,6 +39,12 @@ public sealed class FetchOptions
     /// <summary>Read buffer per part stream.</summary>
     public int BufferSize { get; init; } = 1024 * 1024;
 
+    /// <summary>
+    /// Check downloads against a plain-MD5 ETag (default on). MD5 is the slowest step on a busy CPU; without it a
+    /// download is checked for length only, and the blob is not used to recognise identical content by MD5 later.
+    /// </summary>
+    public bool VerifyMd5 { get; init; } = true;
+
     /// <summary>Read S3 bytes through AWSSDK response streams instead of plain HttpClient with presigned URLs (slower; for comparison).</summary>
     public bool UseSdkStreams { get; init; }
 

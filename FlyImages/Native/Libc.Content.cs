@@ -22,6 +22,32 @@ internal static partial class Libc
     [LibraryImport(LibcName, SetLastError = true)]
     private static partial int close(int fd);
 
+    private const uint SYNC_FILE_RANGE_WRITE = 2;
+
+    [LibraryImport(LibcName, SetLastError = true)]
+    private static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
+
+    /// <summary>
+    /// Starts writeback of a finished range (sync_file_range SYNC_FILE_RANGE_WRITE, asynchronous), so the final
+    /// fsync has little left to do. Advisory: failures are ignored (fsync reports real errors).
+    /// </summary>
+    internal static void StartWriteback(SafeFileHandle handle, long offset, long length)
+    {
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            _ = sync_file_range((int)handle.DangerousGetHandle(), offset, length, SYNC_FILE_RANGE_WRITE);
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     /// <summary>fsync(2) (or fdatasync when <paramref name="dataOnly"/>) of an open file.</summary>
     internal static void Sync(SafeFileHandle handle, bool dataOnly = false)
     {

@@ -2,7 +2,8 @@
 # Fetch benchmark: curl -o against FlyImages' content store fetching the same object from s3rver on
 # loopback, in the same run, cold each time (fresh output file / fresh store). Prints per-round times,
 # the median ratio FlyImages/curl (goal <= 1.0) and FlyImages' peak RSS (goal <= 256 MiB).
-#   SIZE_MIB=512 ROUNDS=5 PART_SIZE=<bytes> CONCURRENCY=<n> tests/bench/fetch-bench.sh
+#   SIZE_MIB=512 ROUNDS=5 PART_SIZE=<bytes> CONCURRENCY=<n> MD5=off READER=sdk tests/bench/fetch-bench.sh
+# (MD5=off: no MD5 check against the ETag; READER=sdk: AWSSDK response streams instead of HttpClient.)
 set -euo pipefail
 SIZE_MIB=${SIZE_MIB:-512}
 ROUNDS=${ROUNDS:-5}
@@ -42,6 +43,8 @@ url="$endpoint/bench/images/blob/1.tar"
 extra=()
 [[ -n "${PART_SIZE:-}" ]] && extra+=(--part-size "$PART_SIZE")
 [[ -n "${CONCURRENCY:-}" ]] && extra+=(--concurrency "$CONCURRENCY")
+[[ -n "${MD5:-}" ]] && extra+=(--md5 "$MD5")
+[[ -n "${READER:-}" ]] && extra+=(--reader "$READER")
 
 now() { date +%s.%N; }
 curl_times=(); fly_times=(); fly_wall=(); peaks=()
