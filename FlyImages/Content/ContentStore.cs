@@ -69,6 +69,11 @@ public sealed class ContentStore
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(layer);
+        if (layer.Size < 0 || string.IsNullOrEmpty(layer.Key))
+        {
+            throw new FlyException(ErrorIds.ImageInvalid, FlyErrorCategory.InvalidArgument, $"The layer '{ImageLayout.Show(layer.Key)}' has no key or a negative size ({layer.Size}).", layer.Key);
+        }
+
         var origin = new SourceObjectRow(source.Spec.Uri, layer.Key, layer.ETag, layer.Size, layer.LastModified);
         var shown = $"{source.Spec.Uri}/{ImageLayout.Show(layer.Key)}";
         progress?.Invoke(new LayerProgress(layer.Key, 0, layer.Size, LayerPhase.Checking));

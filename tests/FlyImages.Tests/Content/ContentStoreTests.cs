@@ -162,6 +162,21 @@ public sealed class ContentStoreTests(ContentS3 s3) : IDisposable
     }
 
     [Fact]
+    public async Task Signed_requests_use_SDK_presigned_URLs_for_the_ranged_GETs()
+    {
+        // s3rver accepts the key pair S3RVER/S3RVER and checks SigV4 query signatures
+        using var source = FlyImages.Sources.ImageSourceFactory.Create(new FlyImages.Sources.SourceOptions
+        {
+            Source = PublicBucketLayout.SourceUri,
+            Endpoint = bed.Proxy.Endpoint,
+            Credentials = new FlyImages.Sources.S3Credentials("S3RVER", "S3RVER"),
+        }, bed.Context);
+        var blob = await new ContentStore(bed.Store, ContentTestBed.Fast()).FetchLayerAsync(source, await bed.BigLayerAsync(source), bed.Context, CancellationToken.None);
+        Assert.Equal(s3.BigDigest, blob.Digest);
+        Assert.All(bed.ObjectGets(ContentS3.BigKey), g => Assert.Contains("X-Amz-Signature=", g.Target, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Too_large_and_no_space_are_refused_before_any_GET()
     {
         using var source = bed.Source();
