@@ -245,7 +245,15 @@ public sealed class ContentStore
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 progress?.Invoke(new LayerProgress(origin.Key, download.BytesDone, origin.Size, LayerPhase.Failed));
-                throw MapFailure(e, shown, origin, source);
+                var failure = MapFailure(e, shown, origin, source);
+                if (failure.ErrorId == ErrorIds.SourceObjectChanged)
+                {
+                    // bytes of another version are of no use to anyone
+                    DeleteQuietly(partialPath);
+                    repository.DeletePartial(origin.Source, origin.Key);
+                }
+
+                throw failure;
             }
             finally
             {
