@@ -185,11 +185,47 @@ public sealed class ContentStore
         await downloads.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // one process at a time per source object: another Save-FlyImage on this store may be at it
+            using var objectLock = await LockObjectAsync(origin, shown, context, cancellationToken).ConfigureAwait(false);
+            var done = repository.FindBySourceObject(origin.Source, origin.Key, origin.ETag, origin.Size);
+            if (done is not null && IsPresent(done))
+            {
+                context.WriteVerbose($"{shown}: another process stored it as {done.Digest} meanwhile.");
+                progress?.Invoke(new LayerProgress(origin.Key, origin.Size, origin.Size, LayerPhase.Done));
+                return Info(done, FetchOutcome.Present);
+            }
+
             return await DownloadLockedAsync(source, origin, md5, shown, context, progress, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             downloads.Release();
+        }
+    }
+
+    /// <summary>An exclusive advisory lock (flock) on <c>blobs/locks/&lt;hash of source and key&gt;.lock</c>, waited for without limit but cancellable.</summary>
+    private async Task<FileStream> LockObjectAsync(SourceObjectRow origin, string shown, IOperationContext context, CancellationToken cancellationToken)
+    {
+        var dir = Path.Combine(ContentPaths.BlobsRoot(Store.RootPath), "locks");
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, ContentPaths.PartialFileName(origin.Source, origin.Key, null).Replace(".part", ".lock", StringComparison.Ordinal));
+        var told = false;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                if (!told)
+                {
+                    context.WriteVerbose($"{shown}: another process is fetching it; waiting.");
+                    told = true;
+                }
+
+                await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

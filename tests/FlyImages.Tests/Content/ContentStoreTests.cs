@@ -177,6 +177,23 @@ public sealed class ContentStoreTests(ContentS3 s3) : IDisposable
     }
 
     [Fact]
+    public async Task Two_stores_on_the_same_folder_fetch_an_object_once_and_never_share_a_partial_file()
+    {
+        // two ContentStore instances stand for two processes: the object lock (flock) serialises them
+        bed.Proxy.FaultFirst(1, r => r.IsGet && r.Path.EndsWith(ContentS3.BigKey, StringComparison.Ordinal), new Fault.Stall(1000, TimeSpan.FromMilliseconds(700)));
+        using var source = bed.Source();
+        var layer = await bed.BigLayerAsync(source);
+        var other = FlyStore.Open(bed.Store.RootPath);
+        var a = new ContentStore(bed.Store, ContentTestBed.Fast(parts: 1)).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+        var b = new ContentStore(other, ContentTestBed.Fast(parts: 1)).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+        var results = await Task.WhenAll(a, b);
+        Assert.All(results, r => Assert.Equal(s3.BigDigest, r.Digest));
+        Assert.Contains(results, r => r.Outcome == FetchOutcome.Present);
+        Assert.Equal(5, bed.ObjectGets(ContentS3.BigKey).Count);
+        Assert.Equal(s3.Big, await File.ReadAllBytesAsync(results[0].Path));
+    }
+
+    [Fact]
     public async Task Too_large_and_no_space_are_refused_before_any_GET()
     {
         using var source = bed.Source();
