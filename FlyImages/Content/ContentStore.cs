@@ -69,9 +69,10 @@ public sealed class ContentStore
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(layer);
-        if (layer.Size < 0 || string.IsNullOrEmpty(layer.Key))
+        if (layer.Size < 0 || !IsSafeKey(layer.Key))
         {
-            throw new FlyException(ErrorIds.ImageInvalid, FlyErrorCategory.InvalidArgument, $"The layer '{ImageLayout.Show(layer.Key)}' has no key or a negative size ({layer.Size}).", layer.Key);
+            throw new FlyException(ErrorIds.ImageKeyRejected, FlyErrorCategory.InvalidArgument,
+                $"The layer '{ImageLayout.Show(layer.Key ?? "")}' has an unsafe key (empty, absolute, '.' or '..' segments, control characters, too long) or a negative size ({layer.Size}).", layer.Key);
         }
 
         var origin = new SourceObjectRow(source.Spec.Uri, layer.Key, layer.ETag, layer.Size, layer.LastModified);
@@ -421,6 +422,11 @@ public sealed class ContentStore
             },
         };
     }
+
+    /// <summary>Keys come from listings but also from piped objects: relative, no dot segments, printable, bounded.</summary>
+    private static bool IsSafeKey(string? key)
+        => !string.IsNullOrEmpty(key) && key.Length <= ImageLayout.MaxKeyLength && !key.StartsWith('/') && !key.Any(char.IsControl)
+            && key.Split('/').All(p => p is not ("" or "." or ".."));
 
     private bool IsPresent(BlobRecord record)
     {

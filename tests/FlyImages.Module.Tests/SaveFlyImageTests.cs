@@ -111,9 +111,9 @@ public sealed class SaveFlyImageTests : IDisposable
     [Fact]
     public void Names_bind_by_value_and_by_property_name()
     {
-        var r = ps.Invoke($"'python' | Save-FlyImage {Opts} -PassThru; [pscustomobject]@{{ Name = 'node' }} | Save-FlyImage {Opts} -PassThru", Vars);
+        var r = ps.Invoke($"'python' | Save-FlyImage {Opts} -PassThru; [pscustomobject]@{{ Name = 'node' }} | Save-FlyImage {Opts} -PassThru; Save-FlyImage -InputObject (Get-FlyImage golang {Opts}) -Endpoint $ep -StorePath $store -PassThru", Vars);
         r.ShouldSucceed();
-        Assert.Equal(["python", "node"], r.Output.Select(o => (string)o.Properties["Name"].Value));
+        Assert.Equal(["python", "node", "golang"], r.Output.Select(o => (string)o.Properties["Name"].Value));
     }
 
     [Fact]

@@ -193,6 +193,21 @@ public sealed class ContentStoreTests(ContentS3 s3) : IDisposable
         Assert.Equal(s3.Big, await File.ReadAllBytesAsync(results[0].Path));
     }
 
+    [Theory]
+    [InlineData("../etc/passwd")]
+    [InlineData("golang/../../x.tar")]
+    [InlineData("/abs.tar")]
+    [InlineData("a//b.tar")]
+    [InlineData("a/b\n.tar")]
+    public async Task Unsafe_keys_are_refused_before_any_request(string key)
+    {
+        using var source = bed.Source();
+        var layer = new Layer { Index = 1, Key = key, Size = 10, ETag = "x" };
+        var error = await Assert.ThrowsAsync<FlyException>(() => new ContentStore(bed.Store).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None));
+        Assert.Equal(ErrorIds.ImageKeyRejected, error.ErrorId);
+        Assert.Empty(bed.ObjectGets());
+    }
+
     [Fact]
     public async Task Too_large_and_no_space_are_refused_before_any_GET()
     {
