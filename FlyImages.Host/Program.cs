@@ -109,6 +109,12 @@ if (host.ExitCode is { } exit)
     return exit;
 }
 
+// 'exit n' inside a -File script ends that script and sets $LASTEXITCODE (pwsh -File returns it)
+if (line.File is not null && runspace.SessionStateProxy.GetVariable("LASTEXITCODE") is int fileExit)
+{
+    return fileExit;
+}
+
 if (cancel.IsCancellationRequested)
 {
     return 130;

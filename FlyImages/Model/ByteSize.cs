@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace FlyImages.Model;
 
-/// <summary>Human units for byte counts (binary: KiB, MiB...), used by the format views.</summary>
+/// <summary>Human units for byte counts (binary: KiB, MiB...), for messages and the format views.</summary>
 public static class ByteSize
 {
     private static readonly string[] Units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian 12 machine (run as root). Idempotent.
+#   Node.js + npm (the s3rver S3 endpoint), e2fsprogs/util-linux (mkfs.ext4, losetup, mount),
+#   dmsetup (devicemapper tools), and the qemu VM harness for the devicemapper tests (tests/vm/setup.sh).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v losetup >/dev/null || need+=(util-linux)
+command -v dmsetup >/dev/null || need+=(dmsetup)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+(cd "$here/s3rver" && { [ -f node_modules/s3rver/bin/s3rver.js ] || npm ci --no-audit --no-fund --loglevel=error; })
+if [ -x "$here/vm/setup.sh" ]; then
+  "$here/vm/setup.sh"
+fi
