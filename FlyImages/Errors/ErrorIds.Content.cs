@@ -22,9 +22,6 @@ public static partial class ErrorIds
     /// <summary>Reading the blob failed after every retry (resets, stalls, timeouts).</summary>
     public const string BlobDownloadFailed = "BlobDownloadFailed";
 
-    /// <summary>A stored blob no longer hashes to its digest (found by -Force re-verification).</summary>
-    public const string BlobDamaged = "BlobDamaged";
-
     /// <summary>A blob could not be written to the store (I/O error, permissions).</summary>
     public const string BlobWriteFailed = "BlobWriteFailed";
 }
