@@ -99,6 +99,17 @@ public sealed class SaveFlyImageTests : IDisposable
     }
 
     [Fact]
+    public void Confirm_asks_once_per_image_and_No_saves_nothing()
+    {
+        ps.Host.ChoiceAnswer = 2; // No
+        var r = ps.Invoke($"Save-FlyImage golang {Opts} -Confirm", Vars);
+        r.ShouldSucceed();
+        Assert.Equal(1, ps.Host.PromptCount);
+        Assert.Contains("golang", r.HostText, StringComparison.Ordinal);
+        Assert.Empty(TarGets());
+    }
+
+    [Fact]
     public void Unknown_and_invalid_images_are_errors_and_the_rest_is_saved()
     {
         var r = ps.Invoke($"Save-FlyImage node, nosuchimage, gappy {Opts} -PassThru", Vars);
