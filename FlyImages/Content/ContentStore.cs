@@ -196,6 +196,15 @@ public sealed class ContentStore
                 return Info(done, FetchOutcome.Present);
             }
 
+            // identical content stored meanwhile (an in-flight download of it ended just before this one began)
+            var sameContent = md5 is null ? null : repository.FindByMd5(md5, origin.Size);
+            if (sameContent is not null && IsPresent(sameContent))
+            {
+                repository.RecordSourceObject(origin, sameContent.Digest);
+                progress?.Invoke(new LayerProgress(origin.Key, origin.Size, origin.Size, LayerPhase.Done));
+                return Info(sameContent, FetchOutcome.Reused);
+            }
+
             return await DownloadLockedAsync(source, origin, md5, shown, context, progress, cancellationToken).ConfigureAwait(false);
         }
         finally
