@@ -10,6 +10,10 @@ namespace FlyImages.Cmdlets.Infrastructure;
 /// module in the same session (AWS.Tools with its own AWSSDK, say) cannot clash with them.
 /// Only this cmdlet assembly lives in the default context. Where the dependencies are not in
 /// <c>deps/</c> (the console host, which references them directly) nothing changes.
+/// Two rules follow for the cmdlet assembly: no PUBLIC type may derive from, implement, or hold a
+/// field (an auto-property's too) of a core VALUE type — PowerShell loads every exported type with
+/// GetExportedTypes() before OnImport runs (a core enum parameter needs a cmdlet-side enum); and format
+/// views call only cmdlet-assembly types (see <see cref="Display"/>).
 /// </summary>
 public sealed class DependencyIsolation : IModuleAssemblyInitializer
 {

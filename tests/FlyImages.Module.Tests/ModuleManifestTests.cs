@@ -53,5 +53,19 @@ public sealed class ModuleManifestTests : IDisposable
         Assert.NotEqual(Guid.Empty, (Guid)m.Properties["Guid"].Value);
     }
 
+    [Fact]
+    public void Format_views_name_only_cmdlet_assembly_types()
+    {
+        // PowerShell resolves [Type] literals in the default load context only; the core lives in the
+        // module's own (deps/), so a view calling a core type would print nothing but errors
+        var views = Directory.GetFiles(Path.GetDirectoryName(PowerShellSession.ModuleManifest)!, "*.ps1xml");
+        Assert.NotEmpty(views);
+        foreach (var view in views)
+        {
+            var literals = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(view), @"\[(FlyImages\.[A-Za-z.]+)\]").Select(m => m.Groups[1].Value);
+            Assert.All(literals, l => Assert.StartsWith("FlyImages.Cmdlets.", l, StringComparison.Ordinal));
+        }
+    }
+
     public void Dispose() => ps.Dispose();
 }
