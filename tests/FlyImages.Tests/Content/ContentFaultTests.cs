@@ -146,6 +146,64 @@ public sealed class ContentFaultTests(ContentS3 s3) : IDisposable
     }
 
     [Fact]
+    public async Task Progress_is_made_durable_while_downloading_so_a_crash_resumes_too()
+    {
+        // parts 0 and 1 arrive, part 2 stalls; the periodic checkpoint records 0 and 1 without any stop
+        var stallRange = $"bytes={2 * Part}-";
+        bed.Proxy.Faults = r => IsBigGet(r) && r.Range!.StartsWith(stallRange, StringComparison.Ordinal) ? new Fault.Stall(1000, TimeSpan.FromMinutes(5)) : null;
+        using var source = bed.Source();
+        var layer = await bed.BigLayerAsync(source);
+        using var cancel = new CancellationTokenSource();
+        var options = new FetchOptions { PartSize = Part, PartConcurrency = 1, StallTimeout = TimeSpan.FromMinutes(5), CheckpointInterval = TimeSpan.FromMilliseconds(100) };
+        var fetch = new ContentStore(bed.Store, options).FetchLayerAsync(source, layer, bed.Context, cancel.Token);
+        byte[]? recorded = null;
+        for (var i = 0; i < 500 && (recorded is null || recorded[0] != 0b11); i++)
+        {
+            await Task.Delay(20);
+            recorded = bed.Store.Read((c, t) =>
+            {
+                using var cmd = c.CreateCommand();
+                cmd.Transaction = t;
+                cmd.CommandText = "SELECT parts_done FROM partial_downloads";
+                return cmd.ExecuteScalar() as byte[];
+            });
+        }
+
+        Assert.Equal(0b11, recorded![0]);
+
+        // "crash": copy the store as it is now (no cancellation has run), then abandon the original
+        using var copy = new TempDirectory("flyimages-crash");
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        foreach (var file in Directory.GetFiles(bed.Store.RootPath))
+        {
+            File.Copy(file, Path.Combine(copy.Path, Path.GetFileName(file)));
+        }
+
+        Directory.CreateDirectory(ContentPaths.PartialDirectory(copy.Path));
+        foreach (var file in bed.PartialFiles())
+        {
+            // the running fetch holds an exclusive lock that .NET's own file opening honours; cp(1) reads past it, as a restarted process would
+            var info = new System.Diagnostics.ProcessStartInfo("cp") { ArgumentList = { "--", file, ContentPaths.PartialDirectory(copy.Path) } };
+            using var cp = System.Diagnostics.Process.Start(info)!;
+            await cp.WaitForExitAsync();
+            Assert.Equal(0, cp.ExitCode);
+        }
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fetch);
+
+        bed.Proxy.Faults = null;
+        bed.Proxy.Clear();
+        var restarted = FlyStore.Open(copy.Path);
+        var blob = await new ContentStore(restarted, ContentTestBed.Fast()).FetchLayerAsync(source, layer, new RecordingContext(), CancellationToken.None);
+        Assert.Equal(s3.BigDigest, blob.Digest);
+        var ranges = bed.ObjectGets(ContentS3.BigKey).Select(g => g.Range).ToList();
+        Assert.DoesNotContain($"bytes=0-{Part - 1}", ranges);
+        Assert.DoesNotContain($"bytes={Part}-{(2 * Part) - 1}", ranges);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    }
+
+    [Fact]
     public async Task A_partial_file_of_another_version_of_the_object_is_discarded()
     {
         bed.Proxy.Faults = r => IsBigGet(r) && r.Range!.StartsWith("bytes=0-", StringComparison.Ordinal) ? new Fault.Status(500) : null;
