@@ -14,6 +14,7 @@
         'Expand-FlyLayer'
         'Initialize-FlyThinPool'
         'Get-FlyThinPool'
+        'Save-FlyImage'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
