@@ -10,6 +10,10 @@
     PowerShellVersion    = '7.4'
     CmdletsToExport      = @(
         'Get-FlyImage'
+        'Install-FlyImage'
+        'New-FlyThinSnapshot'
+        'Get-FlyThinSnapshot'
+        'Remove-FlyThinSnapshot'
         'Get-FlyImageEvent'
         'Expand-FlyLayer'
         'Initialize-FlyThinPool'
@@ -21,6 +25,7 @@
     VariablesToExport    = @()
     FormatsToProcess     = @(
         'FlyImages.Image.Format.ps1xml'
+        'FlyImages.Snapshots.Format.ps1xml'
         'FlyImages.Workflows.Format.ps1xml'
         'FlyImages.Unpacking.Format.ps1xml'
         'FlyImages.ThinPools.Format.ps1xml'
