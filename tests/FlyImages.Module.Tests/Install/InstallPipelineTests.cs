@@ -107,7 +107,6 @@ public sealed class InstallPipelineTests(SeededS3 s3) : IDisposable
         try
         {
             ps.Invoke("Get-FlyThinSnapshot -StorePath $store -ErrorAction SilentlyContinue | Remove-FlyThinSnapshot -StorePath $store -Force", Vars);
-            ps.Invoke("Get-FlyThinPool -StorePath $store -ErrorAction SilentlyContinue | Remove-FlyThinPool -StorePath $store -Force -ErrorAction SilentlyContinue", Vars);
         }
         finally
         {
