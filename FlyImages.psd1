@@ -10,14 +10,20 @@
     PowerShellVersion    = '7.4'
     CmdletsToExport      = @(
         'Get-FlyImage'
+        'Get-FlyImageEvent'
         'Expand-FlyLayer'
+        'Initialize-FlyThinPool'
+        'Get-FlyThinPool'
+        'Save-FlyImage'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()
     FormatsToProcess     = @(
         'FlyImages.Image.Format.ps1xml'
+        'FlyImages.Workflows.Format.ps1xml'
         'FlyImages.Unpacking.Format.ps1xml'
+        'FlyImages.ThinPools.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{

@@ -44,6 +44,20 @@ public static class ImageCatalog
                     }
                 }
             }
+
+            // layers already in the content store (fetched for this or any image) show their digest and blob
+            var content = new Content.ContentStore(store);
+            foreach (var image in images.Where(i => i.IsValid))
+            {
+                foreach (var layer in image.Layers.Where(l => l.BlobPath is null))
+                {
+                    if (content.TryGetBlob(image.Source, layer) is { } blob)
+                    {
+                        layer.Digest = blob.Digest;
+                        layer.BlobPath = blob.Path;
+                    }
+                }
+            }
         }
 
         return images;

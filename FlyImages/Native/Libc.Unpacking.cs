@@ -12,13 +12,8 @@ internal static unsafe partial class Libc
     // AT_FDCWD, AT_SYMLINK_NOFOLLOW and the S_IF* type bits are in Libc.cs
     internal const int AT_REMOVEDIR = 0x200;
 
-    internal const int O_RDONLY = 0;
-    internal const int O_WRONLY = 1;
-    internal const int O_CREAT = 0x40;
-    internal const int O_EXCL = 0x80;
     internal const int O_NOCTTY = 0x100;
     internal const int O_NONBLOCK = 0x800;
-    internal const int O_CLOEXEC = 0x80000;
 
     /// <summary>O_DIRECTORY differs between x86-64 (0200000) and arm64 (040000).</summary>
     internal static readonly int O_DIRECTORY = IsArm ? 0x4000 : 0x10000;
@@ -26,31 +21,20 @@ internal static unsafe partial class Libc
     /// <summary>O_NOFOLLOW differs between x86-64 (0400000) and arm64 (0100000).</summary>
     internal static readonly int O_NOFOLLOW = IsArm ? 0x8000 : 0x20000;
 
-    internal const int EPERM = 1;
-    internal const int ENOENT = 2;
-    internal const int EINTR = 4;
-    internal const int EAGAIN = 11;
     internal const int EACCES = 13;
     internal const int EEXIST = 17;
-    internal const int EXDEV = 18;
     internal const int ENOTDIR = 20;
     internal const int EISDIR = 21;
-    internal const int EINVAL = 22;
     internal const int ENOSPC = 28;
     internal const int ERANGE = 34;
     internal const int ENAMETOOLONG = 36;
-    internal const int ENOSYS = 38;
     internal const int ENOTEMPTY = 39;
     internal const int ELOOP = 40;
-    internal const int EOPNOTSUPP = 95;
     internal const int E2BIG = 7;
 
     internal const ulong RESOLVE_NO_MAGICLINKS = 0x02;
     internal const ulong RESOLVE_NO_SYMLINKS = 0x04;
     internal const ulong RESOLVE_BENEATH = 0x08;
-
-    internal const uint STATX_TYPE = 0x1;
-    internal const uint STATX_MODE = 0x2;
 
     /// <summary>UTIME_OMIT for utimensat/futimens.</summary>
     internal const long UTIME_OMIT = (1L << 30) - 2;
@@ -81,17 +65,6 @@ internal static unsafe partial class Libc
         public long Nanoseconds;
     }
 
-    /// <summary>struct statx: only the fields we read; the kernel writes 256 bytes.</summary>
-    [StructLayout(LayoutKind.Explicit, Size = 256)]
-    internal struct Statx
-    {
-        [FieldOffset(0)] public uint Mask;
-        [FieldOffset(16)] public uint Nlink;
-        [FieldOffset(28)] public ushort Mode;
-        [FieldOffset(32)] public ulong Ino;
-        [FieldOffset(40)] public ulong Size;
-    }
-
     [LibraryImport(LibcName, EntryPoint = "openat", SetLastError = true)]
     internal static partial int openat(int dirfd, byte* path, int flags, uint mode);
 
@@ -113,9 +86,6 @@ internal static unsafe partial class Libc
             return (int)syscall_openat2(number, dirfd, path, h, (nuint)sizeof(OpenHow));
         }
     }
-
-    [LibraryImport(LibcName, SetLastError = true)]
-    internal static partial int close(int fd);
 
     [LibraryImport(LibcName, SetLastError = true)]
     internal static partial nint write(int fd, byte* buffer, nint count);
@@ -152,9 +122,6 @@ internal static unsafe partial class Libc
 
     [LibraryImport(LibcName, SetLastError = true)]
     internal static partial int utimensat(int dirfd, byte* path, Timespec* times, int flags);
-
-    [LibraryImport(LibcName, SetLastError = true)]
-    internal static partial int statx(int dirfd, byte* path, int flags, uint mask, Statx* buffer);
 
     [LibraryImport(LibcName, SetLastError = true)]
     internal static partial int fsetxattr(int fd, byte* name, byte* value, nuint size, int flags);

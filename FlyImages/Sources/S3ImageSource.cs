@@ -23,6 +23,9 @@ public sealed class S3ImageSource : IImageSource
     private readonly AmazonS3Client client;
     private readonly ResiliencePipeline retry;
     private readonly IOperationContext context;
+    private readonly bool anonymous;
+    private readonly string? serviceUrl;
+    private readonly string region;
 
     public S3ImageSource(SourceSpec spec, SourceOptions options, IOperationContext context)
     {
@@ -54,7 +57,10 @@ public sealed class S3ImageSource : IImageSource
             Location = $"https://{spec.Bucket}.s3.{options.Region}.amazonaws.com";
         }
 
+        serviceUrl = config.ServiceURL?.TrimEnd('/');
+        region = options.Region;
         var credentials = ResolveCredentials(options, out var how);
+        anonymous = credentials is AnonymousAWSCredentials;
         context.WriteVerbose($"S3 source {spec.Uri} at {Location}, {how}.");
         client = new AmazonS3Client(credentials, config);
         retry = RetryPolicies.Create(options.MaxAttempts, options.RetryBaseDelay, IsTransient,
@@ -150,6 +156,31 @@ public sealed class S3ImageSource : IImageSource
         var total = response.ContentRange is { } range && range.LastIndexOf('/') is var slash and > 0
             && long.TryParse(range[(slash + 1)..], out var whole) ? whole : offset + response.ContentLength;
         return new SourceRead(response.ResponseStream, response.ContentLength, etag, total);
+    }
+
+    /// <summary>
+    /// A URL that GETs <paramref name="key"/> without the SDK, for readers that move many bytes over plain
+    /// HTTP (ranged GETs in parallel): presigned (SigV4, signed locally, no request made) when there are
+    /// credentials, a plain path-style URL when anonymous.
+    /// </summary>
+    public Uri GetObjectUrl(string key, TimeSpan validity)
+    {
+        var escaped = string.Join('/', FullKey(key).Split('/').Select(Uri.EscapeDataString));
+        var baseUrl = serviceUrl ?? $"https://s3.{region}.amazonaws.com";
+        if (anonymous)
+        {
+            return new Uri($"{baseUrl}/{Spec.Bucket}/{escaped}");
+        }
+
+        var url = client.GetPreSignedURL(new GetPreSignedUrlRequest
+        {
+            BucketName = Spec.Bucket,
+            Key = FullKey(key),
+            Verb = HttpVerb.GET,
+            Expires = DateTime.UtcNow + validity,
+            Protocol = baseUrl.StartsWith("http://", StringComparison.OrdinalIgnoreCase) ? Protocol.HTTP : Protocol.HTTPS,
+        });
+        return new Uri(url);
     }
 
     public void Dispose() => client.Dispose();

@@ -37,7 +37,18 @@ public sealed class ImageRepository(FlyStore store)
         return id;
     }
 
-    private static List<Image> Load(SqliteConnection c, SqliteTransaction t, string? source, string? name)
+    private string? BlobPathOf(string? digest)
+    {
+        if (!Content.ContentPaths.IsValidDigest(digest))
+        {
+            return null;
+        }
+
+        var path = Content.ContentPaths.BlobPath(store.RootPath, digest!);
+        return File.Exists(path) ? path : null;
+    }
+
+    private List<Image> Load(SqliteConnection c, SqliteTransaction t, string? source, string? name)
     {
         var rows = c.Query(t, """
             SELECT id, source, name, state, state_detail, updated_at FROM images
@@ -57,6 +68,7 @@ public sealed class ImageRepository(FlyStore store)
                     ETag = r.GetStringOrNull(3),
                     LastModified = r.GetTimeOrNull(4),
                     Digest = r.GetStringOrNull(5),
+                    BlobPath = BlobPathOf(r.GetStringOrNull(5)),
                 }, ("$id", row.Id));
             images.Add(new Image
             {

@@ -1,0 +1,431 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using FlyImages.Errors;
+using FlyImages.Sources;
+using Microsoft.Win32.SafeHandles;
+
+namespace FlyImages.Content;
+
+/// <summary>
+/// One attempt at bringing an object into its partial file: the parts not yet done are fetched with
+/// several ranged GETs in parallel, each written in place (positional writes, no reassembly buffer),
+/// while one reader hashes the file's completed prefix in order (sha256, and MD5 when the ETag is a plain
+/// MD5). Memory stays bounded by the read buffers whatever the blob size. Completed parts are made
+/// durable (fdatasync, then recorded) every checkpoint interval and when the attempt ends early, so the
+/// next attempt resumes; the prefix already on disk is re-hashed from the file.
+/// </summary>
+internal sealed class BlobDownload
+{
+    private readonly RangeOpener open;
+    private readonly string key;
+    private readonly long size;
+    private readonly string? etag;
+    private readonly bool computeMd5;
+    private readonly string partialPath;
+    private readonly long partSize;
+    private readonly FetchOptions options;
+    private readonly Action<byte[]> checkpoint;
+    private readonly int partCount;
+    private readonly int[] done;
+    private readonly SemaphoreSlim partFinished = new(0);
+    private readonly object checkpointGate = new();
+    private long bytesDone;
+    private long bytesFetched;
+
+    public BlobDownload(RangeOpener open, string key, long size, string? etag, bool computeMd5, string partialPath, long partSize, byte[]? partsDone, FetchOptions options, Action<byte[]> checkpoint)
+    {
+        this.open = open;
+        this.key = key;
+        this.size = size;
+        this.etag = etag;
+        this.computeMd5 = computeMd5;
+        this.partialPath = partialPath;
+        this.partSize = partSize;
+        this.options = options;
+        this.checkpoint = checkpoint;
+        partCount = (int)((size + partSize - 1) / partSize);
+        done = new int[partCount];
+        if (partsDone is not null)
+        {
+            for (var i = 0; i < partCount; i++)
+            {
+                if (IsSet(partsDone, i))
+                {
+                    done[i] = 1;
+                    bytesDone += PartLength(i);
+                }
+            }
+        }
+
+        ResumedBytes = bytesDone;
+    }
+
+    /// <summary>Bytes of the blob on disk (resumed and fetched).</summary>
+    public long BytesDone => Interlocked.Read(ref bytesDone);
+
+    /// <summary>Bytes received in this attempt.</summary>
+    public long BytesFetched => Interlocked.Read(ref bytesFetched);
+
+    /// <summary>Bytes a previous attempt had already completed.</summary>
+    public long ResumedBytes { get; }
+
+    public bool Hashing { get; private set; }
+
+    public static int BitmapLength(long size, long partSize) => (int)(((size + partSize - 1) / partSize + 7) / 8);
+
+    /// <summary>Runs the attempt; returns the sha256 and (when asked) MD5 of the whole blob. The file is synced on success.</summary>
+    public async Task<(byte[] Sha256, byte[]? Md5)> RunAsync(CancellationToken cancellationToken)
+    {
+        var existed = File.Exists(partialPath);
+        if (!existed)
+        {
+            Array.Clear(done);
+            Interlocked.Exchange(ref bytesDone, 0);
+        }
+
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(partialPath, existed ? FileMode.Open : FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.None, existed ? 0 : size);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StoreWriteException($"the partial file '{partialPath}' cannot be opened (another process may be fetching the same object): {e.Message}", e);
+        }
+
+        using var owned = handle;
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var token = failed.Token;
+        var pending = new Queue<int>(Enumerable.Range(0, partCount).Where(i => done[i] == 0));
+        var workers = new List<Task>();
+        for (var w = 0; w < Math.Min(options.PartConcurrency, pending.Count); w++)
+        {
+            workers.Add(Task.Run(() => WorkerAsync(handle, pending, token), token));
+        }
+
+        var hasher = Task.Run(() => HashAsync(handle, token), token);
+        using var checkpointStop = new CancellationTokenSource();
+        var checkpointer = CheckpointLoopAsync(handle, checkpointStop.Token);
+        Exception? failure = null;
+        try
+        {
+            await WhenAllFailFast(workers, failed).ConfigureAwait(false);
+            var hashes = await hasher.ConfigureAwait(false);
+            await checkpointStop.CancelAsync().ConfigureAwait(false);
+            await checkpointer.ConfigureAwait(false);
+            Native.Libc.Sync(handle);
+            return hashes;
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            throw;
+        }
+        finally
+        {
+            if (failure is not null)
+            {
+                await failed.CancelAsync().ConfigureAwait(false);
+                await checkpointStop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await Task.WhenAll(workers.Append(hasher).Append(checkpointer)).ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // the first failure is the one reported
+                }
+
+                // keep what is complete for the next attempt
+                Checkpoint(handle);
+            }
+        }
+    }
+
+    /// <summary>Waits for every worker; the first failure cancels the others at once.</summary>
+    private static async Task WhenAllFailFast(List<Task> tasks, CancellationTokenSource cancelOthers)
+    {
+        var remaining = new List<Task>(tasks);
+        while (remaining.Count > 0)
+        {
+            var finished = await Task.WhenAny(remaining).ConfigureAwait(false);
+            remaining.Remove(finished);
+            if (finished.IsFaulted || finished.IsCanceled)
+            {
+                await cancelOthers.CancelAsync().ConfigureAwait(false);
+                await finished.ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WorkerAsync(SafeFileHandle handle, Queue<int> pending, CancellationToken token)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(options.BufferSize);
+        try
+        {
+            while (true)
+            {
+                int part;
+                lock (pending)
+                {
+                    if (!pending.TryDequeue(out part))
+                    {
+                        return;
+                    }
+                }
+
+                await FetchPartAsync(handle, part, buffer, token).ConfigureAwait(false);
+                Volatile.Write(ref done[part], 1);
+                partFinished.Release();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task FetchPartAsync(SafeFileHandle handle, int part, byte[] buffer, CancellationToken token)
+    {
+        var start = part * partSize;
+        var end = start + PartLength(part);
+        var position = start;
+        var failures = 0;
+        while (position < end)
+        {
+            try
+            {
+                // one stall timer per attempt: a fired one cannot be reset
+                using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
+                using var read = await open(key, position, end - position, etag, token).ConfigureAwait(false);
+                if (etag is not null && read.ETag is not null && !string.Equals(read.ETag, etag, StringComparison.Ordinal))
+                {
+                    throw new SourceObjectChangedException(key, etag, read.ETag);
+                }
+
+                if (read.ObjectSize != size)
+                {
+                    throw new SourceObjectChangedException(key, $"{etag} ({size} bytes)", $"{read.ETag} ({read.ObjectSize} bytes)");
+                }
+
+                if (read.ContentLength != end - position)
+                {
+                    throw new LengthMismatchException($"asked for bytes {position}-{end - 1} ({end - position}), the source announced {read.ContentLength}");
+                }
+
+                while (true)
+                {
+                    var want = (int)Math.Min(buffer.Length, end - position);
+                    if (want == 0)
+                    {
+                        // the announced length is reached: the body must end here
+                        if (await ReadAsync(read.Body, buffer.AsMemory(0, 1), stall, token).ConfigureAwait(false) > 0)
+                        {
+                            throw new LengthMismatchException($"the source sent more than the {read.ContentLength} bytes it announced for bytes {start}-{end - 1}");
+                        }
+
+                        break;
+                    }
+
+                    var n = await ReadAsync(read.Body, buffer.AsMemory(0, want), stall, token).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        throw new LengthMismatchException($"the body ended after byte {position - 1}; {end - position} bytes of bytes {start}-{end - 1} were missing");
+                    }
+
+                    try
+                    {
+                        RandomAccess.Write(handle, buffer.AsSpan(0, n), position);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        throw new StoreWriteException($"writing the partial file '{partialPath}' failed: {e.Message}", e);
+                    }
+
+                    position += n;
+                    Interlocked.Add(ref bytesDone, n);
+                    Interlocked.Add(ref bytesFetched, n);
+                }
+            }
+            catch (Exception e) when (!token.IsCancellationRequested && IsRetryable(e))
+            {
+                failures++;
+                if (failures >= options.PartAttempts)
+                {
+                    throw new PartFailedException(key, start, end, failures, e);
+                }
+
+                var delay = TimeSpan.FromMilliseconds(Math.Min(5000, options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, failures - 1)) * (0.5 + Random.Shared.NextDouble() / 2));
+                await Task.Delay(delay, token).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>A read that fails as a stall when no byte comes for <see cref="FetchOptions.StallTimeout"/>.</summary>
+    private async ValueTask<int> ReadAsync(Stream body, Memory<byte> buffer, CancellationTokenSource stall, CancellationToken token)
+    {
+        if (!stall.TryReset())
+        {
+            throw new StallException(options.StallTimeout);
+        }
+
+        stall.CancelAfter(options.StallTimeout);
+        try
+        {
+            return await body.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+        {
+            throw new StallException(options.StallTimeout);
+        }
+    }
+
+    private static bool IsRetryable(Exception e)
+    {
+        if (e is FlyException or SourceObjectChangedException or StoreWriteException)
+        {
+            return false;
+        }
+
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is IOException or HttpRequestException or SocketException or TimeoutException or StallException or LengthMismatchException or ObjectDisposedException
+                or Amazon.Runtime.AmazonClientException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Hashes the file's completed prefix in order, part by part, as parts complete.</summary>
+    private async Task<(byte[] Sha256, byte[]? Md5)> HashAsync(SafeFileHandle handle, CancellationToken token)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var md5 = computeMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
+        var buffer = ArrayPool<byte>.Shared.Rent(1024 * 1024);
+        try
+        {
+            for (var part = 0; part < partCount; part++)
+            {
+                while (Volatile.Read(ref done[part]) == 0)
+                {
+                    await partFinished.WaitAsync(token).ConfigureAwait(false);
+                }
+
+                Hashing = true;
+                var position = part * partSize;
+                var end = position + PartLength(part);
+                while (position < end)
+                {
+                    token.ThrowIfCancellationRequested();
+                    var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - position)), position);
+                    if (n <= 0)
+                    {
+                        throw new IOException($"The partial file '{partialPath}' is shorter than its recorded progress.");
+                    }
+
+                    var chunk = new ReadOnlyMemory<byte>(buffer, 0, n);
+                    if (md5 is null)
+                    {
+                        sha.AppendData(chunk.Span);
+                    }
+                    else
+                    {
+                        // the two digests on two cores: MD5 is the slower one
+                        var other = Task.Run(() => md5.AppendData(chunk.Span), token);
+                        sha.AppendData(chunk.Span);
+                        await other.ConfigureAwait(false);
+                    }
+
+                    position += n;
+                }
+
+                // the part is final: let the kernel write it out now rather than all at the closing fsync
+                Native.Libc.StartWriteback(handle, part * partSize, PartLength(part));
+            }
+
+            return (sha.GetHashAndReset(), md5?.GetHashAndReset());
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task CheckpointLoopAsync(SafeFileHandle handle, CancellationToken stop)
+    {
+        var last = -1;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(options.CheckpointInterval, stop).ConfigureAwait(false);
+                var count = CountDone();
+                if (count != last && count < partCount)
+                {
+                    Checkpoint(handle);
+                    last = count;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Makes completed parts durable, then records them.</summary>
+    private void Checkpoint(SafeFileHandle handle)
+    {
+        var bitmap = new byte[BitmapLength(size, partSize)];
+        for (var i = 0; i < partCount; i++)
+        {
+            if (Volatile.Read(ref done[i]) == 1)
+            {
+                bitmap[i / 8] |= (byte)(1 << (i % 8));
+            }
+        }
+
+        lock (checkpointGate)
+        {
+            Native.Libc.Sync(handle, dataOnly: true);
+            checkpoint(bitmap);
+        }
+    }
+
+    private int CountDone()
+    {
+        var count = 0;
+        for (var i = 0; i < partCount; i++)
+        {
+            count += Volatile.Read(ref done[i]);
+        }
+
+        return count;
+    }
+
+    private long PartLength(int part) => Math.Min(partSize, size - part * partSize);
+
+    private static bool IsSet(byte[] bitmap, int i) => i / 8 < bitmap.Length && (bitmap[i / 8] & (1 << (i % 8))) != 0;
+}
+
+/// <summary>Opens bytes [offset, offset + length) of an object, guarded by its ETag.</summary>
+internal delegate Task<SourceRead> RangeOpener(string key, long offset, long length, string? ifMatchETag, CancellationToken cancellationToken);
+
+/// <summary>The source sent more or fewer bytes than it announced.</summary>
+internal sealed class LengthMismatchException(string message) : IOException(message);
+
+/// <summary>The partial file could not be opened or written: not retried.</summary>
+internal sealed class StoreWriteException(string message, Exception inner) : Exception(message, inner);
+
+/// <summary>No byte arrived for the stall timeout.</summary>
+internal sealed class StallException(TimeSpan timeout) : TimeoutException($"no data for {timeout.TotalSeconds:0.#} s");
+
+/// <summary>A part kept failing after every attempt.</summary>
+internal sealed class PartFailedException(string key, long start, long end, int attempts, Exception last)
+    : Exception($"bytes {start}-{end - 1} of '{key}' failed {attempts} times; last: {last.Message}", last)
+{
+    public Exception Last { get; } = last;
+}

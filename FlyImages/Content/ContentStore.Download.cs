@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using FlyImages.Errors;
+using FlyImages.Model;
+using FlyImages.Operations;
+using FlyImages.Sources;
+
+namespace FlyImages.Content;
+
+/// <summary>
+/// The download half of the content store: attempts into a partial file (resumed from its recorded
+/// parts), verification, the synced rename into <c>blobs/sha256/</c>, limits, and how failures read.
+/// </summary>
+public sealed partial class ContentStore
+{
+    private async Task<BlobInfo> DownloadLockedAsync(IImageSource source, SourceObjectRow origin, string? md5, string shown, IOperationContext context, Action<LayerProgress>? progress, CancellationToken cancellationToken)
+    {
+        var partialDir = ContentPaths.PartialDirectory(Store.RootPath);
+        var blobDir = ContentPaths.BlobDirectory(Store.RootPath);
+        Directory.CreateDirectory(partialDir);
+        Directory.CreateDirectory(blobDir);
+        var fileName = ContentPaths.PartialFileName(origin.Source, origin.Key, origin.ETag);
+        var partialPath = Path.Combine(partialDir, fileName);
+
+        // a partial download of another version of this object, or with other parts, starts over
+        var partial = repository.FindPartial(origin.Source, origin.Key);
+        if (partial is not null && (partial.ETag != origin.ETag || partial.Size != origin.Size || partial.FileName != fileName || !File.Exists(partialPath)))
+        {
+            if (partial.FileName != fileName && IsPartialName(partial.FileName))
+            {
+                DeleteQuietly(Path.Combine(partialDir, partial.FileName));
+            }
+
+            context.WriteVerbose($"{shown}: the interrupted download was of another version of the object (or its file is gone); starting over.");
+            repository.DeletePartial(origin.Source, origin.Key);
+            partial = null;
+        }
+
+        if (partial is null)
+        {
+            DeleteQuietly(partialPath);
+        }
+
+        var open = RangeOpenerFor(source);
+        var partSize = partial?.PartSize ?? Options.PartSize;
+        var partsDone = partial?.PartsDone;
+        for (var attempt = 1; ; attempt++)
+        {
+            var download = new BlobDownload(open, origin.Key, origin.Size, origin.ETag, md5 is not null, partialPath, partSize, partsDone, Options,
+                bitmap => repository.SavePartial(new PartialRecord(origin.Source, origin.Key, origin.ETag, origin.Size, partSize, fileName, bitmap)));
+            EnsureFreeSpace(partialDir, origin.Size - download.ResumedBytes, shown, origin.Key);
+            if (download.ResumedBytes > 0)
+            {
+                context.WriteVerbose($"{shown}: resuming an interrupted download, {ByteSize.Format(download.ResumedBytes)} of {ByteSize.Format(origin.Size)} already here.");
+            }
+
+            var watch = Stopwatch.StartNew();
+            using var reporting = new CancellationTokenSource();
+            var reporter = progress is null ? Task.CompletedTask : ReportAsync(download, origin, watch, progress, reporting.Token);
+            (byte[] Sha256, byte[]? Md5) hashes;
+            try
+            {
+                hashes = await download.RunAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                progress?.Invoke(new LayerProgress(origin.Key, download.BytesDone, origin.Size, LayerPhase.Failed));
+                var failure = MapFailure(e, shown, origin, source);
+                if (failure.ErrorId == ErrorIds.SourceObjectChanged)
+                {
+                    // bytes of another version are of no use to anyone
+                    DeleteQuietly(partialPath);
+                    repository.DeletePartial(origin.Source, origin.Key);
+                }
+
+                throw failure;
+            }
+            finally
+            {
+                await reporting.CancelAsync().ConfigureAwait(false);
+                await reporter.ConfigureAwait(false);
+            }
+
+            var actualMd5 = hashes.Md5 is null ? null : Convert.ToHexString(hashes.Md5).ToLowerInvariant();
+            if (md5 is not null && actualMd5 != md5)
+            {
+                // never stored: the partial file is discarded and the whole blob fetched again
+                DeleteQuietly(partialPath);
+                repository.DeletePartial(origin.Source, origin.Key);
+                partsDone = null;
+                partSize = Options.PartSize;
+                var what = $"{shown}: the bytes received have MD5 {actualMd5}, not the {md5} its ETag announces";
+                if (attempt >= Options.VerifyAttempts)
+                {
+                    progress?.Invoke(new LayerProgress(origin.Key, 0, origin.Size, LayerPhase.Failed));
+                    throw new FlyException(ErrorIds.BlobCorrupt, FlyErrorCategory.InvalidData, $"{what}, in each of {attempt} attempts; nothing was stored.", origin.Key);
+                }
+
+                context.WriteWarning($"{what}; discarded, fetching again (attempt {attempt + 1} of {Options.VerifyAttempts}).");
+                continue;
+            }
+
+            var digest = ContentPaths.FormatDigest(hashes.Sha256);
+            var blobPath = BlobPath(digest);
+            Commit(partialPath, blobPath, blobDir);
+            repository.RecordBlob(digest, origin.Size, actualMd5, origin);
+            repository.DeletePartial(origin.Source, origin.Key);
+            var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);
+            context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s).");
+            progress?.Invoke(new LayerProgress(origin.Key, origin.Size, origin.Size, LayerPhase.Done, download.BytesFetched / seconds));
+            return new BlobInfo(digest, blobPath, origin.Size, FetchOutcome.Downloaded);
+        }
+    }
+
+    /// <summary>S3 bytes go over plain HttpClient (faster than SDK streams); other sources read themselves.</summary>
+    private RangeOpener RangeOpenerFor(IImageSource source)
+    {
+        if (source is S3ImageSource s3 && !Options.UseSdkStreams)
+        {
+            var reader = new HttpRangeReader(s3, Options.StallTimeout);
+            return reader.OpenReadAsync;
+        }
+
+        return (key, offset, length, etag, ct) => source.OpenReadAsync(key, offset, length, etag, ct);
+    }
+
+    /// <summary>Renames the synced partial file into place (read-only) and syncs the folder.</summary>
+    private static void Commit(string partialPath, string blobPath, string blobDir)
+    {
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                File.SetUnixFileMode(partialPath, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            }
+
+            // same bytes if it is already there (another process won the race): rename over it is harmless
+            File.Move(partialPath, blobPath, overwrite: true);
+            Native.Libc.SyncDirectory(blobDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FlyException(ErrorIds.BlobWriteFailed, FlyErrorCategory.WriteError, $"The verified blob could not be moved into '{blobPath}': {e.Message}", blobPath, e);
+        }
+    }
+
+    private void EnsureFreeSpace(string folder, long needed, string shown, string key)
+    {
+        long available;
+        try
+        {
+            available = new DriveInfo(folder).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return;
+        }
+
+        if (needed + Options.FreeSpaceReserve > available)
+        {
+            throw new FlyException(ErrorIds.StoreFull, FlyErrorCategory.ResourceUnavailable,
+                $"{shown} needs {ByteSize.Format(needed)} but the store's file system has {ByteSize.Format(available)} free (keeping {ByteSize.Format(Options.FreeSpaceReserve)} in reserve); it was not downloaded.", key)
+            {
+                RecommendedAction = "Free space in the store's file system or use another -StorePath.",
+            };
+        }
+    }
+
+    private static async Task ReportAsync(BlobDownload download, SourceObjectRow origin, Stopwatch watch, Action<LayerProgress> progress, CancellationToken stop)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250), stop).ConfigureAwait(false);
+                var rate = download.BytesFetched / Math.Max(watch.Elapsed.TotalSeconds, 0.001);
+                progress(new LayerProgress(origin.Key, download.BytesDone, origin.Size, LayerPhase.Downloading, rate));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static FlyException MapFailure(Exception e, string shown, SourceObjectRow origin, IImageSource source)
+    {
+        var inner = e is PartFailedException p ? p.Last : e;
+        return inner switch
+        {
+            FlyException fly => fly,
+            SourceObjectChangedException changed => new FlyException(ErrorIds.SourceObjectChanged, FlyErrorCategory.InvalidOperation,
+                $"{shown} changed in the source since it was listed ({changed.Message}); nothing was stored.", origin.Key, e)
+            {
+                RecommendedAction = "List the source again (Get-FlyImage) and retry.",
+            },
+            LengthMismatchException => new FlyException(ErrorIds.BlobLengthMismatch, FlyErrorCategory.ProtocolError,
+                $"{shown}: {source.Location} sent a different number of bytes than it announced ({e.Message}); nothing was stored.", origin.Key, e),
+            OperationCanceledException => new FlyException(ErrorIds.OperationCanceled, FlyErrorCategory.OperationStopped, $"{shown}: the download was cancelled.", origin.Key, e),
+            UnauthorizedAccessException => new FlyException(ErrorIds.BlobWriteFailed, FlyErrorCategory.PermissionDenied, $"{shown}: the store cannot be written: {e.Message}", origin.Key, e),
+            StoreWriteException => new FlyException(ErrorIds.BlobWriteFailed, FlyErrorCategory.WriteError, $"{shown}: {e.Message}", origin.Key, e),
+            _ => new FlyException(ErrorIds.BlobDownloadFailed, FlyErrorCategory.ConnectionError,
+                $"{shown}: the download from {source.Location} failed: {e.Message}; the bytes received so far are kept and the next attempt resumes.", origin.Key, e)
+            {
+                RecommendedAction = "Check the source and the network, then run the command again to resume.",
+            },
+        };
+    }
+
+    private static bool IsPartialName(string name)
+        => name.Length < 100 && name.EndsWith(".part", StringComparison.Ordinal) && !name.StartsWith('.') && name[..^5].All(c => char.IsAsciiHexDigitLower(c) || c == '.');
+
+    private static void DeleteQuietly(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}

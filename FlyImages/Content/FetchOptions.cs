@@ -1,0 +1,65 @@
+namespace FlyImages.Content;
+
+/// <summary>How the content store downloads. Defaults suit loopback and the public bucket alike.</summary>
+public sealed class FetchOptions
+{
+    /// <summary>Bytes per ranged GET. Blobs up to this size are fetched with one GET.</summary>
+    public long PartSize { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Ranged GETs in flight per blob.</summary>
+    public int PartConcurrency { get; init; } = 6;
+
+    /// <summary>Layers (blobs) in flight at once across a run.</summary>
+    public int LayerConcurrency { get; init; } = 3;
+
+    /// <summary>A blob larger than this is refused before downloading.</summary>
+    public long MaxBlobSize { get; init; } = 64L * 1024 * 1024 * 1024;
+
+    /// <summary>Free space to leave in the store's file system beyond the blob itself.</summary>
+    public long FreeSpaceReserve { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Attempts per part for resets, truncations and stalls (each continues where the last stopped).</summary>
+    public int PartAttempts { get; init; } = 5;
+
+    /// <summary>Whole-blob attempts when the bytes fail verification (MD5/ETag, digest).</summary>
+    public int VerifyAttempts { get; init; } = 3;
+
+    /// <summary>No byte for this long on an open body counts as a stall: the read is abandoned and retried.</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>First backoff between part attempts; doubles with jitter, capped at 5 s.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How often progress of an interrupted download is made durable (fdatasync + record).</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often progress callbacks fire.</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Read buffer per part stream.</summary>
+    public int BufferSize { get; init; } = 1024 * 1024;
+
+    /// <summary>
+    /// Check downloads against a plain-MD5 ETag (default on). MD5 is the slowest step on a busy CPU; without it a
+    /// download is checked for length only, and the blob is not used to recognise identical content by MD5 later.
+    /// </summary>
+    public bool VerifyMd5 { get; init; } = true;
+
+    /// <summary>Read S3 bytes through AWSSDK response streams instead of plain HttpClient with presigned URLs (slower; for comparison).</summary>
+    public bool UseSdkStreams { get; init; }
+
+    public static FetchOptions Default { get; } = new();
+
+    internal void Validate()
+    {
+        if (PartSize < 64 * 1024 || PartSize > 1024L * 1024 * 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PartSize), PartSize, "The part size must be between 64 KiB and 1 GiB.");
+        }
+
+        if (PartConcurrency is < 1 or > 64 || LayerConcurrency is < 1 or > 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PartConcurrency), "Concurrency must be between 1 and 64.");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Fetch benchmark: curl -o against FlyImages' content store fetching the same object from s3rver on
+# loopback, in the same run, cold each time (fresh output file / fresh store). Prints per-round times,
+# the median ratio FlyImages/curl (goal <= 1.0) and FlyImages' peak RSS (goal <= 256 MiB).
+#   SIZE_MIB=512 ROUNDS=5 PART_SIZE=<bytes> CONCURRENCY=<n> MD5=off READER=sdk tests/bench/fetch-bench.sh
+# (MD5=off: no MD5 check against the ETag; READER=sdk: AWSSDK response streams instead of HttpClient.)
+set -euo pipefail
+SIZE_MIB=${SIZE_MIB:-512}
+ROUNDS=${ROUNDS:-5}
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/flyimages-bench.XXXXXX")
+server=""
+cleanup() {
+  if [[ -n "$server" ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+dotnet build "$repo/tests/bench/FetchBench/FetchBench.csproj" -c Release -o "$work/runner" -v quiet -nologo >/dev/null
+dotnet build "$repo/FlyImages.Host/FlyImages.Host.csproj" -c Release -o "$work/host" -v quiet -nologo >/dev/null
+if [[ ! -f "$repo/tests/s3rver/node_modules/s3rver/bin/s3rver.js" ]]; then
+  (cd "$repo/tests/s3rver" && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+mkdir -p "$work/s3"
+(cd "$repo/tests/s3rver" && exec node --openssl-legacy-provider node_modules/s3rver/bin/s3rver.js \
+  -d "$work/s3" -a 127.0.0.1 -p 0 --silent --configure-bucket bench) >"$work/s3rver.out" 2>&1 &
+server=$!
+port=""
+for _ in $(seq 1 200); do
+  port=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$work/s3rver.out" 2>/dev/null | grep -oE '[0-9]+$' || true)
+  [[ -n "$port" ]] && break
+  sleep 0.05
+done
+[[ -n "$port" ]] || { echo "s3rver did not start: $(cat "$work/s3rver.out")" >&2; exit 1; }
+endpoint="http://127.0.0.1:$port"
+
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$work/object"
+curl -sf -T "$work/object" "$endpoint/bench/images/blob/1.tar" >/dev/null
+expected="sha256:$(sha256sum "$work/object" | cut -d' ' -f1)"
+rm -f "$work/object"
+url="$endpoint/bench/images/blob/1.tar"
+
+extra=()
+[[ -n "${PART_SIZE:-}" ]] && extra+=(--part-size "$PART_SIZE")
+[[ -n "${CONCURRENCY:-}" ]] && extra+=(--concurrency "$CONCURRENCY")
+[[ -n "${MD5:-}" ]] && extra+=(--md5 "$MD5")
+[[ -n "${READER:-}" ]] && extra+=(--reader "$READER")
+
+now() { date +%s.%N; }
+curl_times=(); fly_times=(); fly_wall=(); peaks=()
+echo "object: $SIZE_MIB MiB at $url; $ROUNDS rounds"
+for r in $(seq 1 "$ROUNDS"); do
+  rm -f "$work/curl.out"; sync
+  t0=$(now); curl -sf -o "$work/curl.out" "$url"; t1=$(now)
+  ct=$(echo "$t1 - $t0" | bc -l); rm -f "$work/curl.out"
+  store="$work/store-$r"; sync
+  t0=$(now)
+  out=$(/usr/bin/time -v -o "$work/time.txt" dotnet "$work/runner/FetchBench.dll" --endpoint "$endpoint" --source s3://bench/images --key blob/1.tar --store "$store" "${extra[@]}")
+  t1=$(now)
+  wall=$(echo "$t1 - $t0" | bc -l)
+  ft=$(sed -nE 's/.*seconds=([0-9.]+).*/\1/p' <<<"$out")
+  digest=$(sed -nE 's/.*digest=([a-z0-9:]+).*/\1/p' <<<"$out")
+  [[ "$digest" == "$expected" ]] || { echo "round $r: wrong digest $digest (expected $expected)" >&2; exit 1; }
+  peak=$(sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$work/time.txt")
+  rm -rf "$store"
+  curl_times+=("$ct"); fly_times+=("$ft"); fly_wall+=("$wall"); peaks+=("$peak")
+  printf 'round %d: curl %.3f s  flyimages %.3f s (process %.3f s)  peak %d MiB\n' "$r" "$ct" "$ft" "$wall" $((peak / 1024))
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mc=$(median "${curl_times[@]}"); mf=$(median "${fly_times[@]}"); mw=$(median "${fly_wall[@]}")
+maxpeak=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
+printf 'median: curl %.3f s (%.0f MiB/s)  flyimages %.3f s (%.0f MiB/s)\n' "$mc" "$(echo "$SIZE_MIB / $mc" | bc -l)" "$mf" "$(echo "$SIZE_MIB / $mf" | bc -l)"
+printf 'ratio flyimages/curl (fetch, median): %.2f   (whole process incl. .NET start-up: %.2f)   goal <= 1.0\n' "$(echo "$mf / $mc" | bc -l)" "$(echo "$mw / $mc" | bc -l)"
+printf 'flyimages peak RSS: %d MiB   goal <= 256 MiB\n' $((maxpeak / 1024))
+
+# the same fetch through the cmdlet (Save-FlyImage in the FlyImages console host): whole process, engine start-up included
+cmd_times=(); cmd_peaks=()
+for r in $(seq 1 "$ROUNDS"); do
+  store="$work/store-cmd-$r"; sync
+  t0=$(now)
+  /usr/bin/time -v -o "$work/time.txt" dotnet "$work/host/FlyImages.Host.dll" -NonInteractive -Command \
+    "Save-FlyImage blob -Source s3://bench/images -Endpoint $endpoint -Anonymous -StorePath $store" >"$work/cmd.out" 2>&1 \
+    || { echo "Save-FlyImage failed: $(cat "$work/cmd.out")" >&2; exit 1; }
+  t1=$(now)
+  [[ -f "$store/blobs/sha256/${expected#sha256:}" ]] || { echo "Save-FlyImage stored no blob $expected" >&2; exit 1; }
+  rm -rf "$store"
+  cmd_times+=("$(echo "$t1 - $t0" | bc -l)")
+  cmd_peaks+=("$(sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$work/time.txt")")
+done
+mcmd=$(median "${cmd_times[@]}")
+printf 'Save-FlyImage through FlyImages.Host (whole process): median %.3f s, ratio to curl %.2f, peak RSS %d MiB\n' \
+  "$mcmd" "$(echo "$mcmd / $mc" | bc -l)" $(( $(printf '%s\n' "${cmd_peaks[@]}" | sort -n | tail -1) / 1024 ))
