@@ -10,6 +10,14 @@
     PowerShellVersion    = '7.4'
     CmdletsToExport      = @(
         'Get-FlyImage'
+        'Install-FlyImage'
+        'New-FlyThinSnapshot'
+        'Get-FlyThinSnapshot'
+        'Remove-FlyThinSnapshot'
+        'Get-FlyImageEvent'
+        'Expand-FlyLayer'
+        'Initialize-FlyThinPool'
+        'Get-FlyThinPool'
         'Save-FlyImage'
     )
     FunctionsToExport    = @()
@@ -17,6 +25,10 @@
     VariablesToExport    = @()
     FormatsToProcess     = @(
         'FlyImages.Image.Format.ps1xml'
+        'FlyImages.Snapshots.Format.ps1xml'
+        'FlyImages.Workflows.Format.ps1xml'
+        'FlyImages.Unpacking.Format.ps1xml'
+        'FlyImages.ThinPools.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{

@@ -117,7 +117,7 @@ public sealed class SaveFlyImageCommand : SourceCmdlet
         if (names.Count > 0)
         {
             var options = BuildSourceOptions();
-            var matched = ResolveNames(options, store);
+            var matched = ResolveImageNames(options, store, names);
             if (matched.Count > 0)
             {
                 batches.Add((options, matched));
@@ -179,33 +179,5 @@ public sealed class SaveFlyImageCommand : SourceCmdlet
                 }
             }
         }
-    }
-
-    private List<Image> ResolveNames(SourceOptions options, FlyStore store)
-    {
-        IReadOnlyList<Image> listed;
-        try
-        {
-            listed = RunCore(async context =>
-            {
-                using var source = ImageSourceFactory.Create(options, context);
-                return await ImageCatalog.ListAsync(source, store, context).ConfigureAwait(false);
-            });
-        }
-        catch (Exception e) when (e is not PipelineStoppedException && !(e is OperationCanceledException && StopToken.IsCancellationRequested))
-        {
-            ThrowFlyError(e, options.Source);
-            throw;
-        }
-
-        var patterns = names.Distinct(StringComparer.OrdinalIgnoreCase)
-            .Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase), Wild: WildcardPattern.ContainsWildcardCharacters(n))).ToList();
-        var matched = listed.Where(i => patterns.Any(p => p.Pattern.IsMatch(i.Name))).ToList();
-        foreach (var p in patterns.Where(p => !p.Wild && !listed.Any(i => p.Pattern.IsMatch(i.Name))))
-        {
-            WriteFlyError(ImageCatalog.NotFound(p.Text, FlyEnvironment.ResolveSource(options.Source)), p.Text);
-        }
-
-        return matched;
     }
 }

@@ -34,7 +34,8 @@ for project in tests/FlyImages.Tests tests/FlyImages.Module.Tests; do
   name=$(basename "$project")
   echo "== $name"
   rm -f "$logs/$name.trx"
-  dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=normal" \
+  # devicemapper tests run in the VM below; on the host they would only skip
+  dotnet test "$project" -c Release --no-build -nologo --filter "Category!=DeviceMapper" --logger "console;verbosity=normal" \
     --logger "trx;LogFileName=$name.trx" --results-directory "$logs" 2>&1 | tee "$logs/$name.log" \
     | grep -E '^\s+(Failed|Skipped) |^Total tests|^\s+(Passed|Failed|Skipped): |Error Message|not run:' || true
   add_counts "$logs/$name.trx" "$name"

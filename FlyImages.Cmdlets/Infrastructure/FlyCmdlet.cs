@@ -49,6 +49,18 @@ public abstract class FlyCmdlet : PSCmdlet
         return null;
     });
 
+    /// <summary>
+    /// ShouldProcess, except that <paramref name="force"/> skips the confirmation prompt (never -WhatIf):
+    /// -Force on a ConfirmImpact High cmdlet is how scripts say "I mean it".
+    /// </summary>
+    protected bool ShouldProcessUnlessForced(bool force, string target, string action)
+    {
+        var whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) ? ((SwitchParameter)w).IsPresent
+            : SessionState.PSVariable.GetValue("WhatIfPreference") is { } pref && LanguagePrimitives.IsTrue(pref);
+        var confirm = MyInvocation.BoundParameters.TryGetValue("Confirm", out var c) && ((SwitchParameter)c).IsPresent;
+        return force && !whatIf && !confirm || ShouldProcess(target, action);
+    }
+
     /// <summary>Writes a non-terminating error for <paramref name="exception"/>.</summary>
     protected void WriteFlyError(Exception exception, object? target = null) => WriteError(ErrorMapping.ToErrorRecord(exception, target));
 

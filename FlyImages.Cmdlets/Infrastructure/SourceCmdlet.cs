@@ -1,6 +1,9 @@
 using System.Management.Automation;
 using FlyImages.Configuration;
+using FlyImages.Images;
+using FlyImages.Model;
 using FlyImages.Sources;
+using FlyImages.State;
 
 namespace FlyImages.Cmdlets.Infrastructure;
 
@@ -58,5 +61,38 @@ public abstract class SourceCmdlet : FlyCmdlet
             Anonymous = Anonymous.IsPresent,
             Credentials = Credential is null ? null : new S3Credentials(Credential.UserName, Credential.GetNetworkCredential().Password),
         };
+    }
+
+    /// <summary>
+    /// The images of the source named by <paramref name="options"/> whose names match <paramref name="names"/>
+    /// (wildcards, case-insensitive). A name without wildcards that matches nothing is an ImageNotFound error
+    /// (non-terminating); a source that cannot be listed stops the pipeline.
+    /// </summary>
+    protected List<Image> ResolveImageNames(SourceOptions options, FlyStore? store, IEnumerable<string> names)
+    {
+        IReadOnlyList<Image> listed;
+        try
+        {
+            listed = RunCore(async context =>
+            {
+                using var source = ImageSourceFactory.Create(options, context);
+                return await ImageCatalog.ListAsync(source, store, context).ConfigureAwait(false);
+            });
+        }
+        catch (Exception e) when (e is not PipelineStoppedException && !(e is OperationCanceledException && StopToken.IsCancellationRequested))
+        {
+            ThrowFlyError(e, options.Source);
+            throw;
+        }
+
+        var patterns = names.Distinct(StringComparer.OrdinalIgnoreCase)
+            .Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase), Wild: WildcardPattern.ContainsWildcardCharacters(n))).ToList();
+        var matched = listed.Where(i => patterns.Any(p => p.Pattern.IsMatch(i.Name))).ToList();
+        foreach (var p in patterns.Where(p => !p.Wild && !listed.Any(i => p.Pattern.IsMatch(i.Name))))
+        {
+            WriteFlyError(ImageCatalog.NotFound(p.Text, FlyEnvironment.ResolveSource(options.Source)), p.Text);
+        }
+
+        return matched;
     }
 }

@@ -6,9 +6,6 @@ namespace FlyImages.Native;
 /// <summary>Durability calls of the content store.</summary>
 internal static partial class Libc
 {
-    private const int O_RDONLY = 0;
-    private const int O_DIRECTORY = 0x10000;
-    private const int O_CLOEXEC = 0x80000;
 
     [LibraryImport(LibcName, SetLastError = true)]
     private static partial int fsync(int fd);
@@ -18,9 +15,6 @@ internal static partial class Libc
 
     [LibraryImport(LibcName, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int open(string path, int flags);
-
-    [LibraryImport(LibcName, SetLastError = true)]
-    private static partial int close(int fd);
 
     private const uint SYNC_FILE_RANGE_WRITE = 2;
 

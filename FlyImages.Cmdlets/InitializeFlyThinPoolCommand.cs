@@ -1,0 +1,99 @@
+using System.Management.Automation;
+using FlyImages.Cmdlets.Infrastructure;
+using FlyImages.State;
+using FlyImages.ThinPools;
+
+namespace FlyImages.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Makes the store's thin pool, brings it back after a reboot, or adopts an existing devicemapper pool.</para>
+/// <para type="description">With the DeviceMapper backend, a new pool is a loop-backed dm thin-pool on sparse data and
+/// metadata files under the store (pools/&lt;name&gt;/), made the way the challenge's setup makes one (losetup,
+/// dmsetup create ... thin-pool). With the BlockFile backend (kernels without device-mapper), devices are sparse
+/// image files on loop devices. Running it again is safe: an existing pool is left alone; after a reboot its files
+/// are re-attached, its table re-created and its devices re-activated. -Name with the name of a dm thin-pool the
+/// store does not know adopts that pool unchanged. The first pool of a store becomes its default pool.</para>
+/// </summary>
+/// <example><code>Initialize-FlyThinPool -DataSize 20GB -Verbose</code></example>
+/// <example><code>Initialize-FlyThinPool -Name pool -Backend DeviceMapper   # adopt the challenge's 'pool'</code></example>
+[Cmdlet(VerbsData.Initialize, "FlyThinPool", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = DefaultSet)]
+[OutputType(typeof(ThinPoolStatus))]
+public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
+{
+    public const string DefaultSet = "Default";
+
+    /// <summary>The pool's name (1-48 of letters, digits, '_', '.', '+', '-'); for DeviceMapper also the dm device name. Default: flyimages.</summary>
+    [Parameter(Position = 0, ParameterSetName = DefaultSet)]
+    [ValidateNotNullOrEmpty]
+    public string Name { get; set; } = ThinPoolSpec.DefaultName;
+
+    /// <summary>DeviceMapper, BlockFile, or Auto (default): DeviceMapper when the kernel has it, else BlockFile with a warning.</summary>
+    /// <remarks>A string, not the core's enum: an enum-typed field would make PowerShell load the core
+    /// into the default load context while it scans this assembly, before the module isolates it.</remarks>
+    [Parameter(ParameterSetName = DefaultSet)]
+    [ValidateSet("Auto", "DeviceMapper", "BlockFile", IgnoreCase = true)]
+    public string Backend { get; set; } = "Auto";
+
+    /// <summary>Data size of a new pool in bytes (a sparse file; 16 MB at least). Default: 10 GiB.</summary>
+    [Parameter(ParameterSetName = DefaultSet)]
+    [ValidateRange(ThinPoolSizing.MinDataSize, long.MaxValue)]
+    public long DataSize { get; set; }
+
+    /// <summary>Metadata size of a new devicemapper pool in bytes. Default: computed from the data and block sizes.</summary>
+    [Parameter(ParameterSetName = DefaultSet)]
+    [ValidateRange(ThinPoolSizing.MinMetadataSize, ThinPoolSizing.MaxMetadataSize)]
+    public long MetadataSize { get; set; }
+
+    /// <summary>Block size in bytes: a multiple of 64 KiB from 64 KiB to 1 GiB. Default: 64 KiB (large blocks make small writes slow).</summary>
+    [Parameter(ParameterSetName = DefaultSet)]
+    [ValidateRange(ThinPoolSizing.MinBlockSize, ThinPoolSizing.MaxBlockSize)]
+    public long BlockSize { get; set; }
+
+    /// <summary>Refuse new devices when free data or metadata falls below this percentage. Default: 10.</summary>
+    [Parameter(ParameterSetName = DefaultSet)]
+    [ValidateRange(0.0, 99.0)]
+    public double FreeSpaceFloorPercent { get; set; }
+
+    /// <summary>Make this pool the store's default pool (the first pool of a store always is).</summary>
+    [Parameter(ParameterSetName = DefaultSet)]
+    public SwitchParameter Default { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var storePath = ResolvedStorePath;
+        if (FlyStore.OpenExisting(storePath) is null && !ShouldProcess(storePath, "Create the FlyImages store"))
+        {
+            return;
+        }
+
+        var spec = new ThinPoolSpec
+        {
+            Name = Name,
+            Backend = Enum.Parse<ThinPoolBackendChoice>(Backend, ignoreCase: true),
+            DataSize = Bound(nameof(DataSize)) ? DataSize : null,
+            MetadataSize = Bound(nameof(MetadataSize)) ? MetadataSize : null,
+            BlockSize = Bound(nameof(BlockSize)) ? BlockSize : null,
+            FreeSpaceFloorPercent = Bound(nameof(FreeSpaceFloorPercent)) ? FreeSpaceFloorPercent : null,
+            MakeDefault = Default.IsPresent,
+        };
+        try
+        {
+            var status = RunCore(async context =>
+            {
+                var store = FlyStore.Open(storePath);
+                var pool = await ThinPoolManager.InitializeAsync(store, spec, context).ConfigureAwait(false);
+                return pool is null ? null : await pool.GetStatusAsync(context.CancellationToken).ConfigureAwait(false);
+            });
+            if (status is not null)
+            {
+                WriteObject(status);
+            }
+        }
+        catch (Exception e) when (e is not PipelineStoppedException && !(e is OperationCanceledException && StopToken.IsCancellationRequested))
+        {
+            ThrowFlyError(e, Name);
+        }
+    }
+
+    private bool Bound(string parameter) => MyInvocation.BoundParameters.ContainsKey(parameter);
+}

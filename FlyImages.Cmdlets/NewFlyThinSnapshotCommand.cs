@@ -1,0 +1,85 @@
+using System.Management.Automation;
+using FlyImages.Cmdlets.Infrastructure;
+using FlyImages.Configuration;
+using FlyImages.Install;
+using FlyImages.Model;
+using FlyImages.Sources;
+using FlyImages.Workflows;
+
+namespace FlyImages.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Activates an installed image: a thin snapshot of its top layer chain on a block device a
+/// micro-VM can boot from.</para>
+/// <para type="description">The same -Name on the same image returns the existing snapshot. Without -Name a name is
+/// made from the image and the time.</para>
+/// </summary>
+/// <example><code>Get-FlyImage golang -Installed | New-FlyThinSnapshot -Name web-1</code></example>
+/// <example><code>New-FlyThinSnapshot -Image golang -Name web-1</code></example>
+[Cmdlet(VerbsCommon.New, "FlyThinSnapshot", DefaultParameterSetName = ImageNameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(ThinSnapshot))]
+public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
+{
+    public const string ImageNameSet = "ImageName";
+    public const string InputObjectSet = "InputObject";
+
+    /// <summary>The installed image's name.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = ImageNameSet)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ImageNameCompleter))]
+    public string Image { get; set; } = "";
+
+    /// <summary>The source the image was installed from (default as for Get-FlyImage).</summary>
+    [Parameter(ParameterSetName = ImageNameSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Source { get; set; }
+
+    /// <summary>Installed images from Get-FlyImage or Install-FlyImage.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public Image[] InputObject { get; set; } = [];
+
+    /// <summary>The snapshot's name (letters, digits, '.', '_', '-'; at most 63). Default: &lt;image&gt;-&lt;time&gt;.</summary>
+    [Parameter(Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>The thin pool (default: the store's default pool, where Install-FlyImage put the image).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Pool { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == InputObjectSet)
+        {
+            foreach (var image in InputObject.Where(i => i is not null))
+            {
+                TryPerItem(() => Snapshot(image.Source, image.Name), image.Name);
+            }
+        }
+        else
+        {
+            var source = Source is not null && !Source.Contains("://", StringComparison.Ordinal) ? GetUnresolvedProviderPathFromPSPath(Source) : Source;
+            TryPerItem(() => Snapshot(SourceSpec.Parse(FlyEnvironment.ResolveSource(source)).Uri, Image), Image);
+        }
+    }
+
+    private void Snapshot(string source, string image)
+    {
+        var name = Name ?? PoolSnapshotSteps.DefaultName(image);
+        PoolSnapshotSteps.CheckName(name);
+        if (!ShouldProcess($"{image} ({source})", $"Create and activate thin snapshot '{name}'"))
+        {
+            return;
+        }
+
+        var snapshot = RunCore(async context =>
+        {
+            var workflow = await WorkflowAsync(Pool, context).ConfigureAwait(false);
+            return await workflow.EnsureActiveAsync(source, image, name, context).ConfigureAwait(false);
+        });
+        WriteVerbose($"Snapshot '{name}' of '{image}' is active at {snapshot.DevicePath}.");
+        WriteObject(snapshot);
+    }
+}

@@ -1,0 +1,76 @@
+using System.Management.Automation;
+using FlyImages.Cmdlets.Infrastructure;
+using FlyImages.Errors;
+
+namespace FlyImages.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Deactivates and deletes thin snapshots; nothing is left in the pool.</para>
+/// <para type="description">Asks for confirmation (ConfirmImpact High) unless -Force or -Confirm:$false. Snapshots
+/// from Get-FlyThinSnapshot bind by property name (Name, Image, Source).</para>
+/// </summary>
+/// <example><code>Get-FlyThinSnapshot web-* | Remove-FlyThinSnapshot -Force</code></example>
+[Cmdlet(VerbsCommon.Remove, "FlyThinSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+public sealed class RemoveFlyThinSnapshotCommand : SnapshotCmdlet
+{
+    /// <summary>Names of the snapshots to remove.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Name { get; set; } = [];
+
+    /// <summary>The image of the snapshot, when snapshots of several images share the name.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Image { get; set; }
+
+    /// <summary>The image's source, with -Image.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Source { get; set; }
+
+    /// <summary>The thin pool the snapshot is in (default: the store's default pool).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Pool { get; set; }
+
+    /// <summary>Remove without asking.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var name in Name)
+        {
+            TryPerItem(() => Remove(name), name);
+        }
+    }
+
+    private void Remove(string name)
+    {
+        var matches = ListSnapshots().Where(s => s.Name == name && (Image is null || s.Image == Image) && (Source is null || s.Source == Source)).ToList();
+        if (matches.Count == 0)
+        {
+            throw new FlyException(ErrorIds.SnapshotNotFound, FlyErrorCategory.ObjectNotFound, $"No thin snapshot named '{name}'{(Image is null ? "" : $" of '{Image}'")}.", name);
+        }
+
+        if (matches.Count > 1)
+        {
+            throw new FlyException(ErrorIds.SnapshotNameAmbiguous, FlyErrorCategory.InvalidArgument,
+                $"Snapshots of {string.Join(", ", matches.Select(m => $"'{m.Image}'"))} are named '{name}': say which with -Image.", name);
+        }
+
+        var snapshot = matches[0];
+        var target = $"{name} (image {snapshot.Image}, {snapshot.DevicePath ?? snapshot.Device ?? "no device"})";
+        if (!ShouldProcessUnlessForced(Force, target, "Deactivate and delete the thin snapshot"))
+        {
+            return;
+        }
+
+        RunCore(async context =>
+        {
+            var workflow = await WorkflowAsync(Pool, context).ConfigureAwait(false);
+            await workflow.RemoveAsync(snapshot.Source, snapshot.Image, snapshot.Name, context).ConfigureAwait(false);
+        });
+        WriteVerbose($"Thin snapshot '{name}' of '{snapshot.Image}' removed.");
+    }
+}

@@ -1,0 +1,25 @@
+using FlyImages.Content;
+using FlyImages.Unpacking;
+
+namespace FlyImages.Install;
+
+/// <summary>How Install-FlyImage puts an image onto the host.</summary>
+public sealed record InstallOptions
+{
+    /// <summary>Virtual size of each layer chain's thin device (allocation is thin: only written blocks use space).
+    /// 4 GiB holds the largest public image (node, ~1 GB unpacked) with room.</summary>
+    public long DeviceSize { get; init; } = 4L << 30;
+
+    /// <summary>Re-verify blobs by re-hashing and run even when the image is Ready (or Rejected).</summary>
+    public bool Force { get; init; }
+
+    /// <summary>Limits for each layer (defaults: <see cref="UnpackLimits"/>).</summary>
+    public UnpackLimits? Limits { get; init; }
+
+    public FetchOptions Fetch { get; init; } = FetchOptions.Default;
+
+    /// <summary>How many blobs download at once while earlier layers are being applied.</summary>
+    public int FetchParallelism { get; init; } = 3;
+
+    public static InstallOptions Default { get; } = new();
+}

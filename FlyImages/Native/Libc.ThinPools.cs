@@ -1,0 +1,142 @@
+using System.Runtime.InteropServices;
+
+namespace FlyImages.Native;
+
+/// <summary>
+/// System calls of the thin pools (loop devices, freeze/thaw, reflink and sparse copies, mounts,
+/// advisory locks). Kept in a nested class so their names never clash with other areas' calls.
+/// </summary>
+internal static partial class Libc
+{
+    internal static unsafe partial class Pools
+    {
+        internal const int O_RDONLY = 0;
+        internal const int O_WRONLY = 1;
+        internal const int O_RDWR = 2;
+        internal const int O_CREAT = 0x40;
+        internal const int O_EXCL = 0x80;
+        internal const int O_CLOEXEC = 0x80000;
+
+        internal const int EPERM = 1;
+        internal const int ENOENT = 2;
+        internal const int EINTR = 4;
+        internal const int ENXIO = 6;
+        internal const int EAGAIN = 11;
+        internal const int EBUSY = 16;
+        internal const int EXDEV = 18;
+        internal const int ENODEV = 19;
+        internal const int EINVAL = 22;
+        internal const int ENOTTY = 25;
+        internal const int ENOSYS = 38;
+        internal const int EOPNOTSUPP = 95;
+
+        internal const int LOCK_EX = 2;
+        internal const int LOCK_NB = 4;
+        internal const int LOCK_UN = 8;
+
+        internal const int SEEK_SET = 0;
+        internal const int SEEK_DATA = 3;
+        internal const int SEEK_HOLE = 4;
+
+        /// <summary>_IOW(0x94, 9, int): clone a whole file (reflink).</summary>
+        internal const ulong FICLONE = 0x40049409;
+
+        /// <summary>_IOWR('X', 119, int) and _IOWR('X', 120, int): freeze / thaw a mounted filesystem.</summary>
+        internal const ulong FIFREEZE = 0xC0045877;
+        internal const ulong FITHAW = 0xC0045878;
+
+        /// <summary>LOOP_CLR_FD: detach a loop device.</summary>
+        internal const ulong LOOP_CLR_FD = 0x4C01;
+
+        internal const ulong MS_RDONLY = 1;
+        internal const ulong MS_NOSUID = 2;
+        internal const ulong MS_NODEV = 4;
+        internal const ulong MS_NOATIME = 1024;
+
+        internal const ulong ST_RDONLY = 1;
+
+        [LibraryImport(LibcName, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int Open(string path, int flags, uint mode);
+
+        [LibraryImport(LibcName, EntryPoint = "close", SetLastError = true)]
+        internal static partial int Close(int fd);
+
+        [LibraryImport(LibcName, EntryPoint = "ioctl", SetLastError = true)]
+        internal static partial int Ioctl(int fd, ulong request, nint argument);
+
+        [LibraryImport(LibcName, EntryPoint = "flock", SetLastError = true)]
+        internal static partial int Flock(int fd, int operation);
+
+        [LibraryImport(LibcName, EntryPoint = "lseek", SetLastError = true)]
+        internal static partial long Lseek(int fd, long offset, int whence);
+
+        [LibraryImport(LibcName, EntryPoint = "copy_file_range", SetLastError = true)]
+        internal static partial nint CopyFileRange(int fdIn, long* offIn, int fdOut, long* offOut, nuint length, uint flags);
+
+        [LibraryImport(LibcName, EntryPoint = "ftruncate", SetLastError = true)]
+        internal static partial int Ftruncate(int fd, long length);
+
+        [LibraryImport(LibcName, EntryPoint = "fsync", SetLastError = true)]
+        internal static partial int Fsync(int fd);
+
+        [LibraryImport(LibcName, EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int Mount(string source, string target, string fileSystemType, ulong flags, string? data);
+
+        [LibraryImport(LibcName, EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int Umount2(string target, int flags);
+
+        [LibraryImport(LibcName, EntryPoint = "statvfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int Statvfs(string path, out StatVfs buffer);
+
+        [LibraryImport(LibcName, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        private static partial nint RealPathNative(string path, nint resolved);
+
+        [LibraryImport(LibcName, EntryPoint = "free")]
+        private static partial void Free(nint pointer);
+
+        /// <summary>realpath(3): the canonical absolute path (symlinks resolved); null when it does not resolve.</summary>
+        internal static string? RealPath(string path)
+        {
+            var p = RealPathNative(path, 0);
+            if (p == 0)
+            {
+                return null;
+            }
+
+            try
+            {
+                return Marshal.PtrToStringUTF8(p);
+            }
+            finally
+            {
+                Free(p);
+            }
+        }
+
+        [LibraryImport(LibcName, EntryPoint = "strerror")]
+        private static partial nint StrError(int errno);
+
+        internal static int LastError => Marshal.GetLastPInvokeError();
+
+        /// <summary>The C library's text for an errno ("Device or resource busy").</summary>
+        internal static string Describe(int errno) => Marshal.PtrToStringUTF8(StrError(errno)) ?? $"errno {errno}";
+
+        /// <summary>glibc's struct statvfs on 64-bit Linux.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct StatVfs
+        {
+            public ulong BlockSize;
+            public ulong FragmentSize;
+            public ulong Blocks;
+            public ulong BlocksFree;
+            public ulong BlocksAvailable;
+            public ulong Files;
+            public ulong FilesFree;
+            public ulong FilesAvailable;
+            public ulong FileSystemId;
+            public ulong Flags;
+            public ulong NameMax;
+            public fixed int Spare[6];
+        }
+    }
+}

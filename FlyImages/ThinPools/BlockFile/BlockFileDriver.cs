@@ -1,0 +1,326 @@
+using System.Globalization;
+using FlyImages.Errors;
+using FlyImages.Model;
+using FlyImages.Operations;
+using P = FlyImages.Native.Libc.Pools;
+
+namespace FlyImages.ThinPools.BlockFile;
+
+/// <summary>
+/// Thin devices as sparse image files (<c>devices/&lt;id&gt;.img</c>) attached to loop devices. A
+/// snapshot is a reflink copy where the filesystem supports it, else a sparse-aware copy. Suspending
+/// an active device freezes its mounted filesystem (FIFREEZE) or flushes the loop device, so the copy
+/// is consistent; resuming thaws it.
+/// </summary>
+internal sealed class BlockFileDriver : IThinPoolDriver
+{
+    /// <summary>Below this much free space on the filesystem holding the images the pool is out of data space.</summary>
+    internal const long MinimumFilesystemFree = 16L << 20;
+
+    private readonly ThinPoolRecord record;
+    private readonly ThinPoolOptions options;
+    private readonly IOperationContext context;
+    private readonly Func<long> transactionId;
+    private readonly string devices;
+
+    public BlockFileDriver(ThinPoolRecord record, ThinPoolOptions options, IOperationContext context, Func<long> transactionId)
+    {
+        this.record = record;
+        this.options = options;
+        this.context = context;
+        this.transactionId = transactionId;
+        devices = record.DataPath ?? throw new InvalidOperationException($"Block-file pool '{record.Name}' has no devices folder recorded.");
+    }
+
+    public ThinPoolBackend Backend => ThinPoolBackend.BlockFile;
+
+    public Task<bool> IsReadyAsync(CancellationToken cancellationToken) => Task.FromResult(Directory.Exists(devices));
+
+    public Task EnsureReadyAsync(CancellationToken cancellationToken)
+    {
+        ThinPoolLayout.CreatePrivateDirectory(devices);
+        return Task.CompletedTask;
+    }
+
+    public Task CreateThinAsync(int deviceId, long size, CancellationToken cancellationToken)
+    {
+        using var image = CreateImage(deviceId);
+        image.SetLength(size);
+        image.Flush(flushToDisk: true);
+        return Task.CompletedTask;
+    }
+
+    public Task CreateSnapshotAsync(int deviceId, int originId, long size, CancellationToken cancellationToken)
+    {
+        var originPath = Image(originId);
+        if (!File.Exists(originPath))
+        {
+            throw new FlyException(ErrorIds.ThinDeviceNotFound, FlyErrorCategory.ObjectNotFound, $"The image of origin device {originId} ('{originPath}') is missing.", originPath);
+        }
+
+        var made = false;
+        try
+        {
+            using var origin = new FileStream(originPath, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite });
+            using var image = CreateImage(deviceId);
+            made = true;
+            var method = SparseCopy.Copy(origin.SafeFileHandle, image.SafeFileHandle, Math.Max(size, origin.Length), cancellationToken);
+            image.Flush(flushToDisk: true);
+            context.WriteVerbose($"Pool '{record.Name}': snapshot {deviceId} of {originId} copied by {method}.");
+        }
+        catch when (made)
+        {
+            TryDelete(Image(deviceId));
+            throw;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> IsActiveAsync(int deviceId, CancellationToken cancellationToken) => Task.FromResult(LoopDevices.FindByBackingFile(Image(deviceId)).Count > 0);
+
+    public async Task<string> ActivateAsync(int deviceId, long size, CancellationToken cancellationToken)
+    {
+        var path = Image(deviceId);
+        if (!File.Exists(path))
+        {
+            throw new FlyException(ErrorIds.ThinDeviceNotFound, FlyErrorCategory.ObjectNotFound, $"The image of device {deviceId} ('{path}') is missing.", path);
+        }
+
+        var loop = await LoopDevices.FindOrAttachAsync(path, options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        return loop.Path;
+    }
+
+    public async Task DeactivateAsync(int deviceId, CancellationToken cancellationToken)
+    {
+        foreach (var loop in LoopDevices.FindByBackingFile(Image(deviceId)))
+        {
+            await ResumeLoopAsync(loop).ConfigureAwait(false);
+            await LoopDevices.DetachAsync(loop, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public Task DeleteAsync(int deviceId, CancellationToken cancellationToken)
+    {
+        var path = Image(deviceId);
+        var attached = LoopDevices.FindByBackingFile(path);
+        if (attached.Count > 0)
+        {
+            throw new FlyException(ErrorIds.ThinDeviceBusy, FlyErrorCategory.ResourceBusy, $"Device {deviceId} is still attached to {attached[0].Path}.", attached[0].Path);
+        }
+
+        TryDelete(path, throwOnFailure: true);
+        return Task.CompletedTask;
+    }
+
+    public Task SuspendAsync(int deviceId, CancellationToken cancellationToken)
+    {
+        foreach (var loop in LoopDevices.FindByBackingFile(Image(deviceId)))
+        {
+            var mounts = LoopDevices.DeviceNumber(loop.Name) is { } dev ? MountTable.OfDevice(dev.Major, dev.Minor) : [];
+            if (mounts.Count > 0)
+            {
+                // one superblock: freezing one mount point freezes them all
+                FreezeOrThaw(mounts[0].MountPoint, P.FIFREEZE, ignoreNotFrozen: false);
+            }
+            else
+            {
+                FlushBlockDevice(loop.Path);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task ResumeAsync(int deviceId, CancellationToken cancellationToken)
+    {
+        foreach (var loop in LoopDevices.FindByBackingFile(Image(deviceId)))
+        {
+            await ResumeLoopAsync(loop).ConfigureAwait(false);
+        }
+    }
+
+    public Task<PoolUsage> GetUsageAsync(CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(devices))
+        {
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The devices folder '{devices}' of pool '{record.Name}' is missing.", devices);
+        }
+
+        long used = 0;
+        foreach (var file in Directory.EnumerateFiles(devices, "*.img"))
+        {
+            if (Native.Libc.statx(Native.Libc.AT_FDCWD, file, Native.Libc.AT_SYMLINK_NOFOLLOW, Native.Libc.STATX_BASIC_STATS, out var st) == 0)
+            {
+                used += (long)st.Blocks * 512;
+            }
+        }
+
+        if (P.Statvfs(devices, out var fs) != 0)
+        {
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"statvfs '{devices}' failed: {P.Describe(P.LastError)}.", devices);
+        }
+
+        var available = (long)(fs.BlocksAvailable * fs.FragmentSize);
+        // the pool cannot hold more than the filesystem under it has room for
+        var total = Math.Min(record.DataSize, used + available);
+        var mode = ThinPoolMode.ReadWrite;
+        string? detail = null;
+        if ((fs.Flags & P.ST_RDONLY) != 0)
+        {
+            mode = ThinPoolMode.ReadOnly;
+            detail = $"the filesystem holding '{devices}' is read-only";
+        }
+        else if (available < MinimumFilesystemFree || used >= record.DataSize)
+        {
+            mode = ThinPoolMode.OutOfDataSpace;
+            detail = string.Create(CultureInfo.InvariantCulture, $"{ByteSize.Format(used)} used of {ByteSize.Format(record.DataSize)}; the filesystem has {ByteSize.Format(available)} free");
+        }
+
+        return Task.FromResult(new PoolUsage(mode, transactionId(), used, total, 0, 0, detail));
+    }
+
+    public Task<PoolInventory> GetInventoryAsync(CancellationToken cancellationToken)
+    {
+        var known = new HashSet<int>();
+        var foreign = new List<string>();
+        if (Directory.Exists(devices))
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(devices))
+            {
+                var name = Path.GetFileName(entry);
+                if (TryParseImageName(name) is { } id)
+                {
+                    known.Add(id);
+                }
+                else
+                {
+                    foreign.Add($"'{entry}' is not a device image");
+                }
+            }
+        }
+
+        var active = new HashSet<int>();
+        var prefix = (P.RealPath(devices) ?? devices).TrimEnd('/') + "/";
+        foreach (var loop in LoopDevices.List())
+        {
+            if (loop.BackingFile.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                if (TryParseImageName(loop.BackingFile[prefix.Length..]) is { } id)
+                {
+                    active.Add(id);
+                }
+                else
+                {
+                    foreign.Add($"{loop.Path} is attached to '{loop.BackingFile}'");
+                }
+            }
+        }
+
+        return Task.FromResult(new PoolInventory(active, known, foreign));
+    }
+
+    public async Task DestroyAsync(CancellationToken cancellationToken)
+    {
+        var prefix = (P.RealPath(devices) ?? devices).TrimEnd('/') + "/";
+        foreach (var loop in LoopDevices.List().Where(l => l.BackingFile.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            await LoopDevices.DetachAsync(loop, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (Directory.Exists(devices))
+        {
+            Directory.Delete(devices, recursive: true);
+        }
+    }
+
+    private string Image(int deviceId) => ThinPoolLayout.DeviceImage(devices, deviceId);
+
+    private FileStream CreateImage(int deviceId)
+    {
+        try
+        {
+            return ThinPoolLayout.CreateNewPrivateFile(Image(deviceId));
+        }
+        catch (IOException) when (File.Exists(Image(deviceId)))
+        {
+            throw new ThinDeviceIdTakenException(deviceId, $"'{Image(deviceId)}' already exists");
+        }
+    }
+
+    private static int? TryParseImageName(string name)
+        => name.EndsWith(".img", StringComparison.Ordinal) && name.Length is > 4 and <= 12 && name[0] != '0' && name[..^4].All(char.IsAsciiDigit)
+            && int.TryParse(name[..^4], NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id is >= 1 and <= ThinPoolNames.MaxDeviceId ? id : null;
+
+    private static Task ResumeLoopAsync(LoopDevice loop)
+    {
+        if (LoopDevices.DeviceNumber(loop.Name) is { } dev)
+        {
+            foreach (var mount in MountTable.OfDevice(dev.Major, dev.Minor).Take(1))
+            {
+                FreezeOrThaw(mount.MountPoint, P.FITHAW, ignoreNotFrozen: true);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static void FreezeOrThaw(string mountPoint, ulong request, bool ignoreNotFrozen)
+    {
+        var fd = P.Open(mountPoint, P.O_RDONLY | P.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            throw new FlyException(ErrorIds.ThinDeviceBusy, FlyErrorCategory.DeviceError, $"'{mountPoint}' cannot be opened to {(request == P.FIFREEZE ? "freeze" : "thaw")} it: {P.Describe(P.LastError)}.", mountPoint);
+        }
+
+        try
+        {
+            if (P.Ioctl(fd, request, 0) != 0)
+            {
+                var errno = P.LastError;
+                if (ignoreNotFrozen && errno == P.EINVAL)
+                {
+                    return; // not frozen
+                }
+
+                throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError, $"{(request == P.FIFREEZE ? "Freezing" : "Thawing")} '{mountPoint}' failed: {P.Describe(errno)}.", mountPoint);
+            }
+        }
+        finally
+        {
+            P.Close(fd);
+        }
+    }
+
+    private static void FlushBlockDevice(string path)
+    {
+        var fd = P.Open(path, P.O_RDONLY | P.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError, $"'{path}' cannot be opened to flush it: {P.Describe(P.LastError)}.", path);
+        }
+
+        try
+        {
+            if (P.Fsync(fd) != 0)
+            {
+                throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError, $"Flushing '{path}' failed: {P.Describe(P.LastError)}.", path);
+            }
+        }
+        finally
+        {
+            P.Close(fd);
+        }
+    }
+
+    private static void TryDelete(string path, bool throwOnFailure = false)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && !throwOnFailure)
+        {
+        }
+    }
+}

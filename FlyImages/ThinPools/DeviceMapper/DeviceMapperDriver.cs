@@ -1,0 +1,350 @@
+using System.Globalization;
+using FlyImages.Errors;
+using FlyImages.Operations;
+using FlyImages.ThinPools.BlockFile;
+
+namespace FlyImages.ThinPools.DeviceMapper;
+
+/// <summary>
+/// A devicemapper thin-pool driven with dmsetup: <c>create_thin</c>/<c>create_snap</c>/<c>delete</c>
+/// messages to the pool, one dm table per active device named <c>flyimages-&lt;pool&gt;-&lt;id&gt;</c>.
+/// Pools FlyImages made are loop-backed files under the store and are re-created after a reboot;
+/// adopted pools are used as they are.
+/// </summary>
+internal sealed class DeviceMapperDriver : IThinPoolDriver
+{
+    private const string SysBlock = "/sys/block";
+
+    private readonly ThinPoolRecord record;
+    private readonly ThinPoolOptions options;
+    private readonly IOperationContext context;
+    private readonly DmSetup dm;
+    private readonly string poolDm;
+
+    public DeviceMapperDriver(ThinPoolRecord record, ThinPoolOptions options, IOperationContext context)
+    {
+        this.record = record;
+        this.options = options;
+        this.context = context;
+        dm = new DmSetup(options.CommandTimeout);
+        poolDm = record.DmName ?? record.Name;
+    }
+
+    public ThinPoolBackend Backend => ThinPoolBackend.DeviceMapper;
+
+    public async Task<bool> IsReadyAsync(CancellationToken cancellationToken)
+    {
+        var table = await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false);
+        if (table is null)
+        {
+            return false;
+        }
+
+        // a pool FlyImages made must still be the one on its own data file (not another pool that took the name)
+        if (record.Owned && record.DataPath is not null && BackingFileOf(table.DataDevice) is { } backing
+            && backing != (Native.Libc.Pools.RealPath(record.DataPath) ?? record.DataPath))
+        {
+            throw new FlyException(ErrorIds.ThinPoolConflict, FlyErrorCategory.InvalidOperation,
+                $"The dm device '{poolDm}' is a thin-pool on '{backing}', not on this pool's data file '{record.DataPath}'.", record.Name);
+        }
+
+        return true;
+    }
+
+    /// <summary>The backing file of a loop device given as major:minor (null when it is not a loop device).</summary>
+    private static string? BackingFileOf(string device)
+    {
+        foreach (var loop in LoopDevices.List())
+        {
+            if (LoopDevices.DeviceNumber(loop.Name) is { } n && $"{n.Major}:{n.Minor}" == device)
+            {
+                return loop.BackingFile;
+            }
+        }
+
+        return null;
+    }
+
+    public async Task EnsureReadyAsync(CancellationToken cancellationToken)
+    {
+        if (await IsReadyAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (!record.Owned || record.DataPath is null || record.MetadataPath is null)
+        {
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable,
+                $"The devicemapper pool '{poolDm}' is not present, and FlyImages did not make it (it was adopted), so it cannot re-create it.", record.Name)
+            {
+                RecommendedAction = $"Re-create '{poolDm}' with the setup that made it, then run Initialize-FlyThinPool -Name {record.Name}.",
+            };
+        }
+
+        context.WriteVerbose($"Pool '{record.Name}': re-attaching '{record.DataPath}' and '{record.MetadataPath}' and re-creating the pool table.");
+        await CreatePoolTableAsync(dm, poolDm, record.DataPath, record.MetadataPath, record.DataSize, record.BlockSize, options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Attaches the files (found by backing file first) and creates the thin-pool table. Existing metadata is kept.</summary>
+    internal static async Task CreatePoolTableAsync(DmSetup dm, string poolDm, string dataFile, string metadataFile, long dataSize, long blockSize, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var metadata = await LoopDevices.FindOrAttachAsync(metadataFile, timeout, cancellationToken).ConfigureAwait(false);
+        var data = await LoopDevices.FindOrAttachAsync(dataFile, timeout, cancellationToken).ConfigureAwait(false);
+        var table = string.Create(CultureInfo.InvariantCulture,
+            $"0 {dataSize / 512} thin-pool {metadata.Path} {data.Path} {blockSize / 512} {ThinPoolSizing.LowWaterMark(dataSize, blockSize)}");
+        await dm.RunAsync(["create", poolDm, "--table", table], poolDm, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The thin-pool table of <paramref name="name"/>; null when no such dm device exists; ThinPoolConflict when it is not a thin-pool.</summary>
+    internal static async Task<DmThinPoolTable?> ReadTableAsync(DmSetup dm, string name, CancellationToken cancellationToken)
+    {
+        string output;
+        try
+        {
+            output = await dm.RunAsync(["table", name], name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DmSetupException e) when (e.Errno is DmErrno.DoesNotExist or DmErrno.NoDeviceOrAddress or DmErrno.NoDevice)
+        {
+            return null;
+        }
+
+        return DmThinPoolTable.TryParse(output) ?? throw new FlyException(ErrorIds.ThinPoolConflict, FlyErrorCategory.InvalidOperation,
+            $"The dm device '{name}' exists but is not a thin-pool: {output.Trim()}", name);
+    }
+
+    public Task CreateThinAsync(int deviceId, long size, CancellationToken cancellationToken) => MessageCreateAsync(deviceId, $"create_thin {Id(deviceId)}", cancellationToken);
+
+    public Task CreateSnapshotAsync(int deviceId, int originId, long size, CancellationToken cancellationToken) => MessageCreateAsync(deviceId, $"create_snap {Id(deviceId)} {Id(originId)}", cancellationToken);
+
+    public Task<bool> IsActiveAsync(int deviceId, CancellationToken cancellationToken) => Task.FromResult(FindActive(DeviceName(deviceId)) is not null);
+
+    public async Task<string> ActivateAsync(int deviceId, long size, CancellationToken cancellationToken)
+    {
+        var name = DeviceName(deviceId);
+        if (FindActive(name) is null)
+        {
+            var pool = await PoolDeviceNumberAsync(cancellationToken).ConfigureAwait(false);
+            var table = string.Create(CultureInfo.InvariantCulture, $"0 {size / 512} thin {pool} {deviceId}");
+            await dm.RunAsync(["create", name, "--table", table], name, cancellationToken).ConfigureAwait(false);
+        }
+
+        var path = "/dev/mapper/" + name;
+        if (Native.Libc.FileType(path) != Native.Libc.S_IFBLK)
+        {
+            await dm.RunAsync(["mknodes", name], name, cancellationToken).ConfigureAwait(false);
+        }
+
+        return path;
+    }
+
+    public async Task DeactivateAsync(int deviceId, CancellationToken cancellationToken)
+    {
+        var name = DeviceName(deviceId);
+        var sys = FindActive(name);
+        if (sys is null)
+        {
+            return;
+        }
+
+        if (IsSuspended(sys))
+        {
+            await dm.RunAsync(["resume", name], name, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await dm.RunAsync(["remove", name], name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DmSetupException e) when (e.Errno == DmErrno.NoDeviceOrAddress)
+        {
+            // already gone
+        }
+    }
+
+    public async Task DeleteAsync(int deviceId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await dm.RunAsync(["message", poolDm, "0", $"delete {Id(deviceId)}"], DeviceName(deviceId), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DmSetupException e) when (e.Errno == DmErrno.NoData)
+        {
+            // already gone
+        }
+    }
+
+    public Task SuspendAsync(int deviceId, CancellationToken cancellationToken) => dm.RunAsync(["suspend", DeviceName(deviceId)], DeviceName(deviceId), cancellationToken);
+
+    public async Task ResumeAsync(int deviceId, CancellationToken cancellationToken)
+    {
+        var name = DeviceName(deviceId);
+        if (FindActive(name) is { } sys && IsSuspended(sys))
+        {
+            await dm.RunAsync(["resume", name], name, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<PoolUsage> GetUsageAsync(CancellationToken cancellationToken)
+    {
+        string output;
+        try
+        {
+            output = await dm.RunAsync(["status", poolDm], poolDm, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DmSetupException e) when (e.Errno is DmErrno.DoesNotExist or DmErrno.NoDeviceOrAddress or DmErrno.NoDevice)
+        {
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The devicemapper pool '{poolDm}' is not present.", record.Name, e);
+        }
+
+        DmThinPoolStatus status;
+        try
+        {
+            status = DmThinPoolStatus.Parse(output);
+        }
+        catch (FormatException e)
+        {
+            throw new FlyException(ErrorIds.DeviceMapperFailed, FlyErrorCategory.InvalidResult, $"The status of '{poolDm}' cannot be read: {e.Message}", record.Name, e);
+        }
+
+        return new PoolUsage(status.Mode, status.TransactionId,
+            status.DataUsedBlocks * record.BlockSize, status.DataTotalBlocks * record.BlockSize,
+            status.MetadataUsedBlocks * DmThinPoolStatus.MetadataBlockSize, status.MetadataTotalBlocks * DmThinPoolStatus.MetadataBlockSize,
+            status.Mode == ThinPoolMode.ReadWrite ? null : status.Line);
+    }
+
+    public async Task<PoolInventory> GetInventoryAsync(CancellationToken cancellationToken)
+    {
+        var active = new HashSet<int>();
+        foreach (var (name, _) in ActiveDevices())
+        {
+            if (ThinPoolNames.ParseDmDeviceName(record.Name, name) is { } id)
+            {
+                active.Add(id);
+            }
+        }
+
+        // thin devices of this pool that are not ours by name
+        var foreign = new List<string>();
+        var pool = await PoolDeviceNumberAsync(cancellationToken).ConfigureAwait(false);
+        var tables = await dm.RunAsync(["table", "--target", "thin"], poolDm, cancellationToken).ConfigureAwait(false);
+        foreach (var line in tables.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = line.IndexOf(": ", StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                continue;
+            }
+
+            var name = line[..colon];
+            var f = line[(colon + 2)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 5 && f[2] == "thin" && f[3] == pool && ThinPoolNames.ParseDmDeviceName(record.Name, name) is null)
+            {
+                foreign.Add($"dm device '{name}' uses thin id {f[4]} of the pool");
+            }
+        }
+
+        return new PoolInventory(active, null, foreign);
+    }
+
+    public async Task DestroyAsync(CancellationToken cancellationToken)
+    {
+        if (!record.Owned)
+        {
+            return; // an adopted pool is not ours to remove
+        }
+
+        try
+        {
+            await dm.RunAsync(["remove", poolDm], poolDm, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DmSetupException e) when (e.Errno is DmErrno.NoDeviceOrAddress or DmErrno.DoesNotExist)
+        {
+        }
+
+        foreach (var file in new[] { record.DataPath, record.MetadataPath })
+        {
+            if (file is null)
+            {
+                continue;
+            }
+
+            foreach (var loop in LoopDevices.FindByBackingFile(file))
+            {
+                await LoopDevices.DetachAsync(loop, cancellationToken).ConfigureAwait(false);
+            }
+
+            File.Delete(file);
+        }
+    }
+
+    private async Task MessageCreateAsync(int deviceId, string message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await dm.RunAsync(["message", poolDm, "0", message], DeviceName(deviceId), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DmSetupException e) when (e.Errno == DmErrno.Exists)
+        {
+            throw new ThinDeviceIdTakenException(deviceId, e.Message);
+        }
+    }
+
+    private async Task<string> PoolDeviceNumberAsync(CancellationToken cancellationToken)
+    {
+        if (ActiveDevices().FirstOrDefault(d => d.Name == poolDm) is { Name: not null } found)
+        {
+            var dev = File.ReadAllText(Path.Combine(found.SysPath, "dev")).Trim();
+            if (dev.Length > 0)
+            {
+                return dev;
+            }
+        }
+
+        var output = await dm.RunAsync(["info", "-c", "--noheadings", "-o", "major,minor", "--separator", ":", poolDm], poolDm, cancellationToken).ConfigureAwait(false);
+        return output.Trim();
+    }
+
+    private string DeviceName(int deviceId) => ThinPoolNames.DmDeviceName(record.Name, deviceId);
+
+    private static string Id(int deviceId) => deviceId.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Active dm devices (name, sysfs folder), read from /sys/block/dm-*/dm/name.</summary>
+    private static IEnumerable<(string Name, string SysPath)> ActiveDevices()
+    {
+        if (!Directory.Exists(SysBlock))
+        {
+            yield break;
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(SysBlock, "dm-*"))
+        {
+            string? name = null;
+            try
+            {
+                name = File.ReadAllText(Path.Combine(dir, "dm", "name")).Trim();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+
+            if (!string.IsNullOrEmpty(name))
+            {
+                yield return (name, dir);
+            }
+        }
+    }
+
+    private static string? FindActive(string name) => ActiveDevices().Where(d => d.Name == name).Select(d => d.SysPath).FirstOrDefault();
+
+    private static bool IsSuspended(string sysPath)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(sysPath, "dm", "suspended")).Trim() == "1";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+namespace FlyImages.ThinPools;
+
+/// <summary>The figures a backend reports about its pool.</summary>
+internal sealed record PoolUsage(ThinPoolMode Mode, long TransactionId, long DataUsed, long DataTotal, long MetadataUsed, long MetadataTotal, string? Detail = null);
+
+/// <summary>What a backend sees in its pool, for reconciliation.</summary>
+/// <param name="ActiveIds">Device ids that are active now (a dm table / a loop device exists).</param>
+/// <param name="KnownIds">Device ids the pool holds, where the backend can list them (null when it cannot).</param>
+/// <param name="Foreign">Other things in the pool no FlyImages name explains (descriptions).</param>
+internal sealed record PoolInventory(IReadOnlySet<int> ActiveIds, IReadOnlySet<int>? KnownIds, IReadOnlyList<string> Foreign);
+
+/// <summary>
+/// The primitive steps of one backend. Records, states, locks, retries and the free-space floor are
+/// the engine's (<see cref="ThinPool"/>); a driver only touches the pool. Every step is idempotent where
+/// the kernel allows: "already gone" is success for Deactivate and Delete. A busy device throws
+/// FlyException ThinDeviceBusy (the engine retries it); a device id the pool already holds throws
+/// <see cref="ThinDeviceIdTakenException"/>.
+/// </summary>
+internal interface IThinPoolDriver
+{
+    ThinPoolBackend Backend { get; }
+
+    /// <summary>Whether the pool is usable as is (false after a reboot until <see cref="EnsureReadyAsync"/>).</summary>
+    Task<bool> IsReadyAsync(CancellationToken cancellationToken);
+
+    /// <summary>Makes the pool usable (after a reboot: re-attach files, re-create the pool table).</summary>
+    Task EnsureReadyAsync(CancellationToken cancellationToken);
+
+    Task CreateThinAsync(int deviceId, long size, CancellationToken cancellationToken);
+
+    /// <summary>Creates <paramref name="deviceId"/> as a snapshot of <paramref name="originId"/> (suspended by the engine when active).</summary>
+    Task CreateSnapshotAsync(int deviceId, int originId, long size, CancellationToken cancellationToken);
+
+    Task<bool> IsActiveAsync(int deviceId, CancellationToken cancellationToken);
+
+    /// <summary>Activates (or finds the active) device and returns its block device path.</summary>
+    Task<string> ActivateAsync(int deviceId, long size, CancellationToken cancellationToken);
+
+    Task DeactivateAsync(int deviceId, CancellationToken cancellationToken);
+
+    Task DeleteAsync(int deviceId, CancellationToken cancellationToken);
+
+    /// <summary>Stops I/O on an active device and makes its data consistent (dm suspend / filesystem freeze).</summary>
+    Task SuspendAsync(int deviceId, CancellationToken cancellationToken);
+
+    /// <summary>Undoes <see cref="SuspendAsync"/>; a device that is not suspended is fine.</summary>
+    Task ResumeAsync(int deviceId, CancellationToken cancellationToken);
+
+    Task<PoolUsage> GetUsageAsync(CancellationToken cancellationToken);
+
+    Task<PoolInventory> GetInventoryAsync(CancellationToken cancellationToken);
+
+    /// <summary>Removes the pool itself (FlyImages-made pools only; devices are gone by then).</summary>
+    Task DestroyAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The pool already holds a device with this id (made by someone else): the engine marks the id Faulty and takes another.</summary>
+internal sealed class ThinDeviceIdTakenException(int deviceId, string message) : Exception(message)
+{
+    public int DeviceId { get; } = deviceId;
+}

@@ -1,0 +1,103 @@
+using FlyImages.Errors;
+using FlyImages.Operations;
+using FlyImages.Resilience;
+using P = FlyImages.Native.Libc.Pools;
+
+namespace FlyImages.ThinPools;
+
+/// <summary>
+/// An ext4 filesystem of a pool device mounted on a private folder under the store (nosuid, nodev,
+/// noatime). Dispose it to unmount: always, also after a failure; a busy mount is retried a bounded
+/// number of times, then UnmountFailed. The folder is removed after the unmount.
+/// </summary>
+public sealed class ThinMount : IAsyncDisposable
+{
+    private readonly ThinPoolOptions options;
+    private readonly IOperationContext context;
+    private int unmounted;
+
+    private ThinMount(string path, string devicePath, bool readOnly, ThinPoolOptions options, IOperationContext context)
+    {
+        Path = path;
+        DevicePath = devicePath;
+        ReadOnly = readOnly;
+        this.options = options;
+        this.context = context;
+    }
+
+    /// <summary>The mount point.</summary>
+    public string Path { get; }
+
+    public string DevicePath { get; }
+
+    public bool ReadOnly { get; }
+
+    public bool IsMounted => Volatile.Read(ref unmounted) == 0;
+
+    internal static Task<ThinMount> MountAsync(string devicePath, string folder, bool readOnly, ThinPoolOptions options, IOperationContext context, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var flags = P.MS_NOSUID | P.MS_NODEV | P.MS_NOATIME | (readOnly ? P.MS_RDONLY : 0);
+        if (P.Mount(devicePath, folder, "ext4", flags, null) != 0)
+        {
+            var errno = P.LastError;
+            TryRemoveFolder(folder);
+            throw new FlyException(ErrorIds.MountFailed, errno == P.EBUSY ? FlyErrorCategory.ResourceBusy : FlyErrorCategory.DeviceError,
+                $"Mounting '{devicePath}' (ext4) on '{folder}' failed: {P.Describe(errno)}.", devicePath)
+            {
+                RecommendedAction = errno == P.EINVAL ? "The device may hold no ext4 filesystem yet: format it first." : null,
+            };
+        }
+
+        context.WriteVerbose($"Mounted '{devicePath}' on '{folder}'{(readOnly ? " read-only" : "")}.");
+        return Task.FromResult(new ThinMount(folder, devicePath, readOnly, options, context));
+    }
+
+    /// <summary>Unmounts (retrying EBUSY a bounded number of times) and removes the folder. Safe to call twice.</summary>
+    public async Task UnmountAsync(CancellationToken cancellationToken = default)
+    {
+        if (Volatile.Read(ref unmounted) != 0)
+        {
+            return;
+        }
+
+        var pipeline = RetryPolicies.Create(options.BusyAttempts, options.BusyDelay, e => e is FlyException { Category: FlyErrorCategory.ResourceBusy },
+            (attempt, e, delay) => context.WriteVerbose($"'{Path}' is busy; unmount attempt {attempt} of {options.BusyAttempts} in {delay.TotalMilliseconds:0} ms."));
+        await pipeline.ExecuteAsync(_ =>
+        {
+            if (P.Umount2(Path, 0) != 0)
+            {
+                var errno = P.LastError;
+                if (errno is P.EINVAL or P.ENOENT)
+                {
+                    return default; // not mounted (any more)
+                }
+
+                throw new FlyException(ErrorIds.UnmountFailed, errno == P.EBUSY ? FlyErrorCategory.ResourceBusy : FlyErrorCategory.DeviceError,
+                    $"Unmounting '{Path}' failed: {P.Describe(errno)}.", Path)
+                {
+                    RecommendedAction = errno == P.EBUSY ? "Close files and shells that use the folder, then unmount again." : null,
+                };
+            }
+
+            return default;
+        }, cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref unmounted, 1);
+        TryRemoveFolder(Path);
+        context.WriteVerbose($"Unmounted '{Path}'.");
+    }
+
+    /// <summary>Unmounts; never cancelled (a mount must not outlive its owner).</summary>
+    public ValueTask DisposeAsync() => new(UnmountAsync(CancellationToken.None));
+
+    private static void TryRemoveFolder(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}

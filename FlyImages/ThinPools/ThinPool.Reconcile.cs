@@ -1,0 +1,136 @@
+namespace FlyImages.ThinPools;
+
+/// <summary>Start-up reconciliation of records and pool (see <see cref="IThinPool.ReconcileAsync"/>).</summary>
+internal sealed partial class ThinPool
+{
+    public async Task<ThinPoolReconcileReport> ReconcileAsync(CancellationToken cancellationToken = default)
+    {
+        var ct = Token(cancellationToken);
+        using var held = await LockAsync(ct).ConfigureAwait(false);
+        await driver.EnsureReadyAsync(ct).ConfigureAwait(false);
+        var inventory = await driver.GetInventoryAsync(ct).ConfigureAwait(false);
+        var reactivated = new List<string>();
+        var resumed = new List<string>();
+        var completed = new List<string>();
+        var faulty = new List<string>();
+        var errors = new List<string>();
+        var devices = ListDevices();
+        foreach (var device in devices)
+        {
+            var label = $"{device.DeviceId} '{ThinPoolNames.Printable(device.Name)}'";
+            var live = inventory.ActiveIds.Contains(device.DeviceId);
+            try
+            {
+                switch (device.State)
+                {
+                    case ThinDeviceState.Creating:
+                        // the pool may or may not hold it: never guess, never reuse the id
+                        repository.SetState(Name, device.DeviceId, ThinDeviceState.Faulty,
+                            $"interrupted while Creating{(device.StateDetail is null ? "" : $" ({device.StateDetail})")}; its id stays taken until the device is deleted");
+                        faulty.Add(label);
+                        break;
+                    case ThinDeviceState.Created or ThinDeviceState.Deactivated when live:
+                        repository.SetState(Name, device.DeviceId, ThinDeviceState.Activated, "found active", await driver.ActivateAsync(device.DeviceId, device.SizeBytes, ct).ConfigureAwait(false));
+                        completed.Add($"{label}: recorded {device.State} but active; recorded Activated");
+                        break;
+                    case ThinDeviceState.Activating or ThinDeviceState.Activated:
+                        if (!live)
+                        {
+                            await ActivateCoreAsync(device, ct).ConfigureAwait(false);
+                            reactivated.Add(label);
+                        }
+                        else
+                        {
+                            var path = await driver.ActivateAsync(device.DeviceId, device.SizeBytes, ct).ConfigureAwait(false);
+                            if (device.State != ThinDeviceState.Activated || device.DevicePath != path)
+                            {
+                                repository.SetState(Name, device.DeviceId, ThinDeviceState.Activated, null, path);
+                                completed.Add($"{label}: activation confirmed");
+                            }
+                        }
+
+                        break;
+                    case ThinDeviceState.Suspending or ThinDeviceState.Suspended or ThinDeviceState.Resuming:
+                        if (live)
+                        {
+                            await StepAsync(device, ThinDeviceState.Resuming, () => driver.ResumeAsync(device.DeviceId, CancellationToken.None), ThinDeviceState.Activated).ConfigureAwait(false);
+                            resumed.Add(label);
+                        }
+                        else
+                        {
+                            await ActivateCoreAsync(device with { State = ThinDeviceState.Activated }, ct).ConfigureAwait(false);
+                            reactivated.Add(label);
+                        }
+
+                        break;
+                    case ThinDeviceState.Deactivating:
+                        await DeactivateCoreAsync(device, ct).ConfigureAwait(false);
+                        completed.Add($"{label}: deactivation finished");
+                        break;
+                    case ThinDeviceState.Removing:
+                        await DeleteCoreAsync(device, ct).ConfigureAwait(false);
+                        completed.Add($"{label}: deletion finished");
+                        break;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                errors.Add($"{label}: {Describe(e)}");
+            }
+        }
+
+        var recorded = devices.Select(d => d.DeviceId).ToHashSet();
+        var unexplained = new List<string>(inventory.Foreign);
+        unexplained.AddRange(inventory.ActiveIds.Where(id => !recorded.Contains(id)).Order().Select(id => $"device id {id} is active but has no record"));
+        if (inventory.KnownIds is not null)
+        {
+            unexplained.AddRange(inventory.KnownIds.Where(id => !recorded.Contains(id) && !inventory.ActiveIds.Contains(id)).Order().Select(id => $"the pool holds device id {id} but it has no record"));
+        }
+
+        var report = new ThinPoolReconcileReport
+        {
+            Pool = Name,
+            Reactivated = reactivated,
+            Resumed = resumed,
+            Completed = completed,
+            MarkedFaulty = faulty,
+            Unexplained = unexplained,
+            Errors = errors,
+        };
+        Announce(report);
+        return report;
+    }
+
+    private void Announce(ThinPoolReconcileReport report)
+    {
+        foreach (var d in report.Reactivated)
+        {
+            context.WriteVerbose($"Pool '{Name}': re-activated device {d}.");
+        }
+
+        foreach (var d in report.Resumed)
+        {
+            context.WriteVerbose($"Pool '{Name}': resumed device {d}, left suspended by an interrupted snapshot.");
+        }
+
+        foreach (var d in report.Completed)
+        {
+            context.WriteVerbose($"Pool '{Name}': {d}.");
+        }
+
+        foreach (var d in report.MarkedFaulty)
+        {
+            context.WriteWarning($"Pool '{Name}': device {d} was half-made (interrupted while Creating) and is now Faulty; delete it to free its id.");
+        }
+
+        foreach (var d in report.Unexplained)
+        {
+            context.WriteWarning($"Pool '{Name}': {d} (left alone).");
+        }
+
+        foreach (var d in report.Errors)
+        {
+            context.WriteWarning($"Pool '{Name}': reconciling device {d}");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+using FlyImages.Errors;
+using FlyImages.Operations;
+using FlyImages.State;
+using Microsoft.Data.Sqlite;
+
+namespace FlyImages.Workflows;
+
+/// <summary>An activated image: a thin snapshot of its top chain's device.</summary>
+public sealed record ThinSnapshot(long Id, string Name, string Image, string Source, string ChainId, string? Device, string? DevicePath,
+    SnapshotState State, string? StateDetail, DateTimeOffset CreatedAt)
+{
+    public override string ToString() => Name;
+}
+
+/// <summary>What a snapshot step is given.</summary>
+public sealed record SnapshotPlan(string Name, string Image, string Source, string TopChainId, string TopDevice, long SnapshotId)
+{
+    public override string ToString() => $"snapshot '{Name}' of '{Image}'";
+}
+
+/// <summary>
+/// The device work of a snapshot (the thin pools implement it). Every step is idempotent: after a
+/// crash it may be asked again for work it finished; name devices from <see cref="SnapshotPlan.SnapshotId"/>.
+/// </summary>
+public interface ISnapshotSteps
+{
+    /// <summary>Makes a thin snapshot of <see cref="SnapshotPlan.TopDevice"/>; returns its device reference.</summary>
+    Task<string> CreateSnapshotAsync(SnapshotPlan plan, StepContext context);
+
+    /// <summary>Activates it (dm device, or a loop device on block files); returns the device path.</summary>
+    Task<string> ActivateAsync(SnapshotPlan plan, string device, StepContext context);
+
+    /// <summary>Deactivates and deletes it; <paramref name="device"/> is null when it was never recorded. Succeeds when nothing is left.</summary>
+    Task RemoveAsync(SnapshotPlan plan, string? device, StepContext context);
+}
+
+/// <summary>
+/// New/Remove of thin snapshots as persisted workflows (<see cref="WorkflowMachines.ConfigureSnapshot"/>)
+/// under the snapshot's lease: the same name on the same image returns the existing snapshot; an
+/// interrupted create or activation resumes (the steps are idempotent); a failed one is removed and
+/// recorded Failed with why.
+/// </summary>
+public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, WorkflowOptions? options = null)
+{
+    private readonly WorkflowOptions options = options ?? WorkflowOptions.Default;
+    private readonly WorkflowRepository workflows = new(store);
+    private readonly LeaseManager leases = new(store);
+
+    public static string KeyOf(string source, string image, string name) => $"{InstallWorkflow.KeyOf(source, image)}#{name}";
+
+    /// <summary>Snapshots, optionally of one image (source and name), by image then name.</summary>
+    public IReadOnlyList<ThinSnapshot> List(string? source = null, string? image = null)
+        => store.Read((c, t) => Query(c, t, "WHERE ($src IS NULL OR s.source = $src) AND ($img IS NULL OR s.image = $img)", ("$src", source), ("$img", image)));
+
+    public ThinSnapshot? Find(string source, string image, string name)
+        => store.Read((c, t) => Query(c, t, "WHERE s.source = $src AND s.image = $img AND s.name = $n", ("$src", source), ("$img", image), ("$n", name)).SingleOrDefault());
+
+    /// <summary>Returns the Active snapshot <paramref name="name"/> of the Ready image, making and activating it if needed.</summary>
+    public async Task<ThinSnapshot> EnsureActiveAsync(string source, string image, string name, IOperationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (Find(source, image, name) is { State: SnapshotState.Active } existing)
+        {
+            return existing;
+        }
+
+        var key = KeyOf(source, image, name);
+        await using var lease = await leases.AcquireAsync(new LeaseKey(WorkflowKinds.Snapshot, key), options.LeaseTtl, context.CancellationToken,
+            owner => context.WriteVerbose($"Waiting for {owner} to finish snapshot '{name}' of '{image}'.")).ConfigureAwait(false);
+        if (Find(source, image, name) is { State: SnapshotState.Active } meanwhile)
+        {
+            return meanwhile;
+        }
+
+        if (workflows.Find(WorkflowKinds.Snapshot, key) is { } known && WorkflowKinds.IsIntermediate(known.Kind, known.State) && known.InterruptedAt is null)
+        {
+            // we hold the lease, so the run that left it here is gone: journal that before resuming
+            await new WorkflowRecovery(store) { LeaseTtl = options.LeaseTtl }.RecoverOneAsync(known, lease.TakenOverFrom, context.CancellationToken).ConfigureAwait(false);
+        }
+
+        var top = TopChain(source, image);
+        var id = store.Write((c, t) => c.Scalar<long>(t, """
+            INSERT INTO snapshots(source, image, name, chain_id, created_at, updated_at) VALUES ($src, $img, $n, $c, $now, $now)
+            ON CONFLICT(source, image, name) DO UPDATE SET chain_id = CASE WHEN device IS NULL THEN excluded.chain_id ELSE chain_id END
+            RETURNING id;
+            """, ("$src", source), ("$img", image), ("$n", name), ("$c", top.ChainId), ("$now", StoreTime.Now())));
+        var plan = new SnapshotPlan(name, image, source, top.ChainId, top.Device!, id);
+        var run = workflows.BeginRun(WorkflowKinds.Snapshot, key, image, source);
+        var machine = new PersistedWorkflow<SnapshotState, SnapshotTrigger>(store, run, WorkflowMachines.ConfigureSnapshot);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lease.Lost);
+        var step = new StepContext(context, linked.Token, run.RunId);
+        string? device = Find(source, image, name)?.Device;
+        try
+        {
+            if (machine.State is SnapshotState.Creating or SnapshotState.Activating)
+            {
+                machine.Fire(SnapshotTrigger.Resume, "resuming: the steps are idempotent");
+            }
+
+            while (true)
+            {
+                switch (machine.State)
+                {
+                    case SnapshotState.Active:
+                        return Find(source, image, name)!;
+                    case SnapshotState.Pending or SnapshotState.Removed:
+                        machine.Fire(SnapshotTrigger.Create, $"snapshot of {top.Device} (chain {top.ChainId})");
+                        break;
+                    case SnapshotState.Failed:
+                        machine.Fire(SnapshotTrigger.Retry, $"retrying after: {run.StateDetail}");
+                        break;
+                    case SnapshotState.Creating:
+                        var made = await StepRetry.RunAsync(options, step, $"Creating {plan}", s => steps.CreateSnapshotAsync(plan, s)).ConfigureAwait(false);
+                        device = made;
+                        machine.Fire(SnapshotTrigger.Created, made, alsoWrite: (c, t) => SetDevice(c, t, id, made, null));
+                        break;
+                    case SnapshotState.Activating:
+                        var activated = device ?? throw new FlyException(ErrorIds.WorkflowConflict, FlyErrorCategory.InvalidData, $"{plan} is Activating but has no device recorded.", name);
+                        var path = await StepRetry.RunAsync(options, step, $"Activating {plan}", s => steps.ActivateAsync(plan, activated, s)).ConfigureAwait(false);
+                        machine.Fire(SnapshotTrigger.Activated, path, alsoWrite: (c, t) => SetDevice(c, t, id, activated, path));
+                        break;
+                    case SnapshotState.Removing:
+                        throw new FlyException(ErrorIds.WorkflowConflict, FlyErrorCategory.InvalidOperation, $"{plan} is being removed; remove it first.", name);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested && !lease.Lost.IsCancellationRequested)
+        {
+            if (machine.CanFire(SnapshotTrigger.Interrupt))
+            {
+                machine.Fire(SnapshotTrigger.Interrupt, "cancelled; the next call resumes");
+            }
+
+            throw;
+        }
+        catch (Exception e) when (!lease.Lost.IsCancellationRequested && e is not FlyException { ErrorId: ErrorIds.WorkflowConflict } && machine.CanFire(SnapshotTrigger.Fail))
+        {
+            var why = $"{machine.State}: {e.Message}";
+            try
+            {
+                await steps.RemoveAsync(plan, device, step with { CancellationToken = CancellationToken.None }).ConfigureAwait(false);
+                machine.Fire(SnapshotTrigger.Fail, error: why, alsoWrite: (c, t) => SetDevice(c, t, id, null, null));
+            }
+            catch (Exception cleanup) when (cleanup is not OperationCanceledException)
+            {
+                machine.Fire(SnapshotTrigger.Fail, error: $"{why}; removing the half-made snapshot failed: {cleanup.Message}");
+            }
+
+            throw new FlyException(ErrorIds.SnapshotFailed, e is FlyException f ? f.Category : FlyErrorCategory.NotSpecified, $"Snapshot '{name}' of '{image}' failed while {why}", name, e);
+        }
+    }
+
+    /// <summary>Deactivates and deletes snapshot <paramref name="name"/>; false when there is none.</summary>
+    public async Task<bool> RemoveAsync(string source, string image, string name, IOperationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var key = KeyOf(source, image, name);
+        await using var lease = await leases.AcquireAsync(new LeaseKey(WorkflowKinds.Snapshot, key), options.LeaseTtl, context.CancellationToken).ConfigureAwait(false);
+        var snapshot = Find(source, image, name);
+        if (snapshot is null || snapshot.State == SnapshotState.Removed)
+        {
+            return false;
+        }
+
+        var run = workflows.BeginRun(WorkflowKinds.Snapshot, key, image, source);
+        var machine = new PersistedWorkflow<SnapshotState, SnapshotTrigger>(store, run, WorkflowMachines.ConfigureSnapshot);
+        var plan = new SnapshotPlan(name, image, source, snapshot.ChainId, "", snapshot.Id);
+        var step = new StepContext(context, lease.Lost, run.RunId);
+        switch (machine.State)
+        {
+            case SnapshotState.Pending:
+                // never started: nothing was made
+                store.Write((c, t) => c.Exec(t, "DELETE FROM snapshots WHERE id = $id;", ("$id", snapshot.Id)));
+                return true;
+            case SnapshotState.Active or SnapshotState.Failed:
+                machine.Fire(SnapshotTrigger.Remove);
+                break;
+            case SnapshotState.Removing:
+                machine.Fire(SnapshotTrigger.Resume, "resuming the removal");
+                break;
+            case SnapshotState.Creating or SnapshotState.Activating:
+                machine.Fire(SnapshotTrigger.Fail, error: "removed before it was active");
+                machine.Fire(SnapshotTrigger.Remove);
+                break;
+        }
+
+        await StepRetry.RunAsync(options, step, $"Removing {plan}", s => steps.RemoveAsync(plan, snapshot.Device, s)).ConfigureAwait(false);
+        machine.Fire(SnapshotTrigger.Removed, snapshot.DevicePath, alsoWrite: (c, t) =>
+        {
+            SetDevice(c, t, snapshot.Id, null, null);
+        });
+        return true;
+    }
+
+    private LayerChain TopChain(string source, string image)
+    {
+        var state = workflows.Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(source, image))?.State;
+        var chains = new LayerChainRepository(store).OfImage(source, image);
+        if (state != nameof(InstallState.Ready) || chains.Count == 0 || chains[^1] is not { State: ChainState.Sealed, Device: not null } top)
+        {
+            throw new FlyException(ErrorIds.ImageNotReady, FlyErrorCategory.InvalidOperation, $"The image '{image}' is {state ?? "not installed"}, not Ready: install it first.", image)
+            {
+                RecommendedAction = "Run Install-FlyImage first.",
+            };
+        }
+
+        return top;
+    }
+
+    private static void SetDevice(SqliteConnection c, SqliteTransaction t, long id, string? device, string? path)
+        => c.Exec(t, "UPDATE snapshots SET device = $d, device_path = $p, updated_at = $now WHERE id = $id;", ("$d", device), ("$p", path), ("$now", StoreTime.Now()), ("$id", id));
+
+    private static List<ThinSnapshot> Query(SqliteConnection c, SqliteTransaction t, string where, params (string, object?)[] parameters)
+        => c.Query(t, $"""
+            SELECT s.id, s.name, s.image, s.source, s.chain_id, s.device, s.device_path, w.state, w.state_detail, s.created_at
+            FROM snapshots s LEFT JOIN workflows w ON w.kind = 'snapshot' AND w.key = s.source || '/' || s.image || '#' || s.name
+            {where} ORDER BY s.image, s.name;
+            """, r => new ThinSnapshot(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetStringOrNull(5), r.GetStringOrNull(6),
+            Enum.TryParse<SnapshotState>(r.GetStringOrNull(7), out var s) ? s : SnapshotState.Pending, r.GetStringOrNull(8), StoreTime.Parse(r.GetString(9))), parameters);
+}

@@ -1,0 +1,92 @@
+using FlyImages.State;
+using Microsoft.Data.Sqlite;
+
+namespace FlyImages.Workflows;
+
+/// <summary>The journal: one row per transition, written in the transaction that changes the state.</summary>
+public static class WorkflowJournal
+{
+    /// <summary>The longest detail or error kept (longer text is cut, marked with an ellipsis).</summary>
+    public const int MaxTextLength = 2000;
+
+    /// <summary>
+    /// Detail and error text come from failures about hostile input (tar entry names, keys): control
+    /// characters (terminal escapes included) become '?', and the length is capped.
+    /// </summary>
+    public static string? Clean(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var cut = text.Length > MaxTextLength;
+        var length = cut ? MaxTextLength - 1 : text.Length;
+        var builder = new System.Text.StringBuilder(length + 1);
+        for (var i = 0; i < length; i++)
+        {
+            var ch = text[i];
+            if (char.IsHighSurrogate(ch) && i + 1 < length && char.IsLowSurrogate(text[i + 1]))
+            {
+                builder.Append(ch).Append(text[++i]);
+            }
+            else
+            {
+                builder.Append(char.IsControl(ch) || char.IsSurrogate(ch) ? '?' : ch);
+            }
+        }
+
+        return cut ? builder.Append('…').ToString() : builder.ToString();
+    }
+
+    internal static void Append(SqliteConnection c, SqliteTransaction t, WorkflowRecord workflow, string runId, string from, string to, string trigger,
+        string? detail, string? error, TimeSpan duration, ProcessIdentity who)
+        => c.Exec(t, """
+            INSERT INTO workflow_journal(at, kind, key, subject, source, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid)
+            VALUES ($at, $k, $key, $sub, $src, $run, $from, $to, $tr, $d, $e, $ms, $host, $pid);
+            """, ("$at", StoreTime.Now()), ("$k", workflow.Kind), ("$key", workflow.Key), ("$sub", workflow.Subject), ("$src", workflow.Source),
+            ("$run", runId), ("$from", from), ("$to", to), ("$tr", trigger), ("$d", detail), ("$e", error),
+            ("$ms", Math.Max(0, duration.TotalMilliseconds)), ("$host", who.Host), ("$pid", who.Pid));
+
+    /// <summary>
+    /// Journal entries, oldest first (newest last). Filters are optional: <paramref name="subjectFilter"/>
+    /// (on the image name: wildcard matching is the caller's), <paramref name="source"/>, <paramref name="kind"/>,
+    /// <paramref name="runId"/>; <paramref name="last"/> keeps only the newest N.
+    /// </summary>
+    public static IReadOnlyList<WorkflowEvent> Query(FlyStore store, Func<string, bool>? subjectFilter = null, string? source = null,
+        string? kind = null, string? runId = null, int? last = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var rows = store.Read((c, t) => c.Query(t, """
+            SELECT id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid
+            FROM workflow_journal
+            WHERE ($src IS NULL OR source = $src) AND ($k IS NULL OR kind = $k) AND ($run IS NULL OR run_id = $run)
+            ORDER BY id;
+            """, r => new WorkflowEvent
+        {
+            Id = r.GetInt64(0),
+            Time = StoreTime.Parse(r.GetString(1)),
+            Image = r.GetString(2),
+            Source = r.GetStringOrNull(3),
+            Kind = r.GetString(4),
+            Key = r.GetString(5),
+            RunId = r.GetString(6),
+            From = r.GetString(7),
+            To = r.GetString(8),
+            Trigger = r.GetString(9),
+            Detail = r.GetStringOrNull(10),
+            Error = r.GetStringOrNull(11),
+            Duration = TimeSpan.FromMilliseconds(r.GetDouble(12)),
+            Host = r.GetString(13),
+            ProcessId = r.GetInt32(14),
+        }, ("$src", source), ("$k", kind), ("$run", runId)));
+        IEnumerable<WorkflowEvent> selected = subjectFilter is null ? rows : rows.Where(e => subjectFilter(e.Image));
+        if (last is { } n)
+        {
+            var list = selected.ToList();
+            return list.Skip(Math.Max(0, list.Count - n)).ToList();
+        }
+
+        return selected.ToList();
+    }
+}

@@ -1,0 +1,147 @@
+using Stateless;
+using Stateless.Graph;
+
+namespace FlyImages.Workflows;
+
+/// <summary>
+/// The transition graphs of every workflow kind, in one place. The runners build their machines with
+/// these (state read from and written to the store); the graph export builds throw-away machines
+/// with the same configuration, so the published diagrams are the code.
+/// </summary>
+public static class WorkflowMachines
+{
+    public static void ConfigureInstall(StateMachine<InstallState, InstallTrigger> m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        m.Configure(InstallState.Pending)
+            .Permit(InstallTrigger.Start, InstallState.Resolving);
+        foreach (var (working, next, done) in new[]
+                 {
+                     (InstallState.Resolving, InstallState.Fetching, InstallTrigger.Resolved),
+                     (InstallState.Fetching, InstallState.Unpacking, InstallTrigger.Fetched),
+                     (InstallState.Unpacking, InstallState.Ready, InstallTrigger.Unpacked),
+                 })
+        {
+            m.Configure(working)
+                .Permit(done, next)
+                .Permit(InstallTrigger.Fail, InstallState.Failed)
+                .Permit(InstallTrigger.Reject, InstallState.Rejected)
+                .PermitReentry(InstallTrigger.Interrupt)
+                .PermitReentry(InstallTrigger.Resume);
+        }
+
+        m.Configure(InstallState.Ready)
+            .Permit(InstallTrigger.Reverify, InstallState.Resolving);
+        m.Configure(InstallState.Failed)
+            .Permit(InstallTrigger.Retry, InstallState.Resolving)
+            .Permit(InstallTrigger.ForceRetry, InstallState.Resolving);
+        m.Configure(InstallState.Rejected)
+            .Permit(InstallTrigger.ForceRetry, InstallState.Resolving);
+    }
+
+    public static void ConfigureChain(StateMachine<ChainState, ChainTrigger> m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        m.Configure(ChainState.Pending)
+            .Permit(ChainTrigger.Create, ChainState.Creating);
+        // a half-made device cannot be resumed: it is rolled back (deleted) or, failing that, Faulty
+        m.Configure(ChainState.Creating)
+            .Permit(ChainTrigger.Created, ChainState.Applying)
+            .Permit(ChainTrigger.RollBack, ChainState.Pending)
+            .Permit(ChainTrigger.Fault, ChainState.Faulty);
+        m.Configure(ChainState.Applying)
+            .Permit(ChainTrigger.Applied, ChainState.Sealing)
+            .Permit(ChainTrigger.RollBack, ChainState.Pending)
+            .Permit(ChainTrigger.Fault, ChainState.Faulty);
+        // sealing is idempotent: an interrupted seal resumes
+        m.Configure(ChainState.Sealing)
+            .Permit(ChainTrigger.Seal, ChainState.Sealed)
+            .Permit(ChainTrigger.RollBack, ChainState.Pending)
+            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+            .PermitReentry(ChainTrigger.Interrupt)
+            .PermitReentry(ChainTrigger.Resume);
+        m.Configure(ChainState.Faulty)
+            .Permit(ChainTrigger.Repair, ChainState.Pending);
+    }
+
+    public static void ConfigureSnapshot(StateMachine<SnapshotState, SnapshotTrigger> m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        m.Configure(SnapshotState.Pending)
+            .Permit(SnapshotTrigger.Create, SnapshotState.Creating);
+        m.Configure(SnapshotState.Creating)
+            .Permit(SnapshotTrigger.Created, SnapshotState.Activating)
+            .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
+            .PermitReentry(SnapshotTrigger.Interrupt)
+            .PermitReentry(SnapshotTrigger.Resume);
+        m.Configure(SnapshotState.Activating)
+            .Permit(SnapshotTrigger.Activated, SnapshotState.Active)
+            .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
+            .PermitReentry(SnapshotTrigger.Interrupt)
+            .PermitReentry(SnapshotTrigger.Resume);
+        m.Configure(SnapshotState.Active)
+            .Permit(SnapshotTrigger.Remove, SnapshotState.Removing);
+        m.Configure(SnapshotState.Removing)
+            .Permit(SnapshotTrigger.Removed, SnapshotState.Removed)
+            .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
+            .PermitReentry(SnapshotTrigger.Interrupt)
+            .PermitReentry(SnapshotTrigger.Resume);
+        m.Configure(SnapshotState.Failed)
+            .Permit(SnapshotTrigger.Retry, SnapshotState.Creating)
+            .Permit(SnapshotTrigger.Remove, SnapshotState.Removing);
+        m.Configure(SnapshotState.Removed)
+            .Permit(SnapshotTrigger.Create, SnapshotState.Creating);
+    }
+
+    /// <summary>The graph of <paramref name="kind"/> as Graphviz DOT.</summary>
+    public static string Dot(string kind) => UmlDotGraph.Format(Info(kind));
+
+    /// <summary>The graph of <paramref name="kind"/> as Mermaid (stateDiagram-v2), as GitHub renders it.</summary>
+    public static string Mermaid(string kind) => MermaidGraph.Format(Info(kind));
+
+    /// <summary>A Markdown section with every kind's Mermaid diagram, for the README and docs/workflows.md.</summary>
+    public static string Markdown()
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append("# Workflow state machines\n\n");
+        text.Append("Generated from the code by `WorkflowMachines.Markdown()` (the test `Graphs_in_docs_are_current` keeps this file in step).\n");
+        foreach (var kind in WorkflowKinds.All)
+        {
+            text.Append("\n## ").Append(kind).Append("\n\n```mermaid\n");
+            text.Append(Mermaid(kind).ReplaceLineEndings("\n").TrimEnd('\n'));
+            text.Append("\n```\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static Stateless.Reflection.StateMachineInfo Info(string kind)
+    {
+        switch (kind)
+        {
+            case WorkflowKinds.InstallImage:
+            {
+                var m = new StateMachine<InstallState, InstallTrigger>(InstallState.Pending);
+                ConfigureInstall(m);
+                return m.GetInfo();
+            }
+
+            case WorkflowKinds.MakeChain:
+            {
+                var m = new StateMachine<ChainState, ChainTrigger>(ChainState.Pending);
+                ConfigureChain(m);
+                return m.GetInfo();
+            }
+
+            case WorkflowKinds.Snapshot:
+            {
+                var m = new StateMachine<SnapshotState, SnapshotTrigger>(SnapshotState.Pending);
+                ConfigureSnapshot(m);
+                return m.GetInfo();
+            }
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown workflow kind.");
+        }
+    }
+}

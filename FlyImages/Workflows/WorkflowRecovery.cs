@@ -1,0 +1,188 @@
+using FlyImages.State;
+
+namespace FlyImages.Workflows;
+
+/// <summary>A compensation: undoes the half-done work of a workflow left in a state (e.g. deletes a half-made device).</summary>
+public delegate Task Compensation(WorkflowRecord workflow, CancellationToken cancellationToken);
+
+/// <summary>
+/// Compensations per (kind, state), filled in by whoever owns the resources (the thin pools register
+/// "delete the half-made chain device" for make-chain Creating and Applying).
+/// </summary>
+public sealed class CompensationRegistry
+{
+    private readonly Dictionary<(string Kind, string State), Compensation> handlers = new();
+
+    public CompensationRegistry Register(string kind, string state, Compensation compensation)
+    {
+        ArgumentNullException.ThrowIfNull(compensation);
+        lock (handlers)
+        {
+            handlers[(kind, state)] = compensation;
+        }
+
+        return this;
+    }
+
+    /// <summary>
+    /// The usual registry: a make-chain workflow caught Creating or Applying has its half-made device
+    /// deleted by <paramref name="steps"/>' <see cref="IInstallSteps.DiscardChainDeviceAsync"/>.
+    /// </summary>
+    public static CompensationRegistry ForChains(FlyStore store, IInstallSteps steps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        var chains = new LayerChainRepository(store);
+        Compensation discard = async (workflow, cancellationToken) =>
+        {
+            var chain = chains.Find(workflow.Key)
+                ?? throw new InvalidOperationException($"The layer chain '{workflow.Key}' has a workflow but no record.");
+            var parent = chain.ParentChainId is null ? null : chains.Find(chain.ParentChainId);
+            var plan = new ChainPlan(chain.ChainId, chain.ParentChainId, chain.Depth, chain.LayerDigest, null, parent?.Device);
+            await steps.DiscardChainDeviceAsync(plan, chain.Device, new StepContext(Operations.NullOperationContext.Instance, cancellationToken, workflow.RunId))
+                .ConfigureAwait(false);
+        };
+        return new CompensationRegistry()
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Creating), discard)
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Applying), discard);
+    }
+
+    public Compensation? Find(string kind, string state)
+    {
+        lock (handlers)
+        {
+            return handlers.GetValueOrDefault((kind, state));
+        }
+    }
+}
+
+/// <summary>What recovery did to one workflow.</summary>
+public enum RecoveryOutcome
+{
+    /// <summary>Marked interrupted; the next run resumes it from its last completed step.</summary>
+    Interrupted,
+    /// <summary>Compensated and back to Pending.</summary>
+    RolledBack,
+    /// <summary>Could not be compensated: marked Faulty.</summary>
+    Faulty,
+}
+
+public sealed record RecoveredWorkflow(string Kind, string Key, string Subject, string State, RecoveryOutcome Outcome, string Detail);
+
+/// <summary>
+/// Crash recovery. Run by anything that opens the store for work: every workflow left in an
+/// intermediate state whose lease owner is gone (process dead, pid reused, host rebooted, or lease
+/// expired) is taken over and either marked interrupted (resumable: the next run goes on from its
+/// last completed step) or compensated and rolled back (half-made chain devices), each with a
+/// journal entry. Workflows with a live owner are left alone.
+/// </summary>
+public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compensations = null)
+{
+    public FlyStore Store { get; } = store;
+
+    public CompensationRegistry Compensations { get; } = compensations ?? new CompensationRegistry();
+
+    public TimeSpan LeaseTtl { get; init; } = LeaseManager.DefaultTtl;
+
+    /// <summary>Recovers <paramref name="store"/> with no compensations registered (half-made chains become Faulty).</summary>
+    public static IReadOnlyList<RecoveredWorkflow> Recover(FlyStore store)
+        => new WorkflowRecovery(store).RecoverAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    public async Task<IReadOnlyList<RecoveredWorkflow>> RecoverAsync(CancellationToken cancellationToken)
+    {
+        var repository = new WorkflowRepository(Store);
+        var leases = new LeaseManager(Store);
+        var done = new List<RecoveredWorkflow>();
+        foreach (var candidate in repository.ListUnfinished())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await using var lease = leases.TryAcquire(new LeaseKey(candidate.Kind, candidate.Key), LeaseTtl);
+            if (lease is null)
+            {
+                continue; // a live owner is on it
+            }
+
+            var current = repository.Find(candidate.Kind, candidate.Key);
+            if (current is null || !WorkflowKinds.IsIntermediate(current.Kind, current.State))
+            {
+                continue;
+            }
+
+            done.Add(await RecoverOneAsync(current, lease.TakenOverFrom, cancellationToken).ConfigureAwait(false));
+        }
+
+        return done;
+    }
+
+    /// <summary>
+    /// Recovers one workflow whose lease the caller holds (taken over from <paramref name="deadOwner"/>).
+    /// Starts a recovery run on it: its transitions are journaled under a new run id.
+    /// </summary>
+    public async Task<RecoveredWorkflow> RecoverOneAsync(WorkflowRecord workflow, LeaseOwner? deadOwner, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workflow);
+        var why = deadOwner is null
+            ? $"run {workflow.RunId} left it {workflow.State} with no lease"
+            : $"run {workflow.RunId} of {deadOwner.Process} stopped in {workflow.State} ({(deadOwner.ExpiresAt <= DateTimeOffset.UtcNow ? "lease expired" : "process gone")})";
+        var run = new WorkflowRepository(Store).BeginRun(workflow.Kind, workflow.Key, workflow.Subject, workflow.Source);
+        var compensation = Compensations.Find(workflow.Kind, workflow.State);
+        switch (workflow.Kind)
+        {
+            case WorkflowKinds.MakeChain when workflow.State is nameof(ChainState.Creating) or nameof(ChainState.Applying):
+            {
+                var machine = new PersistedWorkflow<ChainState, ChainTrigger>(Store, run, WorkflowMachines.ConfigureChain);
+                if (compensation is null)
+                {
+                    var detail = $"{why}; no compensation is registered, so the half-made device may remain";
+                    machine.Fire(ChainTrigger.Fault, error: detail);
+                    return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Faulty, detail);
+                }
+
+                try
+                {
+                    await compensation(run, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    var detail = $"{why}; rolling back failed: {e.Message}";
+                    machine.Fire(ChainTrigger.Fault, error: detail);
+                    return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Faulty, detail);
+                }
+
+                var rolled = $"{why}; the half-made device was deleted";
+                machine.Fire(ChainTrigger.RollBack, rolled, alsoWrite: (c, t) => LayerChainRepository.SetDevice(c, t, workflow.Key, null));
+                return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.RolledBack, rolled);
+            }
+
+            default:
+            {
+                if (compensation is not null)
+                {
+                    await compensation(run, cancellationToken).ConfigureAwait(false);
+                }
+
+                var detail = $"interrupted: {why}; the next run resumes from its last completed step";
+                FireInterrupt(run, detail);
+                return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Interrupted, detail);
+            }
+        }
+    }
+
+    private void FireInterrupt(WorkflowRecord run, string detail)
+    {
+        switch (run.Kind)
+        {
+            case WorkflowKinds.InstallImage:
+                new PersistedWorkflow<InstallState, InstallTrigger>(Store, run, WorkflowMachines.ConfigureInstall, InstallWorkflow.PersistImageState)
+                    .Fire(InstallTrigger.Interrupt, detail);
+                break;
+            case WorkflowKinds.MakeChain:
+                new PersistedWorkflow<ChainState, ChainTrigger>(Store, run, WorkflowMachines.ConfigureChain).Fire(ChainTrigger.Interrupt, detail);
+                break;
+            case WorkflowKinds.Snapshot:
+                new PersistedWorkflow<SnapshotState, SnapshotTrigger>(Store, run, WorkflowMachines.ConfigureSnapshot).Fire(SnapshotTrigger.Interrupt, detail);
+                break;
+            default:
+                throw new InvalidOperationException($"Unknown workflow kind '{run.Kind}'.");
+        }
+    }
+}

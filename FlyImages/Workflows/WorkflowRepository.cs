@@ -1,0 +1,65 @@
+using FlyImages.State;
+using Microsoft.Data.Sqlite;
+
+namespace FlyImages.Workflows;
+
+/// <summary>SQL of the workflows, their completed steps and the journal. Every write takes the caller's transaction.</summary>
+public sealed class WorkflowRepository(FlyStore store)
+{
+    private const string Columns = "id, kind, key, subject, source, state, state_detail, run_id, attempt, run_started_at, interrupted_at, updated_at";
+
+    public FlyStore Store { get; } = store;
+
+    public WorkflowRecord? Find(string kind, string key) => Store.Read((c, t) => Find(c, t, kind, key));
+
+    /// <summary>Workflows left in an intermediate state (work was in flight) and not yet marked interrupted, of every kind.</summary>
+    public IReadOnlyList<WorkflowRecord> ListUnfinished() => Store.Read((c, t) =>
+        c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> $initial AND interrupted_at IS NULL ORDER BY id;", Map, ("$initial", WorkflowKinds.InitialState))
+            .Where(w => WorkflowKinds.IsIntermediate(w.Kind, w.State)).ToList());
+
+    /// <summary>
+    /// Starts a new run of (kind, key): creates the workflow in Pending when it is new, else stamps a new
+    /// run id on it (the state is untouched: the machine decides where the run goes from there).
+    /// </summary>
+    public WorkflowRecord BeginRun(string kind, string key, string subject, string? source)
+        => Store.Write((c, t) =>
+        {
+            var now = StoreTime.Now();
+            return c.Query(t, $"""
+                INSERT INTO workflows(kind, key, subject, source, state, run_id, attempt, run_started_at, created_at, updated_at)
+                VALUES ($k, $key, $sub, $src, $initial, $run, 1, $now, $now, $now)
+                ON CONFLICT(kind, key) DO UPDATE SET run_id = excluded.run_id, attempt = attempt + 1, subject = excluded.subject,
+                    source = excluded.source, run_started_at = excluded.run_started_at, updated_at = excluded.updated_at
+                RETURNING {Columns};
+                """, Map, ("$k", kind), ("$key", key), ("$sub", subject), ("$src", source), ("$run", NewRunId()), ("$now", now), ("$initial", WorkflowKinds.InitialState)).Single();
+        });
+
+    /// <summary>Steps the workflow completed (across runs, until cleared), with their results.</summary>
+    public IReadOnlyDictionary<string, string?> CompletedSteps(long workflowId)
+        => Store.Read((c, t) => c.Query(t, "SELECT step, result FROM workflow_steps WHERE workflow_id = $id;", r => (r.GetString(0), r.GetStringOrNull(1)), ("$id", workflowId)))
+            .ToDictionary(p => p.Item1, p => p.Item2, StringComparer.Ordinal);
+
+    public void CompleteStep(long workflowId, string runId, string step, string? result)
+        => Store.Write((c, t) => CompleteStep(c, t, workflowId, runId, step, result));
+
+    internal static void CompleteStep(SqliteConnection c, SqliteTransaction t, long workflowId, string runId, string step, string? result)
+        => c.Exec(t, """
+            INSERT INTO workflow_steps(workflow_id, step, run_id, result, completed_at) VALUES ($id, $s, $run, $r, $now)
+            ON CONFLICT(workflow_id, step) DO UPDATE SET run_id = excluded.run_id, result = excluded.result, completed_at = excluded.completed_at;
+            """, ("$id", workflowId), ("$s", step), ("$run", runId), ("$r", result), ("$now", StoreTime.Now()));
+
+    internal static void ClearSteps(SqliteConnection c, SqliteTransaction t, long workflowId)
+        => c.Exec(t, "DELETE FROM workflow_steps WHERE workflow_id = $id;", ("$id", workflowId));
+
+    internal static WorkflowRecord? Find(SqliteConnection c, SqliteTransaction t, string kind, string key)
+        => c.Query(t, $"SELECT {Columns} FROM workflows WHERE kind = $k AND key = $key;", Map, ("$k", kind), ("$key", key)).SingleOrDefault();
+
+    internal static WorkflowRecord? Find(SqliteConnection c, SqliteTransaction t, long id)
+        => c.Query(t, $"SELECT {Columns} FROM workflows WHERE id = $id;", Map, ("$id", id)).SingleOrDefault();
+
+    internal static string NewRunId() => Guid.NewGuid().ToString("N")[..16];
+
+    private static WorkflowRecord Map(SqliteDataReader r) => new(
+        r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetStringOrNull(4), r.GetString(5), r.GetStringOrNull(6),
+        r.GetString(7), r.GetInt32(8), StoreTime.Parse(r.GetString(9)), r.GetTimeOrNull(10), StoreTime.Parse(r.GetString(11)));
+}

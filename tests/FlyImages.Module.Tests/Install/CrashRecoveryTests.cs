@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Reflection;
+using FlyImages.Module.Tests.Infrastructure;
+using FlyImages.TestSupport;
+using Xunit;
+
+namespace FlyImages.Module.Tests.Install;
+
+/// <summary>
+/// kill -9 at random moments: a real FlyImages.Host process installing an image is SIGKILLed again and
+/// again, then one more install must end Ready with nothing leaked (no mount, no loop device) and no
+/// sealed chain made twice.
+/// </summary>
+[Collection(SeededS3Collection.Name)]
+public sealed class CrashRecoveryTests(SeededS3 s3) : IDisposable
+{
+    private static readonly string HostDll = Path.GetFullPath(typeof(CrashRecoveryTests).Assembly.GetCustomAttribute<HostPathAttribute>()!.Path);
+    private readonly PowerShellSession ps = new();
+    private readonly TempDirectory store = new("flyimages-crash");
+    private readonly string pool = "cr" + Guid.NewGuid().ToString("N")[..8];
+
+    private Dictionary<string, object?> Vars => new() { ["ep"] = s3.Endpoint, ["src"] = PublicBucketLayout.SourceUri, ["store"] = store.Path, ["pool"] = pool };
+
+    [SkippableFact]
+    public async Task An_install_killed_at_random_moments_ends_Ready_on_the_next_run_with_nothing_leaked()
+    {
+        Requirements.RequireLoopDevices();
+        ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -DataSize 2GB -StorePath $store", Vars).ShouldSucceed();
+        var random = new Random(20261124);
+        var command = $"Install-FlyImage node -Source {PublicBucketLayout.SourceUri} -Endpoint {s3.Endpoint} -StorePath {store.Path} -DeviceSize 128MB";
+        var killedMidway = 0;
+        for (var round = 0; round < 6; round++)
+        {
+            var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+            foreach (var a in new[] { HostDll, "-NonInteractive", "-Command", command })
+            {
+                info.ArgumentList.Add(a);
+            }
+
+            using var child = Process.Start(info)!;
+            child.StandardInput.Close();
+            var drainOut = child.StandardOutput.ReadToEndAsync();
+            var drainErr = child.StandardError.ReadToEndAsync();
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(900, 5000)));
+            if (!child.HasExited)
+            {
+                killedMidway++;
+                child.Kill(entireProcessTree: false); // SIGKILL: no finally blocks, no cleanup
+            }
+
+            await child.WaitForExitAsync();
+            await Task.WhenAll(drainOut, drainErr);
+        }
+
+        var r = ps.Invoke("Install-FlyImage node -Source $src -Endpoint $ep -StorePath $store -DeviceSize 128MB", Vars);
+        r.ShouldSucceed();
+        Assert.Equal("Ready", Assert.Single(r.Output).Properties["State"].Value.ToString());
+        Assert.True(killedMidway > 0, "no run was killed before it finished: the test proved nothing");
+
+        // nothing leaked: no mount under the store, no loop device on a file of the store (sealed chains are detached)
+        var mounts = File.ReadAllLines("/proc/self/mountinfo").Where(l => l.Contains(store.Path, StringComparison.Ordinal)).ToList();
+        Assert.Empty(mounts);
+        Assert.Empty(LoopDevicesUnder(store.Path));
+
+        // every chain of the image is sealed, and each chain was sealed exactly once
+        var events = ps.Invoke("Get-FlyImageEvent node -StorePath $store -Kind make-chain", Vars);
+        events.ShouldSucceed();
+        var seals = events.Output.Where(e => (string)e.Properties["To"].Value == "Sealed").Select(e => (string)e.Properties["Key"].Value).ToList();
+        Assert.Equal(seals.Distinct().Count(), seals.Count);
+    }
+
+    private static List<string> LoopDevicesUnder(string root)
+    {
+        var found = new List<string>();
+        foreach (var dir in Directory.GetDirectories("/sys/block", "loop*"))
+        {
+            var backing = Path.Combine(dir, "loop", "backing_file");
+            if (File.Exists(backing) && File.ReadAllText(backing).Trim().StartsWith(root, StringComparison.Ordinal))
+            {
+                found.Add(Path.GetFileName(dir));
+            }
+        }
+
+        return found;
+    }
+
+    public void Dispose()
+    {
+        // block-file pools hold no loop device of their own, and sealed chains are detached: the folder goes
+        ps.Dispose();
+        store.Dispose();
+    }
+}

@@ -1,0 +1,117 @@
+using System.Management.Automation;
+using FlyImages.Module.Tests.Infrastructure;
+using FlyImages.TestSupport;
+using Xunit;
+
+namespace FlyImages.Module.Tests.Install;
+
+/// <summary>
+/// Get-FlyImage | Install-FlyImage | New-FlyThinSnapshot in a real engine, on a block-file pool (real
+/// loop devices), against s3rver; then Get-/Remove-FlyThinSnapshot.
+/// </summary>
+[Collection(SeededS3Collection.Name)]
+public sealed class InstallPipelineTests(SeededS3 s3) : IDisposable
+{
+    private readonly PowerShellSession ps = new();
+    private readonly TempDirectory store = new("flyimages-store");
+    private readonly string pool = "mt" + Guid.NewGuid().ToString("N")[..8];
+
+    private Dictionary<string, object?> Vars => new() { ["ep"] = s3.Endpoint, ["src"] = PublicBucketLayout.SourceUri, ["store"] = store.Path, ["pool"] = pool };
+
+    [SkippableFact]
+    public void Images_pipe_through_install_into_snapshots_and_back_out()
+    {
+        Requirements.RequireLoopDevices();
+        ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -DataSize 2GB -StorePath $store", Vars).ShouldSucceed();
+
+        var r = ps.Invoke("""
+            Get-FlyImage golang, node -Source $src -Endpoint $ep -StorePath $store |
+                Install-FlyImage -Endpoint $ep -StorePath $store -DeviceSize 256MB |
+                New-FlyThinSnapshot -StorePath $store
+            """, Vars);
+        r.ShouldSucceed();
+        Assert.Equal(["golang", "node"], r.Output.Select(o => (string)o.Properties["Image"].Value).Order());
+        Assert.All(r.Output, o => Assert.Equal("FlyImages.Workflows.ThinSnapshot", o.TypeNames[0]));
+        Assert.All(r.Output, o => Assert.Equal("Active", o.Properties["State"].Value.ToString()));
+        Assert.All(r.Output, o => Assert.StartsWith("/dev/loop", (string)o.Properties["DevicePath"].Value, StringComparison.Ordinal));
+        // install wrote progress: one bar per image, completed at the end
+        Assert.Contains(r.Progress, p => p.Activity == "Installing golang" && p.RecordType == ProgressRecordType.Completed);
+
+        var installed = ps.Invoke("Get-FlyImage -Installed -StorePath $store", Vars);
+        installed.ShouldSucceed();
+        Assert.All(installed.Output.Where(o => (string)o.Properties["Name"].Value is "golang" or "node"), o => Assert.Equal("Ready", o.Properties["State"].Value.ToString()));
+
+        // by image name, idempotent for the same name
+        var named = ps.Invoke("New-FlyThinSnapshot -Image golang -Name web-1 -Source $src -StorePath $store; New-FlyThinSnapshot -Image golang -Name web-1 -Source $src -StorePath $store", Vars);
+        named.ShouldSucceed();
+        Assert.Equal(2, named.Output.Count);
+        Assert.Equal(named.Output[0].Properties["Id"].Value, named.Output[1].Properties["Id"].Value);
+
+        var listed = ps.Invoke("Get-FlyThinSnapshot -StorePath $store -Image golang | Out-Default; Get-FlyThinSnapshot web-* -StorePath $store", Vars);
+        listed.ShouldSucceed();
+        Assert.Equal("web-1", Assert.Single(listed.Output).Properties["Name"].Value);
+        Assert.Matches(@"Name\s+Image\s+State\s+DevicePath", listed.HostText);
+
+        // -WhatIf removes nothing; -Force removes without asking
+        var whatIf = ps.Invoke("Get-FlyThinSnapshot -StorePath $store | Remove-FlyThinSnapshot -StorePath $store -WhatIf", Vars);
+        whatIf.ShouldSucceed();
+        Assert.Contains("What if: Performing the operation \"Deactivate and delete the thin snapshot\"", whatIf.HostText, StringComparison.Ordinal);
+        Assert.Equal(3, ps.Invoke("Get-FlyThinSnapshot -StorePath $store", Vars).Output.Count);
+
+        var removed = ps.Invoke("Get-FlyThinSnapshot -StorePath $store | Remove-FlyThinSnapshot -StorePath $store -Force", Vars);
+        removed.ShouldSucceed();
+        Assert.Equal(0, ps.Host.PromptCount);
+        Assert.Empty(ps.Invoke("Get-FlyThinSnapshot -StorePath $store", Vars).Output);
+
+        var missing = ps.Invoke("Remove-FlyThinSnapshot web-1 -StorePath $store -Force", Vars);
+        Assert.Equal("SnapshotNotFound,FlyImages.Cmdlets.RemoveFlyThinSnapshotCommand", Assert.Single(missing.Errors).FullyQualifiedErrorId);
+    }
+
+    [SkippableFact]
+    public void Remove_asks_for_confirmation_and_a_no_keeps_the_snapshot()
+    {
+        Requirements.RequireLoopDevices();
+        ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -DataSize 1GB -StorePath $store", Vars).ShouldSucceed();
+        ps.Invoke("Install-FlyImage python -Source $src -Endpoint $ep -StorePath $store -DeviceSize 128MB | New-FlyThinSnapshot -Name py-1 -StorePath $store", Vars).ShouldSucceed();
+        ps.Host.ChoiceAnswer = 2; // "No"
+        ps.Invoke("Remove-FlyThinSnapshot py-1 -StorePath $store", Vars).ShouldSucceed();
+        Assert.Equal(1, ps.Host.PromptCount);
+        Assert.Single(ps.Invoke("Get-FlyThinSnapshot py-1 -StorePath $store", Vars).Output);
+        ps.Host.ChoiceAnswer = 0;
+        ps.Invoke("Remove-FlyThinSnapshot py-1 -StorePath $store -Confirm:$false", Vars).ShouldSucceed();
+        Assert.Empty(ps.Invoke("Get-FlyThinSnapshot -StorePath $store", Vars).Output);
+    }
+
+    [Fact]
+    public void Snapshot_errors_have_stable_ids()
+    {
+        var notInstalled = ps.Invoke("New-FlyThinSnapshot -Image golang -Name x -Source $src -StorePath $store -Pool nosuchpool", Vars);
+        Assert.NotEmpty(notInstalled.AllErrors);
+        var bad = ps.Invoke("Get-FlyThinSnapshot nope -StorePath $store", Vars);
+        Assert.Equal("SnapshotNotFound,FlyImages.Cmdlets.GetFlyThinSnapshotCommand", Assert.Single(bad.Errors).FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, bad.Errors[0].CategoryInfo.Category);
+    }
+
+    [Fact]
+    public void WhatIf_installs_nothing()
+    {
+        var r = ps.Invoke("Install-FlyImage golang -Source $src -Endpoint $ep -StorePath $store -WhatIf", Vars);
+        r.ShouldSucceed();
+        Assert.Contains("What if: Performing the operation \"Install 5 layers", r.HostText, StringComparison.Ordinal);
+        Assert.Empty(r.Output);
+        Assert.Empty(ps.Invoke("Get-FlyImage -Installed -StorePath $store", Vars).Output);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            ps.Invoke("Get-FlyThinSnapshot -StorePath $store -ErrorAction SilentlyContinue | Remove-FlyThinSnapshot -StorePath $store -Force", Vars);
+        }
+        finally
+        {
+            ps.Dispose();
+            store.Dispose();
+        }
+    }
+}

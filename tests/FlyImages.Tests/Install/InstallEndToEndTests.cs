@@ -1,0 +1,291 @@
+using System.Formats.Tar;
+using System.Text;
+using FlyImages.Errors;
+using FlyImages.Images;
+using FlyImages.Install;
+using FlyImages.Model;
+using FlyImages.Processes;
+using FlyImages.Sources;
+using FlyImages.State;
+using FlyImages.TestSupport;
+using FlyImages.Tests.ThinPools;
+using FlyImages.ThinPools;
+using FlyImages.Workflows;
+using Xunit;
+
+namespace FlyImages.Tests.Install;
+
+/// <summary>The public bucket's layout plus an image with a hostile third layer, on one s3rver.</summary>
+public sealed class InstallS3 : IAsyncLifetime, IDisposable
+{
+    public const string Evil = "evil";
+
+    public S3rverFixture Server { get; } = new();
+
+    /// <summary>Where the hostile layer tries to write (outside any destination).</summary>
+    public string EscapeTarget { get; } = $"/tmp/flyimages-escape-{Guid.NewGuid():N}";
+
+    public async Task InitializeAsync()
+    {
+        await PublicBucketLayout.SeedAsync(Server, includeMany: false);
+        // layers 1-2 are golang's (shared chains), layer 3 climbs out of the root
+        await Server.PutAsync(PublicBucketLayout.Bucket, $"{PublicBucketLayout.Prefix}/{Evil}/1.tar", PublicBucketLayout.Layer("golang", 1));
+        await Server.PutAsync(PublicBucketLayout.Bucket, $"{PublicBucketLayout.Prefix}/{Evil}/2.tar", PublicBucketLayout.Layer("golang", 2));
+        await Server.PutAsync(PublicBucketLayout.Bucket, $"{PublicBucketLayout.Prefix}/{Evil}/3.tar", HostileLayer(EscapeTarget));
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose()
+    {
+        Server.Dispose();
+        File.Delete(EscapeTarget);
+    }
+
+    private static byte[] HostileLayer(string target)
+    {
+        using var memory = new MemoryStream();
+        using (var writer = new TarWriter(memory, TarEntryFormat.Ustar, leaveOpen: true))
+        {
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "../../../../../../.." + target) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes("pwned")) });
+        }
+
+        return memory.ToArray();
+    }
+}
+
+/// <summary>
+/// Install-FlyImage's whole path, real parts only: s3rver (through a counting proxy), the content store,
+/// the unpacker, a thin pool (block files on loop devices here; devicemapper in the VM), SQLite.
+/// </summary>
+public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLifetime
+{
+    private readonly InstallS3 s3;
+    private readonly TempDirectory dir = new("flyimages-install");
+    private readonly string poolName = "inst" + Guid.NewGuid().ToString("N")[..8];
+    private readonly FaultProxy proxy;
+
+    protected InstallEndToEndTests(InstallS3 s3)
+    {
+        this.s3 = s3;
+        proxy = new FaultProxy(s3.Server.Endpoint);
+        Store = FlyStore.Open(dir.Path);
+    }
+
+    protected abstract ThinPoolBackendChoice Backend { get; }
+
+    protected abstract void RequireBackend();
+
+    private FlyStore Store { get; }
+
+    private RecordingContext Context { get; } = new();
+
+    private static InstallOptions Options { get; } = new() { DeviceSize = 256L << 20 };
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            if (new ThinPoolRepository(Store).FindPool(poolName) is not null)
+            {
+                var pool = await ThinPoolManager.OpenAsync(Store, poolName, new RecordingContext());
+                var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(pool));
+                foreach (var s in snapshots.List().Where(s => s.State != SnapshotState.Removed))
+                {
+                    await snapshots.RemoveAsync(s.Source, s.Image, s.Name, new RecordingContext());
+                }
+
+                await ThinPoolManager.RemoveAsync(Store, poolName, new RecordingContext());
+            }
+        }
+        finally
+        {
+            proxy.Dispose();
+            dir.Dispose();
+        }
+    }
+
+    [SkippableFact]
+    public async Task Three_images_share_their_first_chains_and_each_blob_is_downloaded_once_then_a_rerun_does_nothing()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var images = await ListAsync(source, "golang", "node", "python");
+        var results = new List<InstallResult>();
+        foreach (var image in images)
+        {
+            results.Add(await installer.InstallAsync(source, image, Context));
+        }
+
+        Assert.All(results, r => Assert.Equal(InstallState.Ready, r.State));
+        Assert.All(results, r => Assert.True(r.DidWork));
+        var chains = new LayerChainRepository(Store);
+        var byImage = images.ToDictionary(i => i.Name, i => chains.OfImage(i.Source, i.Name));
+        Assert.All(byImage.Values, c => Assert.Equal(5, c.Count));
+        for (var depth = 0; depth < 3; depth++)
+        {
+            Assert.Single(byImage.Values.Select(c => c[depth].ChainId).Distinct());
+            Assert.Single(byImage.Values.Select(c => c[depth].Device).Distinct());
+        }
+
+        Assert.Equal(3, byImage.Values.Select(c => c[4].ChainId).Distinct().Count());
+        Assert.All(byImage.Values.SelectMany(c => c), c => Assert.Equal(ChainState.Sealed, c.State));
+        // identical layers 1-3 were downloaded once, under one of the three keys
+        for (var layer = 1; layer <= 3; layer++)
+        {
+            Assert.Single(proxy.Requests.Where(r => r.IsGet && r.Path.EndsWith($"/{layer}.tar", StringComparison.Ordinal)).Select(r => r.Path).Distinct());
+        }
+
+        Assert.All(images, i => Assert.Equal(ImageState.Ready, new ImageRepository(Store).Find(i.Source, i.Name)!.State));
+
+        // a rerun: no request at all, no device change
+        var devicesBefore = DeviceSummary();
+        proxy.Clear();
+        foreach (var image in images)
+        {
+            var again = await installer.InstallAsync(source, image, Context);
+            Assert.False(again.DidWork);
+            Assert.Equal(InstallState.Ready, again.State);
+        }
+
+        Assert.Empty(proxy.Requests);
+        Assert.Equal(devicesBefore, DeviceSummary());
+    }
+
+    [SkippableFact]
+    public async Task A_snapshot_of_an_installed_image_shows_its_merged_files_and_is_removed_without_a_trace()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var golang = (await ListAsync(source, "golang")).Single();
+        await installer.InstallAsync(source, golang, Context);
+        var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(installer.Pool));
+
+        var snapshot = await snapshots.EnsureActiveAsync(golang.Source, "golang", "web-1", Context);
+        Assert.Equal(SnapshotState.Active, snapshot.State);
+        Assert.StartsWith("/dev/", snapshot.DevicePath, StringComparison.Ordinal);
+
+        using (var mountPoint = new TempDirectory("flyimages-snapmnt"))
+        {
+            await ProcessRunner.RunCheckedAsync("mount", ["-o", "ro,noload", snapshot.DevicePath!, mountPoint.Path]);
+            try
+            {
+                // layer 1 (base), layer 3 (shared) and layer 5 (golang's own) are all there
+                Assert.Equal("shared layer 1\n", File.ReadAllText(Path.Combine(mountPoint.Path, "etc", "layer-1")));
+                Assert.Equal("shared layer 3\n", File.ReadAllText(Path.Combine(mountPoint.Path, "etc", "layer-3")));
+                Assert.Equal("golang layer 5\n", File.ReadAllText(Path.Combine(mountPoint.Path, "opt", "golang", "layer-5")));
+            }
+            finally
+            {
+                await ProcessRunner.RunCheckedAsync("umount", [mountPoint.Path]);
+            }
+        }
+
+        // the same name on the same image is the same snapshot
+        var same = await snapshots.EnsureActiveAsync(golang.Source, "golang", "web-1", Context);
+        Assert.Equal(snapshot.Id, same.Id);
+        Assert.Equal(snapshot.Device, same.Device);
+
+        Assert.True(await snapshots.RemoveAsync(golang.Source, "golang", "web-1", Context));
+        Assert.Equal(SnapshotState.Removed, snapshots.Find(golang.Source, "golang", "web-1")!.State);
+        Assert.Null(installer.Pool.FindDevice(snapshot.Device!));
+        Assert.False(await snapshots.RemoveAsync(golang.Source, "golang", "web-1", Context));
+    }
+
+    [SkippableFact]
+    public async Task A_snapshot_of_an_image_that_is_not_installed_is_refused()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(installer.Pool));
+        var e = await Assert.ThrowsAsync<FlyException>(() => snapshots.EnsureActiveAsync(PublicBucketLayout.SourceUri, "python", "py-1", Context));
+        Assert.Equal(ErrorIds.ImageNotReady, e.ErrorId);
+        var bad = Assert.Throws<FlyException>(() => PoolSnapshotSteps.CheckName("../x"));
+        Assert.Equal(ErrorIds.SnapshotNameInvalid, bad.ErrorId);
+    }
+
+    [SkippableFact]
+    public async Task A_hostile_layer_in_the_middle_is_Rejected_nothing_is_Ready_and_the_lower_chains_stay_intact()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var evil = (await ListAsync(source, InstallS3.Evil)).Single();
+        var e = await Assert.ThrowsAsync<FlyException>(() => installer.InstallAsync(source, evil, Context));
+        Assert.Equal(ErrorIds.ImageRejected, e.ErrorId);
+        Assert.False(File.Exists(s3.EscapeTarget));
+        Assert.Equal(ImageState.Rejected, new ImageRepository(Store).Find(evil.Source, evil.Name)!.State);
+        Assert.Equal(nameof(InstallState.Rejected), new WorkflowRepository(Store).Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(evil.Source, evil.Name))!.State);
+
+        // the rejected chain left no device; the shared lower chains are sealed and golang reuses them
+        var chains = new LayerChainRepository(Store).List();
+        Assert.All(chains.Where(c => c.State != ChainState.Sealed), c => Assert.Null(c.Device));
+        var golang = (await ListAsync(source, "golang")).Single();
+        var ready = await installer.InstallAsync(source, golang, Context);
+        Assert.Equal(InstallState.Ready, ready.State);
+        var evilChains = chains.Where(c => c.State == ChainState.Sealed).Select(c => c.ChainId).ToHashSet();
+        Assert.True(ready.Chains.Take(2).All(c => evilChains.Contains(c.ChainId)));
+
+        // Rejected is not retried without -Force
+        var again = await Assert.ThrowsAsync<FlyException>(() => installer.InstallAsync(source, evil, Context));
+        Assert.Equal(ErrorIds.ImageRejected, again.ErrorId);
+    }
+
+    [SkippableFact]
+    public async Task Four_concurrent_installs_of_one_image_fetch_and_unpack_once()
+    {
+        RequireBackend();
+        await OpenInstallerAsync();
+        using var source = Source();
+        var python = (await ListAsync(source, "python")).Single();
+        proxy.Clear();
+        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            var installer = await ImageInstaller.OpenAsync(Store, Options, new RecordingContext(), poolName);
+            return await installer.InstallAsync(source, python, new RecordingContext());
+        }));
+        Assert.All(results, r => Assert.Equal(InstallState.Ready, r.State));
+        Assert.Single(results, r => r.DidWork);
+        foreach (var layer in python.Layers)
+        {
+            Assert.True(proxy.Gets(layer.Key).Count <= 1, $"{layer.Key} was downloaded {proxy.Gets(layer.Key).Count} times");
+        }
+
+        Assert.Equal(5, new LayerChainRepository(Store).OfImage(python.Source, python.Name).Select(c => c.Device).Distinct().Count());
+    }
+
+    private async Task<ImageInstaller> OpenInstallerAsync()
+    {
+        await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = poolName, Backend = Backend, DataSize = 2L << 30 }, Context);
+        return await ImageInstaller.OpenAsync(Store, Options, Context, poolName);
+    }
+
+    private IImageSource Source() => ImageSourceFactory.Create(new SourceOptions { Source = PublicBucketLayout.SourceUri, Endpoint = proxy.Endpoint }, Context);
+
+    private async Task<List<Image>> ListAsync(IImageSource source, params string[] names)
+    {
+        var listed = await ImageCatalog.ListAsync(source, Store, Context);
+        return names.Select(n => listed.Single(i => i.Name == n)).ToList();
+    }
+
+    private string DeviceSummary() => string.Join("\n", new ThinPoolRepository(Store).ListDevices(poolName).OrderBy(d => d.Name).Select(d => $"{d.Name} {d.DeviceId} {d.State} {d.UpdatedAt:O}"));
+}
+
+public sealed class BlockFileInstallTests(InstallS3 s3) : InstallEndToEndTests(s3)
+{
+    protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.BlockFile;
+
+    protected override void RequireBackend() => Requirements.RequireLoopDevices();
+}
+
+[Trait(Requirements.Category, Requirements.DeviceMapper)]
+public sealed class DeviceMapperInstallTests(InstallS3 s3) : InstallEndToEndTests(s3)
+{
+    protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.DeviceMapper;
+
+    protected override void RequireBackend() => Requirements.RequireDeviceMapper();
+}

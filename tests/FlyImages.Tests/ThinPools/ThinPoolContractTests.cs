@@ -1,0 +1,495 @@
+using FlyImages.Errors;
+using FlyImages.State;
+using FlyImages.TestSupport;
+using FlyImages.ThinPools;
+using FlyImages.ThinPools.BlockFile;
+using Xunit;
+
+namespace FlyImages.Tests.ThinPools;
+
+/// <summary>
+/// The behaviour every backend must have, written once: real devices, real mkfs.ext4 and mounts, a
+/// fresh store and a randomly named pool per test, and a leak check (loop devices, mounts, dm
+/// devices) after each. Subclasses say which backend and what the machine must have.
+/// </summary>
+public abstract class ThinPoolContractTests : IAsyncLifetime
+{
+    protected const long MiB = 1L << 20;
+
+    private readonly TempDirectory folder = new("flyimages-pools");
+    private bool poolMade;
+
+    protected ThinPoolContractTests()
+    {
+        PoolName = "fit" + Guid.NewGuid().ToString("N")[..10];
+        Store = FlyStore.Open(folder.Path);
+    }
+
+    protected string PoolName { get; }
+
+    protected FlyStore Store { get; }
+
+    protected string StorePath => folder.Path;
+
+    private protected RecordingContext Context { get; } = new();
+
+    protected static ThinPoolOptions FastOptions { get; } = new() { BusyAttempts = 3, BusyDelay = TimeSpan.FromMilliseconds(20) };
+
+    protected abstract ThinPoolBackendChoice Backend { get; }
+
+    /// <summary>Skips (saying what is missing) unless the machine can run this backend.</summary>
+    protected abstract void RequireBackend();
+
+    /// <summary>Takes the pool down the way a reboot does (devices and loop devices gone, files and records kept).</summary>
+    private protected abstract Task SimulateRebootAsync(ThinPool pool);
+
+    /// <summary>Backend-specific leftovers (dm devices) of this test's pool.</summary>
+    protected abstract Task<IReadOnlyList<string>> LeftoversAsync();
+
+    /// <summary>Removes backend-specific leftovers after a failed test.</summary>
+    protected abstract Task CleanUpLeftoversAsync();
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            if (poolMade)
+            {
+                foreach (var mount in MountTable.Below(StorePath).OrderByDescending(m => m.Length))
+                {
+                    Native.Libc.Pools.Umount2(mount, 0);
+                }
+
+                try
+                {
+                    if (new ThinPoolRepository(Store).FindPool(PoolName) is not null)
+                    {
+                        await ThinPoolManager.RemoveAsync(Store, PoolName, new RecordingContext(), FastOptions);
+                    }
+                }
+                finally
+                {
+                    await CleanUpLeftoversAsync();
+                    foreach (var loop in LoopDevices.List().Where(l => l.BackingFile.StartsWith(RealStorePath + "/", StringComparison.Ordinal)))
+                    {
+                        await LoopDevices.DetachAsync(loop, CancellationToken.None);
+                    }
+                }
+
+                var leaks = await LeaksAsync();
+                Assert.True(leaks.Count == 0, "leaked: " + string.Join("; ", leaks));
+            }
+        }
+        finally
+        {
+            ThinPoolManager.ForgetReconciled();
+            folder.Dispose();
+        }
+    }
+
+    private string RealStorePath => Native.Libc.Pools.RealPath(StorePath) ?? StorePath;
+
+    protected async Task<IReadOnlyList<string>> LeaksAsync()
+    {
+        var leaks = new List<string>();
+        leaks.AddRange(LoopDevices.List().Where(l => l.BackingFile.StartsWith(RealStorePath + "/", StringComparison.Ordinal)).Select(l => $"{l.Path} -> {l.BackingFile}"));
+        leaks.AddRange(MountTable.Below(StorePath).Select(m => "mount " + m));
+        leaks.AddRange(await LeftoversAsync());
+        return leaks;
+    }
+
+    private protected async Task<ThinPool> NewPoolAsync(long dataSize = 256 * MiB, double floor = 10, ThinPoolOptions? options = null)
+    {
+        RequireBackend();
+        poolMade = true;
+        var pool = await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = dataSize, FreeSpaceFloorPercent = floor }, Context, options ?? FastOptions);
+        Assert.NotNull(pool);
+        Assert.Equal(ExpectedBackend, pool.Backend);
+        return (ThinPool)pool;
+    }
+
+    private ThinPoolBackend ExpectedBackend => Backend == ThinPoolBackendChoice.DeviceMapper ? ThinPoolBackend.DeviceMapper : ThinPoolBackend.BlockFile;
+
+    /// <summary>A thin device with an ext4 filesystem, active.</summary>
+    protected static async Task<string> MakeFormattedAsync(IThinPool pool, string name, long size = 64 * MiB)
+    {
+        await pool.CreateThinAsync(name, size);
+        var path = await pool.ActivateAsync(name);
+        await pool.FormatExt4Async(name);
+        return path;
+    }
+
+    [SkippableFact]
+    public async Task AThinDeviceIsMadeFormattedMountedAndKeepsItsData()
+    {
+        var pool = await NewPoolAsync();
+        var device = await pool.CreateThinAsync("base", 64 * MiB - 100);
+        Assert.Equal((ThinDeviceState.Created, ThinDeviceKind.Thin, 64 * MiB), (device.State, device.Kind, device.SizeBytes));
+        Assert.InRange(device.DeviceId, 1, ThinPoolNames.MaxDeviceId);
+
+        var path = await pool.ActivateAsync("base");
+        Assert.Equal(Native.Libc.S_IFBLK, Native.Libc.FileType(path));
+        Assert.Equal(path, await pool.ActivateAsync("base")); // idempotent: nothing attached twice
+        Assert.Equal((ThinDeviceState.Activated, path), (pool.GetDevice("base").State, pool.GetDevice("base").DevicePath));
+
+        await pool.FormatExt4Async("base");
+        await using (var mount = await pool.MountAsync("base"))
+        {
+            Assert.StartsWith(Path.Combine(StorePath, "mounts", PoolName) + "/", mount.Path, StringComparison.Ordinal);
+            Assert.Contains(MountTable.Read(), m => m.MountPoint == mount.Path && m.FileSystemType == "ext4");
+            await File.WriteAllTextAsync(Path.Combine(mount.Path, "hello.txt"), "hello");
+        }
+
+        await pool.DeactivateAsync("base");
+        Assert.Equal(ThinDeviceState.Deactivated, pool.GetDevice("base").State);
+        Assert.Null(pool.GetDevice("base").DevicePath);
+        Assert.False(await pool.Driver.IsActiveAsync(device.DeviceId, CancellationToken.None));
+        await pool.DeactivateAsync("base"); // idempotent
+
+        await pool.ActivateAsync("base");
+        await using (var mount = await pool.MountAsync("base", readOnly: true))
+        {
+            Assert.Equal("hello", await File.ReadAllTextAsync(Path.Combine(mount.Path, "hello.txt")));
+            Assert.ThrowsAny<IOException>(() => File.WriteAllText(Path.Combine(mount.Path, "no.txt"), "x"));
+        }
+
+        await pool.DeleteAsync("base");
+        Assert.Null(pool.FindDevice("base"));
+        Assert.False(await pool.Driver.IsActiveAsync(device.DeviceId, CancellationToken.None));
+    }
+
+    [SkippableFact]
+    public async Task ASnapshotOfAnActiveMountedOriginHoldsItsDataAndTheOriginIsResumed()
+    {
+        var pool = await NewPoolAsync();
+        await MakeFormattedAsync(pool, "origin");
+        await using var originMount = await pool.MountAsync("origin");
+        await File.WriteAllTextAsync(Path.Combine(originMount.Path, "before.txt"), "written before the snapshot, not synced");
+
+        var snap = await pool.CreateSnapshotAsync("snap", "origin");
+        Assert.Equal((ThinDeviceKind.Snapshot, pool.GetDevice("origin").DeviceId, ThinDeviceState.Created), (snap.Kind, snap.OriginId, snap.State));
+        var origin = pool.GetDevice("origin");
+        Assert.Equal((ThinDeviceState.Activated, (string?)null), (origin.State, origin.StateDetail));
+
+        // the origin is not left suspended or frozen: writing to it completes
+        var write = Task.Run(() => File.WriteAllText(Path.Combine(originMount.Path, "after.txt"), "written after"));
+        Assert.True(write.Wait(TimeSpan.FromSeconds(60)), "the origin stayed suspended: a write to it hangs");
+
+        await pool.ActivateAsync("snap");
+        await using (var snapMount = await pool.MountAsync("snap"))
+        {
+            Assert.Equal("written before the snapshot, not synced", await File.ReadAllTextAsync(Path.Combine(snapMount.Path, "before.txt")));
+            Assert.False(File.Exists(Path.Combine(snapMount.Path, "after.txt")));
+        }
+
+        await originMount.UnmountAsync();
+        Assert.False(originMount.IsMounted);
+        await pool.DeleteAsync("snap");
+        await pool.DeleteAsync("origin");
+    }
+
+    [SkippableFact]
+    public async Task ASnapshotOfAnInactiveDeviceNeedsNoSuspendAndSnapshotsChain()
+    {
+        var pool = await NewPoolAsync();
+        await MakeFormattedAsync(pool, "a");
+        await using (var m = await pool.MountAsync("a"))
+        {
+            await File.WriteAllTextAsync(Path.Combine(m.Path, "a.txt"), "a");
+        }
+
+        await pool.DeactivateAsync("a");
+        await pool.CreateSnapshotAsync("b", "a");
+        await pool.CreateSnapshotAsync("c", "b");
+        Assert.Equal(ThinDeviceState.Deactivated, pool.GetDevice("a").State);
+        await pool.ActivateAsync("c");
+        await using (var m = await pool.MountAsync("c", readOnly: true))
+        {
+            Assert.Equal("a", await File.ReadAllTextAsync(Path.Combine(m.Path, "a.txt")));
+        }
+    }
+
+    [SkippableFact]
+    public async Task AKillBetweenTheWriteAheadRecordAndThePoolCallLeavesAFaultyDeviceWhoseIdIsNeverReused()
+    {
+        var pool = await NewPoolAsync();
+        await pool.CreateThinAsync("first", 16 * MiB);
+
+        // exactly what CreateThinAsync writes before it calls the pool; the process "dies" here
+        var half = pool.Repository.BeginCreate(pool.Name, "half", ThinDeviceKind.Thin, null, 16 * MiB);
+
+        var report = await pool.ReconcileAsync();
+        Assert.Contains(report.MarkedFaulty, d => d.Contains("'half'", StringComparison.Ordinal));
+        var faulty = pool.GetDevice("half");
+        Assert.Equal(ThinDeviceState.Faulty, faulty.State);
+        Assert.Contains("interrupted while Creating", faulty.StateDetail, StringComparison.Ordinal);
+        Assert.Contains(Context.Warnings, w => w.Contains("Faulty", StringComparison.Ordinal));
+
+        var next = await pool.CreateThinAsync("next", 16 * MiB);
+        Assert.True(next.DeviceId > half.DeviceId, $"id {half.DeviceId} of the Faulty device was handed out again");
+        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.ActivateAsync("half"))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("s", "half"))).ErrorId);
+
+        // a second reconciliation changes nothing; deleting the Faulty device frees its id
+        Assert.Empty((await pool.ReconcileAsync()).MarkedFaulty);
+        await pool.DeleteAsync("half");
+        Assert.Null(pool.FindDevice("half"));
+    }
+
+    [SkippableFact]
+    public async Task ReconciliationReactivatesAfterARebootResumesSuspendedDevicesAndFinishesDeletions()
+    {
+        var pool = await NewPoolAsync();
+        await MakeFormattedAsync(pool, "active");
+        await pool.CreateThinAsync("gone", 16 * MiB);
+        await pool.CreateThinAsync("frozen", 16 * MiB);
+        await pool.ActivateAsync("frozen");
+
+        // "frozen": the process died after suspending an origin for a snapshot
+        var frozen = pool.GetDevice("frozen");
+        await pool.Driver.SuspendAsync(frozen.DeviceId, CancellationToken.None);
+        pool.Repository.SetState(pool.Name, frozen.DeviceId, ThinDeviceState.Suspended);
+
+        // "gone": the process died after recording Removing
+        var gone = pool.GetDevice("gone");
+        pool.Repository.SetState(pool.Name, gone.DeviceId, ThinDeviceState.Removing);
+
+        // "active": a reboot deactivated it behind the record's back
+        var active = pool.GetDevice("active");
+        await pool.Driver.DeactivateAsync(active.DeviceId, CancellationToken.None);
+
+        var report = await pool.ReconcileAsync();
+        Assert.Empty(report.Errors);
+        Assert.Contains(report.Reactivated, d => d.Contains("'active'", StringComparison.Ordinal));
+        Assert.Contains(report.Resumed, d => d.Contains("'frozen'", StringComparison.Ordinal));
+        Assert.Contains(report.Completed, d => d.Contains("'gone'", StringComparison.Ordinal));
+        Assert.Null(pool.FindDevice("gone"));
+        Assert.Equal(ThinDeviceState.Activated, pool.GetDevice("frozen").State);
+        Assert.True(await pool.Driver.IsActiveAsync(active.DeviceId, CancellationToken.None));
+        Assert.Equal(ThinDeviceState.Activated, pool.GetDevice("active").State);
+
+        // the resumed device takes I/O again
+        var path = await pool.ActivateAsync("frozen");
+        var io = Task.Run(() =>
+        {
+            using var s = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+            s.Write(new byte[4096]);
+            s.Flush(flushToDisk: true);
+        });
+        Assert.True(io.Wait(TimeSpan.FromSeconds(60)), "the device stayed suspended");
+        await using var m = await pool.MountAsync("active");
+    }
+
+    [SkippableFact]
+    public async Task ReconciliationReportsDevicesNoRecordExplainsAndLeavesThemAlone()
+    {
+        var pool = await NewPoolAsync();
+        const int strayId = 4242;
+        await pool.Driver.CreateThinAsync(strayId, 16 * MiB, CancellationToken.None);
+        try
+        {
+            await pool.Driver.ActivateAsync(strayId, 16 * MiB, CancellationToken.None);
+            var report = await pool.ReconcileAsync();
+            Assert.Contains(report.Unexplained, u => u.Contains("4242", StringComparison.Ordinal));
+            Assert.True(await pool.Driver.IsActiveAsync(strayId, CancellationToken.None));
+        }
+        finally
+        {
+            await pool.Driver.DeactivateAsync(strayId, CancellationToken.None);
+            await pool.Driver.DeleteAsync(strayId, CancellationToken.None);
+        }
+    }
+
+    [SkippableFact]
+    public async Task DeactivatingADeviceSomeoneHoldsOpenIsBusyThenWorksOnceReleased()
+    {
+        var pool = await NewPoolAsync();
+        await pool.CreateThinAsync("held", 16 * MiB);
+        var path = await pool.ActivateAsync("held");
+        var id = pool.GetDevice("held").DeviceId;
+
+        var holder = new FileStream(path, FileMode.Open, FileAccess.Read);
+        try
+        {
+            var busy = await Assert.ThrowsAnyAsync<FlyException>(() => pool.DeactivateAsync("held"));
+            Assert.Equal(ErrorIds.ThinDeviceBusy, busy.ErrorId);
+            var record = pool.GetDevice("held");
+            Assert.Equal(ThinDeviceState.Deactivating, record.State); // the trying state stays, with the error
+            Assert.False(string.IsNullOrEmpty(record.StateDetail));
+            Assert.Contains(Context.Verbose, v => v.Contains("busy", StringComparison.Ordinal));
+        }
+        finally
+        {
+            holder.Dispose();
+        }
+
+        await pool.DeactivateAsync("held");
+        Assert.Equal(ThinDeviceState.Deactivated, pool.GetDevice("held").State);
+        Assert.False(await pool.Driver.IsActiveAsync(id, CancellationToken.None));
+    }
+
+    [SkippableFact]
+    public async Task DeletingAMountedDeviceIsRefusedAsBusyAndNothingIsLost()
+    {
+        var pool = await NewPoolAsync();
+        await MakeFormattedAsync(pool, "mounted");
+        var mount = await pool.MountAsync("mounted");
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(mount.Path, "keep.txt"), "keep");
+            var e = await Assert.ThrowsAnyAsync<FlyException>(() => pool.DeleteAsync("mounted"));
+            Assert.Equal(ErrorIds.ThinDeviceBusy, e.ErrorId);
+            Assert.NotNull(pool.FindDevice("mounted"));
+            Assert.Equal("keep", await File.ReadAllTextAsync(Path.Combine(mount.Path, "keep.txt")));
+        }
+        finally
+        {
+            await mount.DisposeAsync();
+        }
+
+        Assert.False(Directory.Exists(mount.Path));
+        await pool.DeleteAsync("mounted");
+        Assert.Null(pool.FindDevice("mounted"));
+    }
+
+    [SkippableFact]
+    public async Task ASmallPoolFilledToItsFloorRefusesNewDevicesAndShowsItsFigures()
+    {
+        var pool = await NewPoolAsync(dataSize: 64 * MiB, floor: 25);
+        await pool.CreateThinAsync("filler", 64 * MiB);
+        var path = await pool.ActivateAsync("filler");
+        var chunk = new byte[MiB];
+        new Random(7).NextBytes(chunk);
+        using (var s = new FileStream(path, FileMode.Open, FileAccess.Write))
+        {
+            for (var i = 0; i < 52; i++)
+            {
+                s.Write(chunk);
+            }
+
+            s.Flush(flushToDisk: true);
+        }
+
+        var status = await pool.GetStatusAsync();
+        Assert.InRange(status.DataUsedBytes, 50 * MiB, 56 * MiB);
+        var refused = await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("more", 16 * MiB));
+        Assert.Equal(ErrorIds.ThinPoolBelowFloor, refused.ErrorId);
+        Assert.Contains("64.0 MiB", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("25%", refused.Message, StringComparison.Ordinal);
+        Assert.Null(pool.FindDevice("more"));
+        Assert.Equal(ErrorIds.ThinPoolBelowFloor, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("snap", "filler"))).ErrorId);
+
+        await pool.DeleteAsync("filler");
+        await pool.CreateThinAsync("more", 16 * MiB);
+    }
+
+    [SkippableFact]
+    public async Task InitializeIsIdempotentAndBringsThePoolBackAfterAReboot()
+    {
+        var pool = await NewPoolAsync();
+        await MakeFormattedAsync(pool, "kept");
+        await using (var m = await pool.MountAsync("kept"))
+        {
+            await File.WriteAllTextAsync(Path.Combine(m.Path, "k.txt"), "kept");
+        }
+
+        var again = (ThinPool)(await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 512 * MiB }, Context, FastOptions))!;
+        Assert.Equal(256 * MiB, again.Record.DataSize); // an existing pool is left alone
+        Assert.Contains(Context.Warnings, w => w.Contains("left alone", StringComparison.Ordinal));
+        Assert.Single(ThinPoolManager.List(Store));
+
+        await SimulateRebootAsync(again);
+        ThinPoolManager.ForgetReconciled();
+        var loopsBefore = LoopDevices.List().Count;
+
+        var back = (ThinPool)(await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName }, Context, FastOptions))!;
+        Assert.Equal(ThinPoolMode.ReadWrite, (await back.GetStatusAsync()).Mode);
+        Assert.Equal(ThinDeviceState.Activated, back.GetDevice("kept").State);
+        await using (var m = await back.MountAsync("kept", readOnly: true))
+        {
+            Assert.Equal("kept", await File.ReadAllTextAsync(Path.Combine(m.Path, "k.txt")));
+        }
+
+        // a third run attaches nothing more
+        var loops = LoopDevices.List().Count;
+        Assert.True(loops > loopsBefore);
+        await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName }, Context, FastOptions);
+        await ThinPoolManager.OpenDefaultAsync(Store, Context, FastOptions);
+        Assert.Equal(loops, LoopDevices.List().Count);
+    }
+
+    [SkippableFact]
+    public async Task ConcurrentStepsFromTwoOpenPoolsGetDistinctIdsAndConsistentRecords()
+    {
+        var first = await NewPoolAsync();
+        var second = await ThinPoolManager.OpenAsync(Store, PoolName, new RecordingContext(), FastOptions);
+        var made = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).CreateThinAsync($"c{i}", 16 * MiB))));
+        Assert.Equal(8, made.Select(d => d.DeviceId).Distinct().Count());
+        var paths = await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? second : (IThinPool)first).ActivateAsync(d.Name))));
+        Assert.Equal(8, paths.Distinct().Count());
+        Assert.All(first.ListDevices(), d => Assert.Equal(ThinDeviceState.Activated, d.State));
+        await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).DeleteAsync(d.Name))));
+        Assert.Empty(first.ListDevices());
+    }
+
+    [SkippableFact]
+    public async Task WhatIfChangesNothing()
+    {
+        RequireBackend();
+        var asked = new RecordingContext(proceed: false);
+        var pool = await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 64 * MiB }, asked, FastOptions);
+        Assert.Null(pool);
+        Assert.NotEmpty(asked.Questions);
+        Assert.Empty(ThinPoolManager.List(Store));
+        Assert.False(Directory.Exists(Path.Combine(StorePath, "pools", PoolName)));
+        Assert.Empty(await LeaksAsync());
+    }
+
+    [SkippableFact]
+    public async Task StatusShowsTheFiguresAndTheDevices()
+    {
+        var pool = await NewPoolAsync();
+        await pool.CreateThinAsync("one", 16 * MiB);
+        await pool.CreateSnapshotAsync("two", "one");
+        var status = await pool.GetStatusAsync();
+        Assert.Equal((PoolName, ThinPoolMode.ReadWrite, 2, 64 * 1024L, true), (status.Name, status.Mode, status.DeviceCount, status.BlockSizeBytes, status.IsDefault));
+        Assert.Equal(256 * MiB, status.DataTotalBytes);
+        Assert.InRange(status.DataUsedPercent, 0, 10);
+        Assert.False(string.IsNullOrEmpty(status.HostName));
+        Assert.Equal(10, status.FreeSpaceFloorPercent);
+        Assert.Equal(2, pool.ListDevices().Count);
+    }
+
+    [SkippableFact]
+    public async Task NamesAreCheckedAndDuplicatesRefused()
+    {
+        var pool = await NewPoolAsync();
+        await pool.CreateThinAsync("sha256:abc/../../etc", 16 * MiB); // any text: it never reaches a path or a dm name
+        Assert.Equal(ErrorIds.ThinDeviceExists, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("sha256:abc/../../etc", 16 * MiB))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNameInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("bad\nname", 16 * MiB))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNameInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("#foreign-1", 16 * MiB))).ErrorId);
+        Assert.Equal(ErrorIds.ThinPoolSizeInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("zero", 0))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNotFound, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.ActivateAsync("missing"))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNotFound, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("s", "missing"))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.MountAsync("sha256:abc/../../etc"))).ErrorId);
+    }
+
+    [SkippableFact]
+    public async Task RemovingThePoolLeavesNoLoopDevicesMountsOrDmDevices()
+    {
+        var pool = await NewPoolAsync();
+        await MakeFormattedAsync(pool, "x");
+        await using (await pool.MountAsync("x"))
+        {
+        }
+
+        await pool.CreateSnapshotAsync("y", "x");
+        await pool.ActivateAsync("y");
+        Assert.True(await ThinPoolManager.RemoveAsync(Store, PoolName, Context, FastOptions));
+        Assert.Empty(ThinPoolManager.List(Store));
+        Assert.Empty(await LeaksAsync());
+        Assert.False(Directory.Exists(Path.Combine(StorePath, "pools", PoolName)));
+    }
+}

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Runs INSIDE the VM (via run-vm.sh, started by run-dm-tests.sh): the DeviceMapper category of a
+# prebuilt xunit assembly, TRX results written to $FLYVM_SHARE/results/dm.trx for the host.
+#
+#   guest-dm-tests.sh TESTS.dll
+#
+# FLYVM_TEST_RUNNER picks the runner: console (default: the SDK's vstest.console.dll run directly,
+# FLYVM_VSTEST_CONSOLE naming it), test (`dotnet test DLL`) or vstest (`dotnet vstest DLL`).
+# Exit status: the test runner's; 3 when this kernel has no device-mapper (the VM is broken: the
+# DeviceMapper tests would only skip); 4 when the assembly is not visible inside.
+set -uo pipefail
+DLL=${1:?usage: guest-dm-tests.sh TESTS.dll}
+RESULTS=${FLYVM_SHARE:?run me through tests/vm/run-vm.sh}/results
+up() { cut -d' ' -f1 /proc/uptime; }
+
+if ! grep -qw device-mapper /proc/misc; then
+  echo "guest: this kernel has no device-mapper (/proc/misc): the VM is broken" >&2
+  exit 3
+fi
+[ -f "$DLL" ] || { echo "guest: $DLL is not visible inside the VM" >&2; exit 4; }
+mkdir -p "$RESULTS"
+export VSTEST_CONNECTION_TIMEOUT=${VSTEST_CONNECTION_TIMEOUT:-900}
+FILTER="Category=DeviceMapper"
+DOTNET=${FLYVM_DOTNET:-dotnet}   # the host's dotnet, resolved on the host
+
+start=$(up)
+echo "guest: $(nproc) vCPU, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB, runner ${FLYVM_TEST_RUNNER:-console}, uptime $start"
+case "${FLYVM_TEST_RUNNER:-console}" in
+  vstest)
+    "$DOTNET" vstest "$DLL" --TestCaseFilter:"$FILTER" \
+      --logger:"trx;LogFileName=dm.trx" --logger:"console;verbosity=normal" --ResultsDirectory:"$RESULTS"
+    ;;
+  console)
+    # vstest.console.dll of the host's SDK, without the dotnet CLI in front of it
+    "$DOTNET" "${FLYVM_VSTEST_CONSOLE:?}" "$DLL" --TestCaseFilter:"$FILTER" \
+      --logger:"trx;LogFileName=dm.trx" --logger:"console;verbosity=normal" --ResultsDirectory:"$RESULTS"
+    ;;
+  test)
+    "$DOTNET" test "$DLL" --filter "$FILTER" \
+      --logger "trx;LogFileName=dm.trx" --logger "console;verbosity=normal" --results-directory "$RESULTS"
+    ;;
+  *) echo "guest: FLYVM_TEST_RUNNER must be console, test or vstest" >&2; exit 2 ;;
+esac
+rc=$?
+echo "guest: test runner exit $rc after $(awk -v s="$start" -v e="$(up)" 'BEGIN{printf "%.1f", e-s}') s"
+exit "$rc"
