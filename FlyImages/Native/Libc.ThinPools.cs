@@ -10,25 +10,12 @@ internal static partial class Libc
 {
     internal static unsafe partial class Pools
     {
-        internal const int O_RDONLY = 0;
-        internal const int O_WRONLY = 1;
         internal const int O_RDWR = 2;
-        internal const int O_CREAT = 0x40;
-        internal const int O_EXCL = 0x80;
-        internal const int O_CLOEXEC = 0x80000;
 
-        internal const int EPERM = 1;
-        internal const int ENOENT = 2;
-        internal const int EINTR = 4;
         internal const int ENXIO = 6;
-        internal const int EAGAIN = 11;
         internal const int EBUSY = 16;
-        internal const int EXDEV = 18;
         internal const int ENODEV = 19;
-        internal const int EINVAL = 22;
         internal const int ENOTTY = 25;
-        internal const int ENOSYS = 38;
-        internal const int EOPNOTSUPP = 95;
 
         internal const int LOCK_EX = 2;
         internal const int LOCK_NB = 4;

@@ -17,7 +17,7 @@ internal sealed class PoolLock : IDisposable
     public static async Task<PoolLock> AcquireAsync(string lockPath, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
-        var fd = P.Open(lockPath, P.O_RDWR | P.O_CLOEXEC | P.O_CREAT, Convert.ToUInt32("600", 8));
+        var fd = P.Open(lockPath, P.O_RDWR | Native.Libc.O_CLOEXEC | Native.Libc.O_CREAT, Convert.ToUInt32("600", 8));
         if (fd < 0)
         {
             var errno = P.LastError;
@@ -30,7 +30,7 @@ internal sealed class PoolLock : IDisposable
             while (P.Flock(fd, P.LOCK_EX | P.LOCK_NB) != 0)
             {
                 var errno = P.LastError;
-                if (errno != P.EAGAIN && errno != P.EINTR)
+                if (errno != Native.Libc.EAGAIN && errno != Native.Libc.EINTR)
                 {
                     throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The pool lock '{lockPath}' cannot be taken: {P.Describe(errno)}.", lockPath);
                 }

@@ -45,7 +45,7 @@ public sealed class ThinMount : IAsyncDisposable
             throw new FlyException(ErrorIds.MountFailed, errno == P.EBUSY ? FlyErrorCategory.ResourceBusy : FlyErrorCategory.DeviceError,
                 $"Mounting '{devicePath}' (ext4) on '{folder}' failed: {P.Describe(errno)}.", devicePath)
             {
-                RecommendedAction = errno == P.EINVAL ? "The device may hold no ext4 filesystem yet: format it first." : null,
+                RecommendedAction = errno == Native.Libc.EINVAL ? "The device may hold no ext4 filesystem yet: format it first." : null,
             };
         }
 
@@ -68,7 +68,7 @@ public sealed class ThinMount : IAsyncDisposable
             if (P.Umount2(Path, 0) != 0)
             {
                 var errno = P.LastError;
-                if (errno is P.EINVAL or P.ENOENT)
+                if (errno is Native.Libc.EINVAL or Native.Libc.ENOENT)
                 {
                     return default; // not mounted (any more)
                 }

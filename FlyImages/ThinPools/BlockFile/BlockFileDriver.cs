@@ -267,7 +267,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
 
     private static void FreezeOrThaw(string mountPoint, ulong request, bool ignoreNotFrozen)
     {
-        var fd = P.Open(mountPoint, P.O_RDONLY | P.O_CLOEXEC, 0);
+        var fd = P.Open(mountPoint, Native.Libc.O_RDONLY | Native.Libc.O_CLOEXEC, 0);
         if (fd < 0)
         {
             throw new FlyException(ErrorIds.ThinDeviceBusy, FlyErrorCategory.DeviceError, $"'{mountPoint}' cannot be opened to {(request == P.FIFREEZE ? "freeze" : "thaw")} it: {P.Describe(P.LastError)}.", mountPoint);
@@ -278,7 +278,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             if (P.Ioctl(fd, request, 0) != 0)
             {
                 var errno = P.LastError;
-                if (ignoreNotFrozen && errno == P.EINVAL)
+                if (ignoreNotFrozen && errno == Native.Libc.EINVAL)
                 {
                     return; // not frozen
                 }
@@ -294,7 +294,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
 
     private static void FlushBlockDevice(string path)
     {
-        var fd = P.Open(path, P.O_RDONLY | P.O_CLOEXEC, 0);
+        var fd = P.Open(path, Native.Libc.O_RDONLY | Native.Libc.O_CLOEXEC, 0);
         if (fd < 0)
         {
             throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError, $"'{path}' cannot be opened to flush it: {P.Describe(P.LastError)}.", path);

@@ -86,11 +86,11 @@ internal static partial class LoopDevices
     /// </summary>
     public static async Task DetachAsync(LoopDevice loop, CancellationToken cancellationToken)
     {
-        var fd = P.Open(loop.Path, P.O_RDONLY | P.O_EXCL | P.O_CLOEXEC, 0);
+        var fd = P.Open(loop.Path, Native.Libc.O_RDONLY | Native.Libc.O_EXCL | Native.Libc.O_CLOEXEC, 0);
         if (fd < 0)
         {
             var errno = P.LastError;
-            if (errno is P.ENXIO or P.ENOENT or P.ENODEV)
+            if (errno is P.ENXIO or Native.Libc.ENOENT or P.ENODEV)
             {
                 return;
             }

@@ -34,7 +34,7 @@ internal static unsafe class SparseCopy
         }
 
         var cloneErrno = P.LastError;
-        if (cloneErrno is not (P.EOPNOTSUPP or P.EXDEV or P.EINVAL or P.ENOTTY or P.ENOSYS or P.EPERM))
+        if (cloneErrno is not (Native.Libc.EOPNOTSUPP or Native.Libc.EXDEV or Native.Libc.EINVAL or P.ENOTTY or Native.Libc.ENOSYS or Native.Libc.EPERM))
         {
             throw Failed($"FICLONE failed: {P.Describe(cloneErrno)}");
         }
@@ -59,7 +59,7 @@ internal static unsafe class SparseCopy
                     break; // only a hole is left
                 }
 
-                if (errno == P.EINVAL && position == 0)
+                if (errno == Native.Libc.EINVAL && position == 0)
                 {
                     dataStart = 0; // no SEEK_DATA support: copy everything, zero blocks skipped
                 }
@@ -97,7 +97,7 @@ internal static unsafe class SparseCopy
                         throw Failed($"copy_file_range stopped at {offset} of {size} bytes (the source shrank?)");
                     }
 
-                    if (errno is not (P.ENOSYS or P.EXDEV or P.EINVAL or P.EOPNOTSUPP))
+                    if (errno is not (Native.Libc.ENOSYS or Native.Libc.EXDEV or Native.Libc.EINVAL or Native.Libc.EOPNOTSUPP))
                     {
                         throw Failed($"copy_file_range failed: {P.Describe(errno)}");
                     }
