@@ -8,6 +8,7 @@ set -euo pipefail
 SIZE_MIB=${SIZE_MIB:-512}
 ROUNDS=${ROUNDS:-5}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+. "$repo/tests/bench/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/flyimages-bench.XXXXXX")
 server=""
 cleanup() {
@@ -18,22 +19,8 @@ trap cleanup EXIT
 
 dotnet build "$repo/tests/bench/FetchBench/FetchBench.csproj" -c Release -o "$work/runner" -v quiet -nologo >/dev/null
 dotnet build "$repo/FlyImages.Host/FlyImages.Host.csproj" -c Release -o "$work/host" -v quiet -nologo >/dev/null
-if [[ ! -f "$repo/tests/s3rver/node_modules/s3rver/bin/s3rver.js" ]]; then
-  (cd "$repo/tests/s3rver" && npm ci --no-audit --no-fund >/dev/null)
-fi
 
-mkdir -p "$work/s3"
-(cd "$repo/tests/s3rver" && exec node --openssl-legacy-provider node_modules/s3rver/bin/s3rver.js \
-  -d "$work/s3" -a 127.0.0.1 -p 0 --silent --configure-bucket bench) >"$work/s3rver.out" 2>&1 &
-server=$!
-port=""
-for _ in $(seq 1 200); do
-  port=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$work/s3rver.out" 2>/dev/null | grep -oE '[0-9]+$' || true)
-  [[ -n "$port" ]] && break
-  sleep 0.05
-done
-[[ -n "$port" ]] || { echo "s3rver did not start: $(cat "$work/s3rver.out")" >&2; exit 1; }
-endpoint="http://127.0.0.1:$port"
+start_s3rver bench
 
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$work/object"
 curl -sf -T "$work/object" "$endpoint/bench/images/blob/1.tar" >/dev/null

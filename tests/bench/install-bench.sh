@@ -13,6 +13,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 LAYER1_MB=${LAYER1_MB:-150}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+. "$repo/tests/bench/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/flyimages-ibench.XXXXXX")
 server=""; loops=()
 cleanup() {
@@ -27,7 +28,6 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 echo "building the host and the layers..."
 dotnet build "$repo/FlyImages.Host/FlyImages.Host.csproj" -c Release -o "$work/host" -v quiet -nologo >/dev/null
-[[ -f "$repo/tests/s3rver/node_modules/s3rver/bin/s3rver.js" ]] || (cd "$repo/tests/s3rver" && npm ci --no-audit --no-fund >/dev/null)
 mkdir -p "$work/layers"
 bash "$repo/tests/bench/build-debian-layer.sh" "$work/layers/1.tar" "$LAYER1_MB" >/dev/null
 tar -C / -cf "$work/layers/2.tar" usr/share/perl usr/lib/python3 2>/dev/null || true
@@ -36,17 +36,7 @@ tar -C / -cf "$work/layers/4.tar" usr/share/doc 2>/dev/null || true
 tar -C / -cf "$work/layers/5.tar" etc 2>/dev/null || true
 total=$(du -cb "$work"/layers/*.tar | tail -1 | cut -f1)
 
-mkdir -p "$work/s3"
-(cd "$repo/tests/s3rver" && exec node --openssl-legacy-provider node_modules/s3rver/bin/s3rver.js \
-  -d "$work/s3" -a 127.0.0.1 -p 0 --silent --configure-bucket bench) >"$work/s3rver.out" 2>&1 &
-server=$!
-port=""
-for _ in $(seq 1 200); do
-  port=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$work/s3rver.out" 2>/dev/null | grep -oE '[0-9]+$' || true)
-  [[ -n "$port" ]] && break; sleep 0.05
-done
-[[ -n "$port" ]] || { echo "s3rver did not start" >&2; exit 1; }
-endpoint="http://127.0.0.1:$port"
+start_s3rver bench
 for i in 1 2 3 4 5; do curl -sf -T "$work/layers/$i.tar" "$endpoint/bench/images/app/$i.tar" >/dev/null; done
 rm -rf "$work/layers"
 echo "image: 5 layers, $((total / 1048576)) MiB, at $endpoint/bench/images/app; $ROUNDS rounds"
