@@ -9,8 +9,16 @@ using FlyImages.Workflows;
 
 // FlyImages.TestAgent install --store DIR --image NAME [--source URI] [--layers 5] [--shared 3]
 //     [--calls FILE] [--hang-at CALL] [--hostile-chain DEPTH] [--delay-ms N]
+// FlyImages.TestAgent real-install --store DIR --pool NAME --source URI --endpoint URL --image NAME [--device-size BYTES]
+//     the REAL steps (content store, unpacker, thin pool); prints "PROGRESS <state> <fetched> <sealed>" lines as it goes
+//     (tests SIGKILL it after the n-th one) and "READY" at the end.
 // Calls are logged to <FILE>.<pid>. Exit codes: 0 Ready, 2 Rejected, 3 Failed, 1 anything else. Prints "HUNG <call>" before hanging.
 var options = ParseArguments(args);
+if (args.Length > 0 && args[0] == "real-install")
+{
+    return await RealInstall.RunAsync(options);
+}
+
 if (args.Length == 0 || args[0] != "install" || !options.ContainsKey("store") || !options.ContainsKey("image"))
 {
     Console.Error.WriteLine("usage: FlyImages.TestAgent install --store DIR --image NAME [--source URI] [--layers N] [--shared N] [--calls FILE] [--hang-at CALL] [--hostile-chain DEPTH] [--delay-ms N]");

@@ -258,6 +258,61 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         Assert.Equal(5, new LayerChainRepository(Store).OfImage(python.Source, python.Name).Select(c => c.Device).Distinct().Count());
     }
 
+    [SkippableFact]
+    public async Task An_install_SIGKILLed_at_several_points_resumes_to_Ready_with_nothing_leaked()
+    {
+        RequireBackend();
+        await OpenInstallerAsync();
+        var killedMidway = 0;
+        // each round is killed after a different number of progress updates: resolving, fetching, applying...
+        foreach (var killAfter in new[] { 1, 3, 6, 9 })
+        {
+            using var child = Workflows.TestAgent.Start("real-install", "--store", Store.RootPath, "--pool", poolName, "--source", PublicBucketLayout.SourceUri,
+                "--endpoint", proxy.Endpoint, "--image", "node", "--device-size", (256L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var errors = child.StandardError.ReadToEndAsync();
+            var seen = 0;
+            string? line;
+            while ((line = await child.StandardOutput.ReadLineAsync()) is not null)
+            {
+                if (line.StartsWith("PROGRESS", StringComparison.Ordinal) && ++seen >= killAfter)
+                {
+                    child.Kill(entireProcessTree: false); // SIGKILL: no finally, no cleanup
+                    killedMidway++;
+                    break;
+                }
+            }
+
+            await child.WaitForExitAsync();
+            _ = await errors;
+        }
+
+        Assert.True(killedMidway > 0, "no run was killed before it finished: the test proved nothing");
+        var installer = await ImageInstaller.OpenAsync(Store, Options, Context, poolName);
+        using var source = Source();
+        var node = (await ListAsync(source, "node")).Single();
+        var result = await installer.InstallAsync(source, node, Context);
+        Assert.Equal(InstallState.Ready, result.State);
+        Assert.All(new LayerChainRepository(Store).OfImage(node.Source, node.Name), c => Assert.Equal(ChainState.Sealed, c.State));
+
+        // nothing leaked: no mount under the store, no loop device on its files, no chain device left active
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(Store.RootPath, StringComparison.Ordinal));
+        foreach (var dir in Directory.GetDirectories("/sys/block", "loop*"))
+        {
+            var backing = Path.Combine(dir, "loop", "backing_file");
+            if (File.Exists(backing) && File.ReadAllText(backing).StartsWith(Path.Combine(Store.RootPath, "pools", poolName, "devices"), StringComparison.Ordinal))
+            {
+                Assert.Fail($"{Path.GetFileName(dir)} still holds {File.ReadAllText(backing).Trim()}");
+            }
+        }
+
+        Assert.All(new ThinPoolRepository(Store).ListDevices(poolName), d => Assert.NotEqual(ThinDeviceState.Faulty, d.State));
+        if (Backend == ThinPoolBackendChoice.DeviceMapper)
+        {
+            var live = await ProcessRunner.RunCheckedAsync("dmsetup", ["ls"]);
+            Assert.DoesNotMatch($@"(?m)^flyimages-{poolName}-\d+\s", live.StandardOutput);
+        }
+    }
+
     private async Task<ImageInstaller> OpenInstallerAsync()
     {
         await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = poolName, Backend = Backend, DataSize = 2L << 30 }, Context);
