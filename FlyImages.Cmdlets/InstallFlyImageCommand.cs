@@ -20,26 +20,11 @@ namespace FlyImages.Cmdlets;
 /// <example><code>Install-FlyImage golang, node, python -Source s3://my-bucket/images</code></example>
 [Cmdlet(VerbsLifecycle.Install, "FlyImage", DefaultParameterSetName = NameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Image))]
-public sealed class InstallFlyImageCommand : SourceCmdlet
+public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
 {
-    public const string NameSet = "Name";
-    public const string InputObjectSet = "InputObject";
-
     private FlyStore? store;
     private ImageInstaller? installer;
     private int activity;
-
-    /// <summary>Names of the images to install; wildcards allowed.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = NameSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    [ArgumentCompleter(typeof(ImageNameCompleter))]
-    public string[] Name { get; set; } = [];
-
-    /// <summary>Images from Get-FlyImage; each is installed from the source it names.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
-    [ValidateNotNull]
-    public Image[] InputObject { get; set; } = [];
 
     /// <summary>The thin pool to use. Default: the pool Initialize-FlyThinPool made, else one made now (devicemapper when the kernel has it, else block files).</summary>
     [Parameter]

@@ -20,25 +20,10 @@ namespace FlyImages.Cmdlets;
 /// <example><code>Save-FlyImage golang, node -PassThru | Select-Object -ExpandProperty Layers</code></example>
 [Cmdlet(VerbsData.Save, "FlyImage", DefaultParameterSetName = NameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(Image))]
-public sealed class SaveFlyImageCommand : SourceCmdlet
+public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
 {
-    public const string NameSet = "Name";
-    public const string InputObjectSet = "InputObject";
-
     private readonly List<string> names = [];
     private readonly List<Image> inputImages = [];
-
-    /// <summary>Names of the images to save; wildcards allowed.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = NameSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    [ValidateNotNullOrEmpty]
-    [ArgumentCompleter(typeof(ImageNameCompleter))]
-    public string[] Name { get; set; } = [];
-
-    /// <summary>Images from Get-FlyImage; each is fetched from the source it names.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
-    [ValidateNotNull]
-    public Image[] InputObject { get; set; } = [];
 
     /// <summary>Re-verify blobs already in the store by hashing them again (a damaged blob is fetched again).</summary>
     [Parameter]
