@@ -22,8 +22,6 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     public const string InstalledSet = "Installed";
 
     private readonly Dictionary<string, IReadOnlyList<Image>> listings = new(StringComparer.Ordinal);
-    private FlyStore? store;
-    private bool storeOpened;
 
     /// <summary>Image names; wildcards allowed. Default: all.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -78,7 +76,7 @@ public sealed class GetFlyImageCommand : SourceCmdlet
 
         try
         {
-            var current = OpenStoreIfPresent();
+            var current = ExistingStore();
             var images = RunCore(async context =>
             {
                 using var source = ImageSourceFactory.Create(options, context);
@@ -103,7 +101,7 @@ public sealed class GetFlyImageCommand : SourceCmdlet
 
         try
         {
-            var current = OpenStoreIfPresent();
+            var current = ExistingStore();
             string? sourceUri = null;
             if (MyInvocation.BoundParameters.ContainsKey(nameof(Source)) && Source is not null)
             {
@@ -121,16 +119,6 @@ public sealed class GetFlyImageCommand : SourceCmdlet
         }
     }
 
-    private FlyStore? OpenStoreIfPresent()
-    {
-        if (!storeOpened)
-        {
-            store = FlyStore.OpenExisting(ResolvedStorePath);
-            storeOpened = true;
-        }
-
-        return store;
-    }
 
     private string DescribeSource() => FlyEnvironment.ResolveSource(BuildSourceOptions().Source);
 }

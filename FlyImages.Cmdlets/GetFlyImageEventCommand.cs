@@ -21,8 +21,6 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
 {
     public const string DefaultSet = "Default";
 
-    private FlyStore? store;
-    private bool storeOpened;
 
     /// <summary>Image names; wildcards allowed. Default: every image. A name typed without wildcards that has no
     /// journal entries is an error (ImageNotFound); piped names that have none produce nothing.</summary>
@@ -58,7 +56,7 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
         var patterns = (Name ?? ["*"]).Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase))).ToList();
         try
         {
-            var current = OpenStoreIfPresent();
+            var current = ExistingStore();
             if (current is not null)
             {
                 events = WorkflowJournal.Query(current, image => patterns.Any(p => p.Pattern.IsMatch(image)), CanonicalSource(), Kind, RunId, Last);
@@ -110,14 +108,4 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
         }
     }
 
-    private FlyStore? OpenStoreIfPresent()
-    {
-        if (!storeOpened)
-        {
-            store = FlyStore.OpenExisting(ResolvedStorePath);
-            storeOpened = true;
-        }
-
-        return store;
-    }
 }

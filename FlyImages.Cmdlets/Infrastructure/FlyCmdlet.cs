@@ -14,6 +14,8 @@ namespace FlyImages.Cmdlets.Infrastructure;
 public abstract class FlyCmdlet : PSCmdlet
 {
     private readonly CancellationTokenSource stopping = new();
+    private FlyImages.State.FlyStore? existingStore;
+    private bool existingStoreOpened;
 
     /// <summary>
     /// The store folder (SQLite database, blobs, pools). Default: FLYIMAGES_HOME, else
@@ -30,6 +32,21 @@ public abstract class FlyCmdlet : PSCmdlet
     protected string ResolvedStorePath => FlyEnvironment.ResolveStorePath(StorePath is null ? null : GetUnresolvedProviderPathFromPSPath(StorePath));
 
     protected override void StopProcessing() => stopping.Cancel();
+
+    /// <summary>
+    /// The store at <see cref="ResolvedStorePath"/> if it exists, opened once per invocation; null when there is
+    /// none (reading cmdlets never create one).
+    /// </summary>
+    protected FlyImages.State.FlyStore? ExistingStore()
+    {
+        if (!existingStoreOpened)
+        {
+            existingStore = FlyImages.State.FlyStore.OpenExisting(ResolvedStorePath);
+            existingStoreOpened = true;
+        }
+
+        return existingStore;
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/> on a worker thread and pumps its requests on the pipeline thread.

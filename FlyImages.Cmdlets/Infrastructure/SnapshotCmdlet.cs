@@ -31,7 +31,7 @@ public abstract class SnapshotCmdlet : FlyCmdlet
     /// <summary>Snapshots as recorded (no pool needed), without those already removed.</summary>
     protected IReadOnlyList<ThinSnapshot> ListSnapshots()
     {
-        var existing = FlyStore.OpenExisting(ResolvedStorePath);
+        var existing = ExistingStore();
         return existing is null ? [] : new SnapshotWorkflow(existing, NoSteps.Instance).List().Where(s => s.State != SnapshotState.Removed).ToList();
     }
 
