@@ -7,5 +7,5 @@ public static class DeviceNames
     public static string Chain(string chainId) => "chain:" + chainId;
 
     /// <summary>The device of a snapshot (by its record id: names are the user's and may repeat across images).</summary>
-    public static string Snapshot(string snapshotId) => "snapshot:" + snapshotId;
+    public static string Snapshot(long snapshotId) => "snapshot:" + snapshotId.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

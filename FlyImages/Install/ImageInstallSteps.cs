@@ -47,10 +47,7 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
         var name = DeviceNames.Chain(chain.ChainId);
         var cancel = context.CancellationToken;
         // a device left by a run that died before recording it is half-made: start again
-        if (pool.FindDevice(name) is not null)
-        {
-            await pool.DeleteAsync(name, cancel).ConfigureAwait(false);
-        }
+        await pool.DeleteIfPresentAsync(name, cancel).ConfigureAwait(false);
 
         if (chain.ParentDevice is null)
         {
@@ -93,12 +90,6 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
     /// <summary>A sealed chain is never written again; deactivating it frees its loop or dm device until a snapshot needs it.</summary>
     public Task SealChainAsync(ChainPlan chain, string device, StepContext context) => pool.DeactivateAsync(device, context.CancellationToken);
 
-    public async Task DiscardChainDeviceAsync(ChainPlan chain, string? device, StepContext context)
-    {
-        var name = device ?? DeviceNames.Chain(chain.ChainId);
-        if (pool.FindDevice(name) is not null)
-        {
-            await pool.DeleteAsync(name, context.CancellationToken).ConfigureAwait(false);
-        }
-    }
+    public Task DiscardChainDeviceAsync(ChainPlan chain, string? device, StepContext context)
+        => pool.DeleteIfPresentAsync(device ?? DeviceNames.Chain(chain.ChainId), context.CancellationToken);
 }

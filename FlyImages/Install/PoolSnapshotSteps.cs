@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 using FlyImages.Errors;
 using FlyImages.Sources;
@@ -16,8 +15,8 @@ public sealed partial class PoolSnapshotSteps(IThinPool pool) : ISnapshotSteps
 {
     public async Task<string> CreateSnapshotAsync(SnapshotPlan plan, StepContext context)
     {
-        var device = DeviceNames.Snapshot(plan.SnapshotId.ToString(CultureInfo.InvariantCulture));
-        await DeleteIfPresentAsync(device, context.CancellationToken).ConfigureAwait(false);
+        var device = DeviceNames.Snapshot(plan.SnapshotId);
+        await pool.DeleteIfPresentAsync(device, context.CancellationToken).ConfigureAwait(false);
         await pool.CreateSnapshotAsync(device, plan.TopDevice, context.CancellationToken).ConfigureAwait(false);
         return device;
     }
@@ -25,7 +24,7 @@ public sealed partial class PoolSnapshotSteps(IThinPool pool) : ISnapshotSteps
     public Task<string> ActivateAsync(SnapshotPlan plan, string device, StepContext context) => pool.ActivateAsync(device, context.CancellationToken);
 
     public Task RemoveAsync(SnapshotPlan plan, string? device, StepContext context)
-        => DeleteIfPresentAsync(device ?? DeviceNames.Snapshot(plan.SnapshotId.ToString(CultureInfo.InvariantCulture)), context.CancellationToken);
+        => pool.DeleteIfPresentAsync(device ?? DeviceNames.Snapshot(plan.SnapshotId), context.CancellationToken);
 
     /// <summary>Snapshot names: 1-63 letters, digits, '.', '_', '-', starting with a letter or digit.</summary>
     public static void CheckName(string name)
@@ -39,15 +38,6 @@ public sealed partial class PoolSnapshotSteps(IThinPool pool) : ISnapshotSteps
 
     /// <summary>A name for a new snapshot of <paramref name="image"/> when the user gives none.</summary>
     public static string DefaultName(string image) => $"{image}-{DateTime.UtcNow:yyyyMMddHHmmssfff}";
-
-    private async Task DeleteIfPresentAsync(string device, CancellationToken cancel)
-    {
-        if (pool.FindDevice(device) is not null)
-        {
-            await pool.DeactivateAsync(device, cancel).ConfigureAwait(false);
-            await pool.DeleteAsync(device, cancel).ConfigureAwait(false);
-        }
-    }
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();
