@@ -37,32 +37,9 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     protected override void ProcessRecord()
     {
         var images = Installed ? ListInstalled() : ListSource();
-        var patterns = (Name ?? ["*"]).Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase), Wild: WildcardPattern.ContainsWildcardCharacters(n))).ToList();
-        var found = new bool[patterns.Count];
-        foreach (var image in images)
-        {
-            var match = false;
-            for (var i = 0; i < patterns.Count; i++)
-            {
-                if (patterns[i].Pattern.IsMatch(image.Name))
-                {
-                    found[i] = match = true;
-                }
-            }
-
-            if (match)
-            {
-                WriteObject(image);
-            }
-        }
-
-        for (var i = 0; i < patterns.Count; i++)
-        {
-            if (!found[i] && !patterns[i].Wild)
-            {
-                WriteFlyError(ImageCatalog.NotFound(patterns[i].Text, Installed ? $"the store {ResolvedStorePath}" : DescribeSource()), patterns[i].Text);
-            }
-        }
+        var (matched, missing) = MatchNames(images, Name ?? ["*"]);
+        matched.ForEach(WriteObject);
+        WriteNotFound(missing, Installed ? $"the store {ResolvedStorePath}" : DescribeSource());
     }
 
     private IReadOnlyList<Image> ListSource()

@@ -85,14 +85,47 @@ public abstract class SourceCmdlet : FlyCmdlet
             throw;
         }
 
-        var patterns = names.Distinct(StringComparer.OrdinalIgnoreCase)
-            .Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase), Wild: WildcardPattern.ContainsWildcardCharacters(n))).ToList();
-        var matched = listed.Where(i => patterns.Any(p => p.Pattern.IsMatch(i.Name))).ToList();
-        foreach (var p in patterns.Where(p => !p.Wild && !listed.Any(i => p.Pattern.IsMatch(i.Name))))
+        var (matched, missing) = MatchNames(listed, names.Distinct(StringComparer.OrdinalIgnoreCase));
+        WriteNotFound(missing, FlyEnvironment.ResolveSource(options.Source));
+        return matched;
+    }
+
+    /// <summary>
+    /// The images whose names match any of <paramref name="names"/> (wildcards, case-insensitive), in
+    /// <paramref name="images"/>' order, and the names without wildcards that matched nothing.
+    /// </summary>
+    protected static (List<Image> Matched, List<string> Missing) MatchNames(IEnumerable<Image> images, IEnumerable<string> names)
+    {
+        var patterns = names.Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase))).ToList();
+        var found = new bool[patterns.Count];
+        var matched = new List<Image>();
+        foreach (var image in images)
         {
-            WriteFlyError(ImageCatalog.NotFound(p.Text, FlyEnvironment.ResolveSource(options.Source)), p.Text);
+            var match = false;
+            for (var i = 0; i < patterns.Count; i++)
+            {
+                if (patterns[i].Pattern.IsMatch(image.Name))
+                {
+                    found[i] = match = true;
+                }
+            }
+
+            if (match)
+            {
+                matched.Add(image);
+            }
         }
 
-        return matched;
+        var missing = patterns.Where((p, i) => !found[i] && !WildcardPattern.ContainsWildcardCharacters(p.Text)).Select(p => p.Text).ToList();
+        return (matched, missing);
+    }
+
+    /// <summary>One ImageNotFound error (non-terminating) per name, naming where it was looked for.</summary>
+    protected void WriteNotFound(IEnumerable<string> names, string where)
+    {
+        foreach (var name in names)
+        {
+            WriteFlyError(ImageCatalog.NotFound(name, where), name);
+        }
     }
 }
