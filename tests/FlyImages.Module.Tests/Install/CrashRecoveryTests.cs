@@ -62,30 +62,14 @@ public sealed class CrashRecoveryTests(SeededS3 s3) : IDisposable
         Assert.True(killedMidway > 0, "no run was killed before it finished: the test proved nothing");
 
         // nothing leaked: no mount under the store, no loop device on a file of the store (sealed chains are detached)
-        var mounts = File.ReadAllLines("/proc/self/mountinfo").Where(l => l.Contains(store.Path, StringComparison.Ordinal)).ToList();
-        Assert.Empty(mounts);
-        Assert.Empty(LoopDevicesUnder(store.Path));
+        Assert.Empty(Leaks.MountsUnder(store.Path));
+        Assert.Empty(Leaks.LoopDevicesUnder(store.Path));
 
         // every chain of the image is sealed, and each chain was sealed exactly once
         var events = ps.Invoke("Get-FlyImageEvent node -StorePath $store -Kind make-chain", Vars);
         events.ShouldSucceed();
         var seals = events.Output.Where(e => (string)e.Properties["To"].Value == "Sealed").Select(e => (string)e.Properties["Key"].Value).ToList();
         Assert.Equal(seals.Distinct().Count(), seals.Count);
-    }
-
-    private static List<string> LoopDevicesUnder(string root)
-    {
-        var found = new List<string>();
-        foreach (var dir in Directory.GetDirectories("/sys/block", "loop*"))
-        {
-            var backing = Path.Combine(dir, "loop", "backing_file");
-            if (File.Exists(backing) && File.ReadAllText(backing).Trim().StartsWith(root, StringComparison.Ordinal))
-            {
-                found.Add(Path.GetFileName(dir));
-            }
-        }
-
-        return found;
     }
 
     public void Dispose()

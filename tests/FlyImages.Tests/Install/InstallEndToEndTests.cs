@@ -295,15 +295,8 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         Assert.All(new LayerChainRepository(Store).OfImage(node.Source, node.Name), c => Assert.Equal(ChainState.Sealed, c.State));
 
         // nothing leaked: no mount under the store, no loop device on its files, no chain device left active
-        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(Store.RootPath, StringComparison.Ordinal));
-        foreach (var dir in Directory.GetDirectories("/sys/block", "loop*"))
-        {
-            var backing = Path.Combine(dir, "loop", "backing_file");
-            if (File.Exists(backing) && File.ReadAllText(backing).StartsWith(Path.Combine(Store.RootPath, "pools", poolName, "devices"), StringComparison.Ordinal))
-            {
-                Assert.Fail($"{Path.GetFileName(dir)} still holds {File.ReadAllText(backing).Trim()}");
-            }
-        }
+        Assert.Empty(Leaks.MountsUnder(Store.RootPath));
+        Assert.Empty(Leaks.LoopDevicesUnder(Path.Combine(Store.RootPath, "pools", poolName, "devices")));
 
         Assert.All(new ThinPoolRepository(Store).ListDevices(poolName), d => Assert.NotEqual(ThinDeviceState.Faulty, d.State));
         if (Backend == ThinPoolBackendChoice.DeviceMapper)

@@ -1,0 +1,25 @@
+namespace FlyImages.TestSupport;
+
+/// <summary>What a test can find left behind under a folder: mounts and attached loop devices.</summary>
+public static class Leaks
+{
+    /// <summary>Lines of /proc/self/mountinfo that name a path under <paramref name="root"/>.</summary>
+    public static List<string> MountsUnder(string root)
+        => File.ReadAllLines("/proc/self/mountinfo").Where(l => l.Contains(root, StringComparison.Ordinal)).ToList();
+
+    /// <summary>Attached loop devices whose backing file lies under <paramref name="root"/>, as "loopN: file".</summary>
+    public static List<string> LoopDevicesUnder(string root)
+    {
+        var found = new List<string>();
+        foreach (var dir in Directory.GetDirectories("/sys/block", "loop*"))
+        {
+            var backing = Path.Combine(dir, "loop", "backing_file");
+            if (File.Exists(backing) && File.ReadAllText(backing).Trim() is var file && file.StartsWith(root, StringComparison.Ordinal))
+            {
+                found.Add($"{Path.GetFileName(dir)}: {file}");
+            }
+        }
+
+        return found;
+    }
+}
