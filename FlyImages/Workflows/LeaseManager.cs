@@ -195,6 +195,9 @@ public sealed class Lease : IAsyncDisposable, IDisposable
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
+    /// <summary>Stops renewing without releasing, as an owner that vanished would (tests model crashed owners with it).</summary>
+    internal void Abandon() => stop.Cancel();
+
     private async Task HeartbeatAsync()
     {
         var period = TimeSpan.FromTicks(Math.Max(Ttl.Ticks / 3, TimeSpan.FromMilliseconds(10).Ticks));
