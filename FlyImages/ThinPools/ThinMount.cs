@@ -53,6 +53,10 @@ public sealed class ThinMount : IAsyncDisposable
         return Task.FromResult(new ThinMount(folder, devicePath, readOnly, options, context));
     }
 
+    /// <summary>A mount found in the mount table (left by a process that ended), so it can be unmounted.</summary>
+    internal static ThinMount Adopt(string path, string devicePath, ThinPoolOptions options, IOperationContext context)
+        => new(path, devicePath, readOnly: false, options, context);
+
     /// <summary>Unmounts (retrying EBUSY a bounded number of times) and removes the folder. Safe to call twice.</summary>
     public async Task UnmountAsync(CancellationToken cancellationToken = default)
     {

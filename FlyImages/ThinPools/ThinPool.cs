@@ -280,6 +280,7 @@ internal sealed partial class ThinPool : IThinPool
             return;
         }
 
+        await ReleaseOrphanedMountsAsync(device, ct).ConfigureAwait(false);
         if (settled == ThinDeviceState.Faulty)
         {
             await RetryBusyAsync(() => driver.DeactivateAsync(device.DeviceId, ct), device, ct).ConfigureAwait(false);
@@ -289,6 +290,27 @@ internal sealed partial class ThinPool : IThinPool
 
         await StepAsync(device, ThinDeviceState.Deactivating, () => RetryBusyAsync(() => driver.DeactivateAsync(device.DeviceId, ct), device, ct),
             ThinDeviceState.Deactivated, clearPath: true).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Unmounts what a dead process left mounted on this pool's private mount points of
+    /// <paramref name="device"/>: a process killed while it had the device mounted leaves its mount behind,
+    /// and the device could never be deactivated. A mount whose process still runs is left alone (the
+    /// deactivation then fails as busy).
+    /// </summary>
+    private async Task ReleaseOrphanedMountsAsync(ThinDevice device, CancellationToken ct)
+    {
+        // the mount table holds canonical paths; the store path may run through a symlink
+        if (Native.Libc.Pools.RealPath(ThinPoolLayout.MountsDirectory(storeRoot, Name)) is not { } folder)
+        {
+            return;
+        }
+
+        foreach (var mount in MountTable.Below(folder).Where(m => Path.GetDirectoryName(m) == folder && ThinPoolLayout.IsOrphanedMountPoint(Path.GetFileName(m), device.DeviceId)))
+        {
+            context.WriteWarning($"Pool '{Name}': device {device.DeviceId} '{ThinPoolNames.Printable(device.Name)}' was left mounted on '{mount}' by a process that ended; unmounting it.");
+            await ThinMount.Adopt(mount, device.DevicePath ?? "", options, context).UnmountAsync(ct).ConfigureAwait(false);
+        }
     }
 
     private async Task DeleteCoreAsync(ThinDevice device, CancellationToken ct)

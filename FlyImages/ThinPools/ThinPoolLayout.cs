@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using FlyImages.Operations;
 
 namespace FlyImages.ThinPools;
 
@@ -26,13 +27,19 @@ internal static class ThinPoolLayout
 
     public static string MountsDirectory(string storeRoot, string pool) => Path.Combine(storeRoot, "mounts", ThinPoolNames.ValidatePool(pool));
 
-    /// <summary>A new, empty, private (0700) mount point for device <paramref name="deviceId"/>.</summary>
+    /// <summary>
+    /// A new, empty, private (0700) mount point for device <paramref name="deviceId"/>, named
+    /// <c>&lt;id&gt;-&lt;pid&gt;-&lt;start ticks&gt;-&lt;random&gt;</c>: the name says which process mounted it,
+    /// so a mount left by a process that died can be told from one in use (<see cref="IsOrphanedMountPoint"/>).
+    /// </summary>
     public static string NewMountPoint(string storeRoot, string pool, int deviceId)
     {
         CreatePrivateDirectory(Path.Combine(storeRoot, "mounts"));
         var parent = MountsDirectory(storeRoot, pool);
         CreatePrivateDirectory(parent);
-        var path = Path.Combine(parent, $"{deviceId.ToString(CultureInfo.InvariantCulture)}-{Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant()}");
+        var self = ProcessIdentity.Current;
+        var path = Path.Combine(parent, string.Create(CultureInfo.InvariantCulture,
+            $"{deviceId}-{self.Pid}-{self.StartTicks}-{Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant()}"));
         Directory.CreateDirectory(path);
         if (OperatingSystem.IsLinux())
         {
@@ -40,6 +47,21 @@ internal static class ThinPoolLayout
         }
 
         return path;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="name"/> is a mount point of device <paramref name="deviceId"/> made by a
+    /// process of this boot that no longer runs (mounts do not outlive a reboot, so the pid and its start
+    /// time say it all). A name in any other form is never judged orphaned.
+    /// </summary>
+    public static bool IsOrphanedMountPoint(string name, int deviceId)
+    {
+        var parts = name.Split('-');
+        return parts.Length == 4
+            && parts[0] == deviceId.ToString(CultureInfo.InvariantCulture)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+            && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)
+            && ProcessIdentity.StartTicksOf(pid) != ticks;
     }
 
     /// <summary>Creates <paramref name="path"/> (and parents) and makes it 0700; returns its canonical path.</summary>

@@ -1,4 +1,5 @@
 using FlyImages.Errors;
+using FlyImages.Operations;
 using FlyImages.State;
 using Microsoft.Data.Sqlite;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FlyImages.Errors;
+using FlyImages.Operations;
 using FlyImages.State;
 using Microsoft.Data.Sqlite;
 using Stateless;

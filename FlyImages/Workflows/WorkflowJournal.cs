@@ -1,3 +1,4 @@
+using FlyImages.Operations;
 using FlyImages.State;
 using Microsoft.Data.Sqlite;
 

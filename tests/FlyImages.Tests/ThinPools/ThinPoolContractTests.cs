@@ -355,6 +355,33 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task MountsLeftByProcessesThatDiedAreUnmountedWhenTheDeviceIsDeleted()
+    {
+        var pool = await NewPoolAsync();
+        var path = await MakeFormattedAsync(pool, "orphaned");
+        var id = pool.GetDevice("orphaned").DeviceId;
+        using var child = System.Diagnostics.Process.Start("true");
+        await child.WaitForExitAsync();
+        var self = Operations.ProcessIdentity.Current;
+        // what a killed install leaves: the device mounted on a mount point named after its process;
+        // one process has exited, the other pid now runs a process started at another time
+        var parent = ThinPoolLayout.MountsDirectory(StorePath, PoolName);
+        var orphans = new[] { $"{id}-{child.Id}-1-0a0b0c0d0e0f", $"{id}-{self.Pid}-{self.StartTicks + 1}-0a0b0c0d0e0f" }.Select(n => Path.Combine(parent, n)).ToList();
+        foreach (var orphan in orphans)
+        {
+            Directory.CreateDirectory(orphan);
+            Assert.Equal(0, Native.Libc.Pools.Mount(path, orphan, "ext4", 0, null));
+        }
+
+        await pool.DeleteAsync("orphaned");
+
+        Assert.Null(pool.FindDevice("orphaned"));
+        Assert.Empty(MountTable.Below(StorePath));
+        Assert.All(orphans, o => Assert.False(Directory.Exists(o)));
+        Assert.Equal(2, Context.Warnings.Count(w => w.Contains("by a process that ended", StringComparison.Ordinal)));
+    }
+
+    [SkippableFact]
     public async Task ASmallPoolFilledToItsFloorRefusesNewDevicesAndShowsItsFigures()
     {
         var pool = await NewPoolAsync(dataSize: 64 * MiB, floor: 25);

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace FlyImages.Workflows;
+namespace FlyImages.Operations;
 
 /// <summary>
 /// Who a process is, in a way that survives pid reuse: host name, the kernel's boot id, the pid and
