@@ -94,7 +94,8 @@ public sealed class ThinMount : IAsyncDisposable
     /// <summary>Unmounts; never cancelled (a mount must not outlive its owner).</summary>
     public ValueTask DisposeAsync() => new(UnmountAsync(CancellationToken.None));
 
-    private static void TryRemoveFolder(string folder)
+    /// <summary>Removes an empty mount folder; one that is not empty (or is mounted) stays.</summary>
+    internal static void TryRemoveFolder(string folder)
     {
         try
         {

@@ -306,10 +306,18 @@ internal sealed partial class ThinPool : IThinPool
             return;
         }
 
-        foreach (var mount in MountTable.Below(folder).Where(m => Path.GetDirectoryName(m) == folder && ThinPoolLayout.IsOrphanedMountPoint(Path.GetFileName(m), device.DeviceId)))
+        var mounted = MountTable.Below(folder).Where(m => Path.GetDirectoryName(m) == folder).ToHashSet(StringComparer.Ordinal);
+        foreach (var point in Directory.EnumerateDirectories(folder).Where(d => ThinPoolLayout.IsOrphanedMountPoint(Path.GetFileName(d), device.DeviceId)).ToList())
         {
-            context.WriteWarning($"Pool '{Name}': device {device.DeviceId} '{ThinPoolNames.Printable(device.Name)}' was left mounted on '{mount}' by a process that ended; unmounting it.");
-            await ThinMount.Adopt(mount, device.DevicePath ?? "", options, context).UnmountAsync(ct).ConfigureAwait(false);
+            if (mounted.Contains(point))
+            {
+                context.WriteWarning($"Pool '{Name}': device {device.DeviceId} '{ThinPoolNames.Printable(device.Name)}' was left mounted on '{point}' by a process that ended; unmounting it.");
+                await ThinMount.Adopt(point, device.DevicePath ?? "", options, context).UnmountAsync(ct).ConfigureAwait(false);
+            }
+            else
+            {
+                ThinMount.TryRemoveFolder(point); // made, never mounted: the process died in between
+            }
         }
     }
 

@@ -11,7 +11,7 @@ using FlyImages.Workflows;
 //     [--calls FILE] [--hang-at CALL] [--hostile-chain DEPTH] [--delay-ms N]
 // FlyImages.TestAgent real-install --store DIR --pool NAME --source URI --endpoint URL --image NAME [--device-size BYTES]
 //     the REAL steps (content store, unpacker, thin pool); prints "PROGRESS <state> <fetched> <sealed>" lines as it goes
-//     (tests SIGKILL it after the n-th one) and "READY" at the end.
+//     and "MOUNTED <verbose text>" when it mounts a device (tests SIGKILL it after the n-th line of either kind), and "READY" at the end.
 // Calls are logged to <FILE>.<pid>. Exit codes: 0 Ready, 2 Rejected, 3 Failed, 1 anything else. Prints "HUNG <call>" before hanging.
 var options = ParseArguments(args);
 if (args.Length > 0 && args[0] == "real-install")

@@ -24,7 +24,7 @@ internal static class RealInstall
         return 0;
     }
 
-    /// <summary>Prints each update of the image's bar (activity 1) as one line, flushed at once.</summary>
+    /// <summary>Prints each update of the image's bar (activity 1) and each mount as one line, flushed at once.</summary>
     private sealed class PrintingContext : IOperationContext
     {
         private readonly object gate = new();
@@ -51,6 +51,15 @@ internal static class RealInstall
 
         public void WriteVerbose(string message)
         {
+            // a test can kill the agent while a layer device is mounted
+            if (message.StartsWith("Mounted '", StringComparison.Ordinal))
+            {
+                lock (gate)
+                {
+                    Console.Out.WriteLine("MOUNTED " + message);
+                    Console.Out.Flush();
+                }
+            }
         }
 
         public void WriteWarning(string message)

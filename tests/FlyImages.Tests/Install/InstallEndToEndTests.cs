@@ -264,8 +264,10 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         RequireBackend();
         await OpenInstallerAsync();
         var killedMidway = 0;
-        // each round is killed after a different number of progress updates: resolving, fetching, applying...
-        foreach (var killAfter in new[] { 1, 3, 6, 9 })
+        var killedMounted = 0;
+        // each round is killed at another point: after the n-th progress update (resolving, fetching,
+        // applying...) or right after the n-th mount of a layer device, so the mount outlives its process
+        foreach (var (kind, killAfter) in new[] { ("MOUNTED", 1), ("PROGRESS", 1), ("PROGRESS", 3), ("MOUNTED", 3), ("PROGRESS", 6), ("PROGRESS", 9) })
         {
             using var child = Workflows.TestAgent.Start("real-install", "--store", Store.RootPath, "--pool", poolName, "--source", PublicBucketLayout.SourceUri,
                 "--endpoint", proxy.Endpoint, "--image", "node", "--device-size", (256L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -274,10 +276,11 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
             string? line;
             while ((line = await child.StandardOutput.ReadLineAsync()) is not null)
             {
-                if (line.StartsWith("PROGRESS", StringComparison.Ordinal) && ++seen >= killAfter)
+                if (line.StartsWith(kind + " ", StringComparison.Ordinal) && ++seen >= killAfter)
                 {
                     child.Kill(entireProcessTree: false); // SIGKILL: no finally, no cleanup
                     killedMidway++;
+                    killedMounted += kind == "MOUNTED" ? 1 : 0;
                     break;
                 }
             }
@@ -286,6 +289,7 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
             _ = await errors;
         }
 
+        Assert.True(killedMounted > 0, "no run was killed while it had a device mounted");
         Assert.True(killedMidway > 0, "no run was killed before it finished: the test proved nothing");
         var installer = await ImageInstaller.OpenAsync(Store, Options, Context, poolName);
         using var source = Source();

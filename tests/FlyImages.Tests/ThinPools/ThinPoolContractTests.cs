@@ -373,11 +373,17 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
             Assert.Equal(0, Native.Libc.Pools.Mount(path, orphan, "ext4", 0, null));
         }
 
+        var neverMounted = Path.Combine(parent, $"{id}-{child.Id}-1-0f0e0d0c0b0a"); // died between mkdir and mount
+        Directory.CreateDirectory(neverMounted);
+        var otherDevice = Path.Combine(parent, $"{id + 1}-{child.Id}-1-0f0e0d0c0b0a"); // not this device's: stays
+        Directory.CreateDirectory(otherDevice);
+
         await pool.DeleteAsync("orphaned");
 
         Assert.Null(pool.FindDevice("orphaned"));
         Assert.Empty(MountTable.Below(StorePath));
-        Assert.All(orphans, o => Assert.False(Directory.Exists(o)));
+        Assert.All(orphans.Append(neverMounted), o => Assert.False(Directory.Exists(o)));
+        Assert.True(Directory.Exists(otherDevice));
         Assert.Equal(2, Context.Warnings.Count(w => w.Contains("by a process that ended", StringComparison.Ordinal)));
     }
 
