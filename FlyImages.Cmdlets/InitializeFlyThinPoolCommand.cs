@@ -54,6 +54,14 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
     [ValidateRange(0.0, 99.0)]
     public double FreeSpaceFloorPercent { get; set; }
 
+    /// <summary>
+    /// BlockFile pools: keep the device images on the pool's own XFS filesystem (reflink) in one sparse
+    /// file of -DataSize, so layer chains and snapshots share blocks instead of being copied where the
+    /// store's filesystem cannot reflink (ext4). Needs mkfs.xfs (xfsprogs). New pools only.
+    /// </summary>
+    [Parameter(ParameterSetName = DefaultSet)]
+    public SwitchParameter ReflinkFilesystem { get; set; }
+
     /// <summary>Make this pool the store's default pool (the first pool of a store always is).</summary>
     [Parameter(ParameterSetName = DefaultSet)]
     public SwitchParameter Default { get; set; }
@@ -75,6 +83,7 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
             BlockSize = Bound(nameof(BlockSize)) ? BlockSize : null,
             FreeSpaceFloorPercent = Bound(nameof(FreeSpaceFloorPercent)) ? FreeSpaceFloorPercent : null,
             MakeDefault = Default.IsPresent,
+            ReflinkFilesystem = ReflinkFilesystem.IsPresent,
         };
         try
         {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian 12 machine (run as root). Idempotent.
 #   Node.js + npm (the s3rver S3 endpoint), e2fsprogs/util-linux (mkfs.ext4, losetup, mount),
+#   xfsprogs (mkfs.xfs: block-file pools on their own reflink filesystem),
 #   dmsetup (devicemapper tools), and the qemu VM harness for the devicemapper tests (tests/vm/setup.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,6 +11,7 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v losetup >/dev/null || need+=(util-linux)
+command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 command -v dmsetup >/dev/null || need+=(dmsetup)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then

@@ -60,22 +60,32 @@ public static class ThinPoolManager
         if (backend == ThinPoolBackend.BlockFile)
         {
             var devices = ThinPoolLayout.DevicesDirectory(store.RootPath, name);
-            if (!context.ShouldProcess($"thin pool '{name}'", $"Create a block-file thin pool of {ByteSize.Format(dataSize)} in '{devices}'"))
+            var image = spec.ReflinkFilesystem ? ThinPoolLayout.DataFile(store.RootPath, name) : null;
+            if (!context.ShouldProcess($"thin pool '{name}'", image is null
+                ? $"Create a block-file thin pool of {ByteSize.Format(dataSize)} in '{devices}'"
+                : $"Create a block-file thin pool of {ByteSize.Format(dataSize)} on its own XFS filesystem (reflink) in the sparse file '{image}', mounted on '{devices}'"))
             {
                 return null;
             }
+
+            var overhead = image is null ? 0 : await CreatePoolFilesystemAsync(store, name, image, dataSize, devices, options, ct).ConfigureAwait(false);
 
             record = new ThinPoolRecord
             {
                 Name = name,
                 Backend = backend,
                 DataPath = ThinPoolLayout.CreatePrivateDirectory(devices),
+                FilesystemImage = image,
                 BlockSize = blockSize,
                 DataSize = dataSize,
-                MetadataSize = 0,
+                MetadataSize = overhead,
                 FreeSpaceFloorPercent = floor,
                 Owned = true,
             };
+            if (image is null && !PoolFilesystem.SupportsReflink(record.DataPath))
+            {
+                context.WriteVerbose($"The filesystem holding '{devices}' cannot reflink: snapshots of pool '{name}' are sparse copies. A pool made with -ReflinkFilesystem (XFS in a sparse file) shares blocks instead.");
+            }
         }
         else
         {
@@ -215,6 +225,11 @@ public static class ThinPoolManager
             context.WriteWarning($"Pool '{existing.Name}' exists; it is left alone with its {ByteSize.Format(existing.DataSize)} data, {ByteSize.Format(existing.MetadataSize)} metadata and {ByteSize.Format(existing.BlockSize)} blocks.");
         }
 
+        if (spec.ReflinkFilesystem && existing.FilesystemImage is null)
+        {
+            context.WriteWarning($"Pool '{existing.Name}' exists and keeps its device images in a plain folder; -ReflinkFilesystem applies to new pools only.");
+        }
+
         var driver = CreateDriver(repository, existing, options, context);
         if (!await driver.IsReadyAsync(context.CancellationToken).ConfigureAwait(false)
             && !context.ShouldProcess($"thin pool '{existing.Name}'", "Re-attach the pool's files and re-create its table"))
@@ -300,6 +315,30 @@ public static class ThinPoolManager
             FreeSpaceFloorPercent = floor,
             Owned = false,
         };
+    }
+
+    private static async Task<long> CreatePoolFilesystemAsync(FlyStore store, string name, string image, long dataSize, string devices, ThinPoolOptions options, CancellationToken ct)
+    {
+        ThinPoolLayout.CreatePrivateDirectory(ThinPoolLayout.PoolDirectory(store.RootPath, name));
+        if (File.Exists(image) || (Directory.Exists(devices) && Directory.EnumerateFileSystemEntries(devices).Any()))
+        {
+            throw new FlyException(ErrorIds.ThinPoolConflict, FlyErrorCategory.ResourceExists,
+                $"'{image}' or files in '{devices}' exist, but the store records no pool '{name}'; refusing to reuse or overwrite them.", name)
+            {
+                RecommendedAction = "Remove the files if they are not needed, or pick another -Name.",
+            };
+        }
+
+        try
+        {
+            return await PoolFilesystem.CreateAsync(image, dataSize, devices, options.CommandTimeout, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await PoolFilesystem.UnmountAsync(image, devices, CancellationToken.None).ConfigureAwait(false);
+            File.Delete(image);
+            throw;
+        }
     }
 
     private static async Task<ThinPoolRecord> CreateDeviceMapperPoolAsync(FlyStore store, DmSetup dm, string name, long dataSize, long metadataSize, long blockSize, double floor, ThinPoolOptions options, CancellationToken ct)

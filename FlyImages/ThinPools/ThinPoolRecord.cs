@@ -18,6 +18,15 @@ public sealed record ThinPoolRecord
     /// <summary>The metadata file (DeviceMapper pools FlyImages made).</summary>
     public string? MetadataPath { get; init; }
 
+    /// <summary>
+    /// BlockFile pools with a filesystem of their own: the sparse file holding it (XFS with reflink,
+    /// mounted on <see cref="DataPath"/>), so snapshots share blocks whatever the store's filesystem is.
+    /// Null when the device images live in a plain folder. Such a pool records the empty filesystem's own
+    /// overhead (log, reservations) as <see cref="MetadataSize"/>; its data use is what the filesystem
+    /// has in use beyond that.
+    /// </summary>
+    public string? FilesystemImage { get; init; }
+
     public required long BlockSize { get; init; }
 
     public required long DataSize { get; init; }

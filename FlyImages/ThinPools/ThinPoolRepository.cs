@@ -10,7 +10,7 @@ internal sealed class ThinPoolRepository(FlyStore store)
     /// <summary>Names of placeholder records (ids held by devices FlyImages did not make) start with this; callers may not use it.</summary>
     public const string ReservedPrefix = "#";
 
-    private const string PoolColumns = "id, name, backend, dm_name, data_path, metadata_path, block_size, data_size, metadata_size, floor_percent, owned, is_default, transaction_id, created_at";
+    private const string PoolColumns = "id, name, backend, dm_name, data_path, metadata_path, block_size, data_size, metadata_size, floor_percent, owned, is_default, transaction_id, created_at, filesystem_image";
     private const string DeviceColumns = "d.device_id, d.name, d.kind, d.origin_id, d.size, d.state, d.state_detail, d.device_path, d.created_at, d.updated_at, p.name";
 
     public FlyStore Store => store;
@@ -37,11 +37,11 @@ internal sealed class ThinPoolRepository(FlyStore store)
 
         var now = StoreTime.Now();
         var id = c.Scalar<long>(t, """
-            INSERT INTO thin_pools(name, backend, dm_name, data_path, metadata_path, block_size, data_size, metadata_size, floor_percent, owned, is_default, created_at, updated_at)
-            VALUES ($n, $b, $dm, $dp, $mp, $bs, $ds, $ms, $f, $o, $def, $now, $now) RETURNING id;
+            INSERT INTO thin_pools(name, backend, dm_name, data_path, metadata_path, block_size, data_size, metadata_size, floor_percent, owned, is_default, created_at, updated_at, filesystem_image)
+            VALUES ($n, $b, $dm, $dp, $mp, $bs, $ds, $ms, $f, $o, $def, $now, $now, $fs) RETURNING id;
             """, ("$n", pool.Name), ("$b", pool.Backend.ToString()), ("$dm", pool.DmName), ("$dp", pool.DataPath), ("$mp", pool.MetadataPath),
             ("$bs", pool.BlockSize), ("$ds", pool.DataSize), ("$ms", pool.MetadataSize), ("$f", pool.FreeSpaceFloorPercent), ("$o", pool.Owned ? 1 : 0),
-            ("$def", isDefault ? 1 : 0), ("$now", now));
+            ("$def", isDefault ? 1 : 0), ("$now", now), ("$fs", pool.FilesystemImage));
         return pool with { Id = id, IsDefault = isDefault, CreatedAt = StoreTime.Parse(now) };
     });
 
@@ -176,6 +176,7 @@ internal sealed class ThinPoolRepository(FlyStore store)
         IsDefault = r.GetInt64(11) == 1,
         TransactionId = r.GetInt64(12),
         CreatedAt = StoreTime.Parse(r.GetString(13)),
+        FilesystemImage = r.GetStringOrNull(14),
     };
 
     private static ThinDevice MapDevice(SqliteDataReader r) => new()

@@ -28,6 +28,13 @@ public sealed record ThinPoolSpec
     /// <summary>Free-space floor in percent (default 10): new devices are refused below it.</summary>
     public double? FreeSpaceFloorPercent { get; init; }
 
+    /// <summary>
+    /// BlockFile only: keep the device images on the pool's own XFS filesystem (reflink=1) in one sparse
+    /// file of <see cref="DataSize"/>, so snapshots and layer chains share blocks instead of being copied
+    /// where the store's filesystem cannot reflink (ext4). Needs mkfs.xfs (xfsprogs) and XFS in the kernel.
+    /// </summary>
+    public bool ReflinkFilesystem { get; init; }
+
     /// <summary>Make this the store's default pool (the first pool always becomes the default).</summary>
     public bool MakeDefault { get; init; }
 }

@@ -41,6 +41,12 @@ public static class Requirements
 
     public static void RequireRoot() => Skip.IfNot(IsRoot, NotRootMessage);
 
+    /// <summary>mkfs.xfs is on PATH and the kernel has XFS (block-file pools with a filesystem of their own).</summary>
+    public static bool HasXfs => Environment.GetEnvironmentVariable("PATH")?.Split(':').Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "mkfs.xfs"))) == true
+        && File.ReadLines("/proc/filesystems").Any(l => l.Trim() == "xfs");
+
+    public static void RequireXfs() => Skip.IfNot(HasXfs, "not run: needs mkfs.xfs (xfsprogs) and XFS in the kernel (block-file pools on their own reflink filesystem)");
+
     public static void RequireLoopDevices() => Skip.IfNot(HasLoopDevices, "not run: needs root and /dev/loop-control (loop devices)");
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]

@@ -8,7 +8,8 @@ namespace FlyImages.ThinPools.BlockFile;
 
 /// <summary>
 /// Thin devices as sparse image files (<c>devices/&lt;id&gt;.img</c>) attached to loop devices. A
-/// snapshot is a reflink copy where the filesystem supports it, else a sparse-aware copy. Suspending
+/// snapshot is a reflink copy where the filesystem supports it, else a sparse-aware copy. The folder is
+/// either plain or the mount point of the pool's own XFS (<see cref="PoolFilesystem"/>), which always reflinks. Suspending
 /// an active device freezes its mounted filesystem (FIFREEZE) or flushes the loop device, so the copy
 /// is consistent; resuming thaws it.
 /// </summary>
@@ -34,12 +35,19 @@ internal sealed class BlockFileDriver : IThinPoolDriver
 
     public ThinPoolBackend Backend => ThinPoolBackend.BlockFile;
 
-    public Task<bool> IsReadyAsync(CancellationToken cancellationToken) => Task.FromResult(Directory.Exists(devices));
+    public Task<bool> IsReadyAsync(CancellationToken cancellationToken)
+        => Task.FromResult(Directory.Exists(devices) && (record.FilesystemImage is not { } image || PoolFilesystem.IsMounted(image, devices)));
 
-    public Task EnsureReadyAsync(CancellationToken cancellationToken)
+    public async Task EnsureReadyAsync(CancellationToken cancellationToken)
     {
-        ThinPoolLayout.CreatePrivateDirectory(devices);
-        return Task.CompletedTask;
+        if (record.FilesystemImage is { } image)
+        {
+            await PoolFilesystem.EnsureMountedAsync(image, devices, options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            ThinPoolLayout.CreatePrivateDirectory(devices);
+        }
     }
 
     public Task CreateThinAsync(int deviceId, long size, CancellationToken cancellationToken)
@@ -109,6 +117,14 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             throw new FlyException(ErrorIds.ThinDeviceBusy, FlyErrorCategory.ResourceBusy, $"Device {deviceId} is still attached to {attached[0].Path}.", attached[0].Path);
         }
 
+        if (File.Exists(path))
+        {
+            // truncate first: its extents are freed now, in the truncate, and the pool's figures show it
+            // at once (XFS frees an unlinked file's blocks later, in the background)
+            using var image = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+            image.SetLength(0);
+        }
+
         TryDelete(path, throwOnFailure: true);
         return Task.CompletedTask;
     }
@@ -142,18 +158,10 @@ internal sealed class BlockFileDriver : IThinPoolDriver
 
     public Task<PoolUsage> GetUsageAsync(CancellationToken cancellationToken)
     {
-        if (!Directory.Exists(devices))
+        if (!Directory.Exists(devices) || (record.FilesystemImage is { } image && !PoolFilesystem.IsMounted(image, devices)))
         {
-            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The devices folder '{devices}' of pool '{record.Name}' is missing.", devices);
-        }
-
-        long used = 0;
-        foreach (var file in Directory.EnumerateFiles(devices, "*.img"))
-        {
-            if (Native.Libc.statx(Native.Libc.AT_FDCWD, file, Native.Libc.AT_SYMLINK_NOFOLLOW, Native.Libc.STATX_BASIC_STATS, out var st) == 0)
-            {
-                used += (long)st.Blocks * 512;
-            }
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable,
+                $"The devices folder '{devices}' of pool '{record.Name}' is missing{(record.FilesystemImage is null ? "" : " or its filesystem is not mounted")}.", devices);
         }
 
         if (P.Statvfs(devices, out var fs) != 0)
@@ -161,7 +169,31 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"statvfs '{devices}' failed: {P.Describe(P.LastError)}.", devices);
         }
 
+        long used = 0;
         var available = (long)(fs.BlocksAvailable * fs.FragmentSize);
+        if (record.FilesystemImage is { } own)
+        {
+            // shared extents count once: what the pool's filesystem has in use beyond its own overhead
+            // (recorded as MetadataSize when it was made); it can only grow while the filesystem under its
+            // sparse file has room
+            used = Math.Max(0, (long)((fs.Blocks - fs.BlocksFree) * fs.FragmentSize) - record.MetadataSize);
+            var host = Path.GetDirectoryName(own)!;
+            if (P.Statvfs(host, out var hostFs) == 0)
+            {
+                available = Math.Min(available, (long)(hostFs.BlocksAvailable * hostFs.FragmentSize));
+            }
+        }
+        else
+        {
+            foreach (var file in Directory.EnumerateFiles(devices, "*.img"))
+            {
+                if (Native.Libc.statx(Native.Libc.AT_FDCWD, file, Native.Libc.AT_SYMLINK_NOFOLLOW, Native.Libc.STATX_BASIC_STATS, out var st) == 0)
+                {
+                    used += (long)st.Blocks * 512;
+                }
+            }
+        }
+
         // the pool cannot hold more than the filesystem under it has room for
         var total = Math.Min(record.DataSize, used + available);
         var mode = ThinPoolMode.ReadWrite;
@@ -226,6 +258,18 @@ internal sealed class BlockFileDriver : IThinPoolDriver
         foreach (var loop in LoopDevices.List().Where(l => l.BackingFile.StartsWith(prefix, StringComparison.Ordinal)))
         {
             await LoopDevices.DetachAsync(loop, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (record.FilesystemImage is { } image)
+        {
+            await PoolFilesystem.UnmountAsync(image, devices, cancellationToken).ConfigureAwait(false);
+            File.Delete(image);
+            if (Directory.Exists(devices) && !Directory.EnumerateFileSystemEntries(devices).Any())
+            {
+                Directory.Delete(devices);
+            }
+
+            return;
         }
 
         if (Directory.Exists(devices))

@@ -68,6 +68,33 @@ public sealed class InstallPipelineTests(SeededS3 s3) : IDisposable
     }
 
     [SkippableFact]
+    public void A_pool_on_its_own_reflink_filesystem_installs_and_snapshots_with_shared_blocks()
+    {
+        Requirements.RequireLoopDevices();
+        Requirements.RequireXfs();
+        ps.Invoke("Initialize-FlyThinPool -Name plain -Backend BlockFile -DataSize 64MB -StorePath $store", Vars).ShouldSucceed(); // the store exists: -WhatIf gets to the pool
+        var whatIf = ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -ReflinkFilesystem -DataSize 2GB -StorePath $store -WhatIf", Vars);
+        whatIf.ShouldSucceed();
+        Assert.True(whatIf.HostText.Contains("on its own XFS filesystem (reflink)", StringComparison.Ordinal), whatIf.HostText);
+        ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -ReflinkFilesystem -DataSize 2GB -Default -StorePath $store", Vars).ShouldSucceed();
+        var devices = Path.Combine(store.Path, "pools", pool, "devices");
+        Assert.Contains(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4] == devices && l.Contains(" - xfs ", StringComparison.Ordinal));
+
+        var r = ps.Invoke("Install-FlyImage golang, node -Source $src -Endpoint $ep -StorePath $store -DeviceSize 256MB | New-FlyThinSnapshot -Name s -StorePath $store", Vars);
+        r.ShouldSucceed();
+        Assert.Equal(2, r.Output.Count);
+        Assert.All(r.Output, o => Assert.Equal("Active", o.Properties["State"].Value.ToString()));
+
+        // 7 chain devices and 2 snapshots of 256 MB each share their blocks: the pool holds about one image's worth
+        var status = Assert.Single(ps.Invoke("Get-FlyThinPool $pool -StorePath $store", Vars).Output);
+        var used = (long)status.Properties["DataUsedBytes"].Value;
+        var logical = Directory.EnumerateFiles(devices, "*.img").Sum(f => new FileInfo(f).Length);
+        Assert.True(used < logical / 8, $"{used >> 20} MiB used for {logical >> 20} MiB of device images: blocks are not shared");
+
+        ps.Invoke("Get-FlyThinSnapshot -StorePath $store | Remove-FlyThinSnapshot -StorePath $store -Force", Vars).ShouldSucceed();
+    }
+
+    [SkippableFact]
     public void Remove_asks_for_confirmation_and_a_no_keeps_the_snapshot()
     {
         Requirements.RequireLoopDevices();

@@ -37,6 +37,9 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
 
     protected abstract ThinPoolBackendChoice Backend { get; }
 
+    /// <summary>BlockFile pools on their own XFS filesystem (ThinPoolSpec.ReflinkFilesystem).</summary>
+    private protected virtual bool ReflinkFilesystem => false;
+
     /// <summary>Skips (saying what is missing) unless the machine can run this backend.</summary>
     protected abstract void RequireBackend();
 
@@ -57,7 +60,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         {
             if (poolMade)
             {
-                foreach (var mount in MountTable.Below(StorePath).OrderByDescending(m => m.Length))
+                foreach (var mount in MountTable.Below(Path.Combine(StorePath, "mounts")).OrderByDescending(m => m.Length))
                 {
                     Native.Libc.Pools.Umount2(mount, 0);
                 }
@@ -72,8 +75,16 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
                 finally
                 {
                     await CleanUpLeftoversAsync();
-                    foreach (var loop in LoopDevices.List().Where(l => l.BackingFile.StartsWith(RealStorePath + "/", StringComparison.Ordinal)))
+                    foreach (var loop in LoopDevices.List().Where(l => l.BackingFile.StartsWith(RealStorePath + "/", StringComparison.Ordinal)).OrderBy(l => l.BackingFile.EndsWith("/data.img", StringComparison.Ordinal)))
                     {
+                        if (loop.BackingFile.EndsWith("/data.img", StringComparison.Ordinal))
+                        {
+                            foreach (var mount in MountTable.Below(StorePath).OrderByDescending(m => m.Length))
+                            {
+                                Native.Libc.Pools.Umount2(mount, 0);
+                            }
+                        }
+
                         await LoopDevices.DetachAsync(loop, CancellationToken.None);
                     }
                 }
@@ -104,7 +115,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         RequireBackend();
         poolMade = true;
-        var pool = await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = dataSize, FreeSpaceFloorPercent = floor }, Context, options ?? FastOptions);
+        var pool = await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = dataSize, FreeSpaceFloorPercent = floor, ReflinkFilesystem = ReflinkFilesystem }, Context, options ?? FastOptions);
         Assert.NotNull(pool);
         Assert.Equal(ExpectedBackend, pool.Backend);
         return (ThinPool)pool;
@@ -381,7 +392,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         await pool.DeleteAsync("orphaned");
 
         Assert.Null(pool.FindDevice("orphaned"));
-        Assert.Empty(MountTable.Below(StorePath));
+        Assert.Empty(MountTable.Below(parent));
         Assert.All(orphans.Append(neverMounted), o => Assert.False(Directory.Exists(o)));
         Assert.True(Directory.Exists(otherDevice));
         Assert.Equal(2, Context.Warnings.Count(w => w.Contains("by a process that ended", StringComparison.Ordinal)));

@@ -1,0 +1,140 @@
+using FlyImages.Errors;
+using FlyImages.Processes;
+using P = FlyImages.Native.Libc.Pools;
+
+namespace FlyImages.ThinPools.BlockFile;
+
+/// <summary>
+/// The filesystem of its own a block-file pool may keep its device images on: XFS with reflink=1 in one
+/// sparse file (<c>pools/&lt;pool&gt;/data.img</c>) on a loop device, mounted (nosuid, nodev, noatime) on the
+/// pool's devices folder. Snapshots are then FICLONE reflinks that share blocks, on any host
+/// filesystem. After a reboot <see cref="EnsureMountedAsync"/> attaches and mounts it again.
+/// </summary>
+internal static class PoolFilesystem
+{
+    /// <summary>XFS refuses filesystems under 300 MB.</summary>
+    private const long MinimumFileSize = 512L << 20;
+
+    /// <summary>
+    /// Makes the file (new, sparse, 0600; room for <paramref name="dataSize"/> plus the filesystem's own
+    /// log and reservations), attaches it, makes XFS with reflink and mounts it on <paramref name="mountPoint"/>.
+    /// Returns what the empty filesystem already has in use (its overhead, not the pool's data).
+    /// </summary>
+    public static async Task<long> CreateAsync(string image, long dataSize, string mountPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using (var file = ThinPoolLayout.CreateNewPrivateFile(image))
+        {
+            file.SetLength(Math.Max(MinimumFileSize, dataSize + (dataSize / 10) + (64L << 20)));
+        }
+
+        var loop = await LoopDevices.FindOrAttachAsync(image, timeout, cancellationToken).ConfigureAwait(false);
+        // -m reflink=1: shared extents; -K: no discard (the file is sparse already)
+        var result = await ProcessRunner.RunAsync("mkfs.xfs", ["-q", "-f", "-K", "-m", "reflink=1", loop.Path], timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (!result.Succeeded)
+        {
+            throw new FlyException(ErrorIds.FormatFailed, FlyErrorCategory.DeviceError,
+                $"'{result.CommandText}' failed (exit {result.ExitCode}): {(result.StandardError + result.StandardOutput).Trim()}", image);
+        }
+
+        ThinPoolLayout.CreatePrivateDirectory(mountPoint);
+        Mount(loop.Path, mountPoint);
+        return UsedBytes(mountPoint);
+    }
+
+    /// <summary>What the filesystem mounted on <paramref name="mountPoint"/> has in use (shared extents once).</summary>
+    public static long UsedBytes(string mountPoint)
+    {
+        if (P.Statvfs(mountPoint, out var fs) != 0)
+        {
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"statvfs '{mountPoint}' failed: {P.Describe(P.LastError)}.", mountPoint);
+        }
+
+        return (long)((fs.Blocks - fs.BlocksFree) * fs.FragmentSize);
+    }
+
+    /// <summary>Whether the pool's filesystem is mounted on <paramref name="mountPoint"/> (from the loop device of <paramref name="image"/>).</summary>
+    public static bool IsMounted(string image, string mountPoint)
+    {
+        var canonical = P.RealPath(mountPoint) ?? mountPoint;
+        return LoopDevices.FindByBackingFile(image).Select(l => LoopDevices.DeviceNumber(l.Name)).OfType<(int Major, int Minor)>()
+            .Any(dev => MountTable.OfDevice(dev.Major, dev.Minor).Any(m => m.MountPoint == canonical));
+    }
+
+    /// <summary>Attaches and mounts the filesystem when it is not (after a reboot); nothing to do when it is.</summary>
+    public static async Task EnsureMountedAsync(string image, string mountPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (IsMounted(image, mountPoint))
+        {
+            return;
+        }
+
+        if (!File.Exists(image))
+        {
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The filesystem image '{image}' of the pool is missing.", image);
+        }
+
+        var loop = await LoopDevices.FindOrAttachAsync(image, timeout, cancellationToken).ConfigureAwait(false);
+        ThinPoolLayout.CreatePrivateDirectory(mountPoint);
+        if (Directory.EnumerateFileSystemEntries(mountPoint).Any())
+        {
+            // never hide files under the mount: they would be device images written while it was not mounted
+            throw new FlyException(ErrorIds.ThinPoolConflict, FlyErrorCategory.InvalidOperation,
+                $"The pool's filesystem is not mounted, but its mount point '{mountPoint}' is not empty; refusing to mount over it.", mountPoint);
+        }
+
+        Mount(loop.Path, mountPoint);
+    }
+
+    /// <summary>Unmounts the filesystem and detaches its loop device (device loops must be detached first); gone already is fine.</summary>
+    public static async Task UnmountAsync(string image, string mountPoint, CancellationToken cancellationToken)
+    {
+        if (IsMounted(image, mountPoint) && P.Umount2(mountPoint, 0) != 0)
+        {
+            var errno = P.LastError;
+            throw new FlyException(ErrorIds.UnmountFailed, errno == P.EBUSY ? FlyErrorCategory.ResourceBusy : FlyErrorCategory.DeviceError,
+                $"Unmounting the pool's filesystem '{mountPoint}' failed: {P.Describe(errno)}.", mountPoint);
+        }
+
+        foreach (var loop in LoopDevices.FindByBackingFile(image))
+        {
+            await LoopDevices.DetachAsync(loop, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether the filesystem holding <paramref name="folder"/> can reflink (FICLONE between two scratch files).</summary>
+    public static bool SupportsReflink(string folder)
+    {
+        var a = Path.Combine(folder, $".reflink-probe-{Guid.NewGuid():N}");
+        var b = a + "-clone";
+        try
+        {
+            using var source = ThinPoolLayout.CreateNewPrivateFile(a);
+            source.Write(new byte[4096]);
+            source.Flush();
+            using var clone = ThinPoolLayout.CreateNewPrivateFile(b);
+            return P.Ioctl((int)clone.SafeFileHandle.DangerousGetHandle(), P.FICLONE, (int)source.SafeFileHandle.DangerousGetHandle()) == 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        finally
+        {
+            File.Delete(a);
+            File.Delete(b);
+        }
+    }
+
+    private static void Mount(string loopPath, string mountPoint)
+    {
+        if (P.Mount(loopPath, mountPoint, "xfs", P.MS_NOSUID | P.MS_NODEV | P.MS_NOATIME, null) != 0)
+        {
+            var errno = P.LastError;
+            throw new FlyException(ErrorIds.MountFailed, errno == P.EBUSY ? FlyErrorCategory.ResourceBusy : FlyErrorCategory.DeviceError,
+                $"Mounting the pool's filesystem ('{loopPath}', xfs) on '{mountPoint}' failed: {P.Describe(errno)}.", mountPoint)
+            {
+                RecommendedAction = errno == P.ENODEV ? "This kernel has no XFS (modprobe xfs), so the pool cannot use its own filesystem." : null,
+            };
+        }
+    }
+}
