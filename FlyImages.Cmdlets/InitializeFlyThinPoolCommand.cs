@@ -56,8 +56,9 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
 
     /// <summary>
     /// BlockFile pools: keep the device images on the pool's own XFS filesystem (reflink) in one sparse
-    /// file of -DataSize, so layer chains and snapshots share blocks instead of being copied where the
-    /// store's filesystem cannot reflink (ext4). Needs mkfs.xfs (xfsprogs). New pools only.
+    /// file of -DataSize, so layer chains and snapshots share blocks instead of being copied. Left out:
+    /// done when the store's filesystem cannot reflink (ext4) and mkfs.xfs (xfsprogs) is installed.
+    /// -ReflinkFilesystem:$false keeps a plain folder. New pools only.
     /// </summary>
     [Parameter(ParameterSetName = DefaultSet)]
     public SwitchParameter ReflinkFilesystem { get; set; }
@@ -83,7 +84,7 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
             BlockSize = Bound(nameof(BlockSize)) ? BlockSize : null,
             FreeSpaceFloorPercent = Bound(nameof(FreeSpaceFloorPercent)) ? FreeSpaceFloorPercent : null,
             MakeDefault = Default.IsPresent,
-            ReflinkFilesystem = ReflinkFilesystem.IsPresent,
+            ReflinkFilesystem = Bound(nameof(ReflinkFilesystem)) ? ReflinkFilesystem.IsPresent : null,
         };
         try
         {

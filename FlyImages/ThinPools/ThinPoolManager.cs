@@ -60,7 +60,7 @@ public static class ThinPoolManager
         if (backend == ThinPoolBackend.BlockFile)
         {
             var devices = ThinPoolLayout.DevicesDirectory(store.RootPath, name);
-            var image = spec.ReflinkFilesystem ? ThinPoolLayout.DataFile(store.RootPath, name) : null;
+            var image = WantsOwnFilesystem(spec.ReflinkFilesystem, store.RootPath, context) ? ThinPoolLayout.DataFile(store.RootPath, name) : null;
             if (!context.ShouldProcess($"thin pool '{name}'", image is null
                 ? $"Create a block-file thin pool of {ByteSize.Format(dataSize)} in '{devices}'"
                 : $"Create a block-file thin pool of {ByteSize.Format(dataSize)} on its own XFS filesystem (reflink) in the sparse file '{image}', mounted on '{devices}'"))
@@ -68,7 +68,19 @@ public static class ThinPoolManager
                 return null;
             }
 
-            var overhead = image is null ? 0 : await CreatePoolFilesystemAsync(store, name, image, dataSize, devices, options, ct).ConfigureAwait(false);
+            long overhead = 0;
+            if (image is not null)
+            {
+                try
+                {
+                    overhead = await CreatePoolFilesystemAsync(store, name, image, dataSize, devices, options, ct).ConfigureAwait(false);
+                }
+                catch (FlyException e) when (spec.ReflinkFilesystem is null && e.ErrorId != ErrorIds.ThinPoolConflict)
+                {
+                    context.WriteWarning($"Pool '{name}': its own reflink filesystem could not be made ({e.Message}); keeping the device images in a plain folder, where snapshots are copies.");
+                    image = null;
+                }
+            }
 
             record = new ThinPoolRecord
             {
@@ -84,7 +96,11 @@ public static class ThinPoolManager
             };
             if (image is null && !PoolFilesystem.SupportsReflink(record.DataPath))
             {
-                context.WriteVerbose($"The filesystem holding '{devices}' cannot reflink: snapshots of pool '{name}' are sparse copies. A pool made with -ReflinkFilesystem (XFS in a sparse file) shares blocks instead.");
+                context.WriteVerbose($"The filesystem holding '{devices}' cannot reflink: snapshots of pool '{name}' are sparse copies. A pool on its own reflink filesystem (-ReflinkFilesystem; needs mkfs.xfs) shares blocks instead.");
+            }
+            else if (image is not null)
+            {
+                context.WriteVerbose($"Pool '{name}' keeps its device images on its own XFS filesystem (reflink) in '{image}', mounted on '{record.DataPath}'.");
             }
         }
         else
@@ -225,7 +241,7 @@ public static class ThinPoolManager
             context.WriteWarning($"Pool '{existing.Name}' exists; it is left alone with its {ByteSize.Format(existing.DataSize)} data, {ByteSize.Format(existing.MetadataSize)} metadata and {ByteSize.Format(existing.BlockSize)} blocks.");
         }
 
-        if (spec.ReflinkFilesystem && existing.FilesystemImage is null)
+        if (spec.ReflinkFilesystem == true && existing.FilesystemImage is null)
         {
             context.WriteWarning($"Pool '{existing.Name}' exists and keeps its device images in a plain folder; -ReflinkFilesystem applies to new pools only.");
         }
@@ -315,6 +331,28 @@ public static class ThinPoolManager
             FreeSpaceFloorPercent = floor,
             Owned = false,
         };
+    }
+
+    /// <summary>Whether a new block-file pool gets its own reflink filesystem (see <see cref="ThinPoolSpec.ReflinkFilesystem"/>).</summary>
+    private static bool WantsOwnFilesystem(bool? asked, string storeRoot, IOperationContext context)
+    {
+        if (asked is { } explicitly)
+        {
+            return explicitly;
+        }
+
+        if (PoolFilesystem.SupportsReflink(storeRoot))
+        {
+            return false; // the store's filesystem shares blocks itself
+        }
+
+        if (PoolFilesystem.Unavailable() is { } why)
+        {
+            context.WriteVerbose($"The store's filesystem cannot reflink, and a pool filesystem of its own is not possible here: {why}.");
+            return false;
+        }
+
+        return true;
     }
 
     private static async Task<long> CreatePoolFilesystemAsync(FlyStore store, string name, string image, long dataSize, string devices, ThinPoolOptions options, CancellationToken ct)

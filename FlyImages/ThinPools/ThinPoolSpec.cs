@@ -30,10 +30,11 @@ public sealed record ThinPoolSpec
 
     /// <summary>
     /// BlockFile only: keep the device images on the pool's own XFS filesystem (reflink=1) in one sparse
-    /// file of <see cref="DataSize"/>, so snapshots and layer chains share blocks instead of being copied
-    /// where the store's filesystem cannot reflink (ext4). Needs mkfs.xfs (xfsprogs) and XFS in the kernel.
+    /// file of <see cref="DataSize"/>, so snapshots and layer chains share blocks instead of being copied.
+    /// Null (Auto): do so when the store's filesystem cannot reflink (ext4) and XFS is at hand (mkfs.xfs
+    /// from xfsprogs, XFS in the kernel), else keep a plain folder. True: required. False: a plain folder.
     /// </summary>
-    public bool ReflinkFilesystem { get; init; }
+    public bool? ReflinkFilesystem { get; init; }
 
     /// <summary>Make this the store's default pool (the first pool always becomes the default).</summary>
     public bool MakeDefault { get; init; }

@@ -8,7 +8,7 @@
 #           image file + losetup): goal <= 1.5x.
 # FlyImages runs in one FlyImages.Host process per round; times are taken inside it (Stopwatch around
 # each cmdlet), so .NET start-up (reported apart as "wall") is not charged to the cmdlets.
-# Needs root (loop devices, mount), node, curl, mkfs.ext4. ROUNDS=3 LAYER1_MB=150 tests/bench/install-bench.sh
+# Needs root (loop devices, mount), node, curl, mkfs.ext4, mkfs.xfs. ROUNDS=3 LAYER1_MB=150 tests/bench/install-bench.sh
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 LAYER1_MB=${LAYER1_MB:-150}
@@ -17,7 +17,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/flyimages-ibench.XXXXXX")
 server=""; loops=()
 cleanup() {
-  for m in "$work"/mnt*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+  for m in "$work"/mntx "$work"/mnt; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
   for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
   if [[ -n "$server" ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   rm -rf "$work"
@@ -41,7 +41,7 @@ for i in 1 2 3 4 5; do curl -sf -T "$work/layers/$i.tar" "$endpoint/bench/images
 rm -rf "$work/layers"
 echo "image: 5 layers, $((total / 1048576)) MiB, at $endpoint/bench/images/app; $ROUNDS rounds"
 
-base=(); cold=(); rerun=(); snap=(); shsnap=(); wall=(); peak=()
+base=(); shsnap=(); shsnapx=(); peak=(); cold_plain=(); rerun_plain=(); snap_plain=(); wall_plain=(); cold_reflink=(); rerun_reflink=(); snap_reflink=(); wall_reflink=()
 for r in $(seq 1 "$ROUNDS"); do
   # --- shell baseline: curl + tar -x onto a fresh loop-mounted ext4, sequentially, no checks
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
@@ -53,12 +53,20 @@ for r in $(seq 1 "$ROUNDS"); do
   t1=$(now); base+=("$(echo "$t1 - $t0" | bc -l)")
   # the shell's "snapshot" on the same backend: reflink (or sparse) copy + loop device
   t0=$(now); cp --reflink=auto --sparse=always "$work/base.img" "$work/snap.img"; sl=$(losetup -f --show "$work/snap.img"); t1=$(now)
-  shsnap+=("$(echo "$t1 - $t0" | bc -l)"); losetup -d "$sl"; rm -f "$work/base.img" "$work/snap.img"
+  shsnap+=("$(echo "$t1 - $t0" | bc -l)"); losetup -d "$sl"; rm -f "$work/snap.img"
+  # ... and on an XFS with reflink, the shell's match for a pool on its own reflink filesystem (setup untimed)
+  truncate -s 8G "$work/xfs.img"; xl=$(losetup -f --show "$work/xfs.img"); loops+=("$xl"); mkfs.xfs -q -f -K -m reflink=1 "$xl"
+  mkdir -p "$work/mntx"; mount "$xl" "$work/mntx"; cp --sparse=always "$work/base.img" "$work/mntx/base.img"; sync
+  t0=$(now); cp --reflink=always "$work/mntx/base.img" "$work/mntx/snap.img"; sl=$(losetup -f --show "$work/mntx/snap.img"); t1=$(now)
+  shsnapx+=("$(echo "$t1 - $t0" | bc -l)"); losetup -d "$sl"; umount "$work/mntx"; losetup -d "$xl"; loops=("${loops[@]/$xl}"); rm -f "$work/xfs.img" "$work/base.img"
 
-  # --- FlyImages: fresh store and block-file pool, then cold install, rerun, snapshot
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  store="$work/store-$r"
-  script="Initialize-FlyThinPool -Name bench -Backend BlockFile -DataSize 16GB -StorePath '$store' | Out-Null
+  # --- FlyImages: fresh store and block-file pool, then cold install, rerun, snapshot; once with the
+  # device images in a plain folder of the host's filesystem, once on the pool's own reflink filesystem
+  for mode in plain reflink; do
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+    store="$work/store-$r-$mode"
+    [[ $mode == reflink ]] && poolargs="-ReflinkFilesystem" || poolargs="-ReflinkFilesystem:\$false"
+    script="Initialize-FlyThinPool -Name bench -Backend BlockFile $poolargs -DataSize 16GB -StorePath '$store' | Out-Null
 \$sw = [Diagnostics.Stopwatch]::StartNew()
 Install-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$store' | Out-Null
 'COLD ' + \$sw.Elapsed.TotalSeconds
@@ -69,20 +77,29 @@ Install-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$
 New-FlyThinSnapshot -Image app -Name s1 -Source s3://bench/images -StorePath '$store' | Out-Null
 'SNAP ' + \$sw.Elapsed.TotalSeconds
 Remove-FlyThinSnapshot s1 -StorePath '$store' -Force"
-  t0=$(now)
-  out=$(/usr/bin/time -v -o "$work/time.txt" dotnet "$work/host/FlyImages.Host.dll" -NonInteractive -Command "$script")
-  t1=$(now)
-  cold+=("$(grep -oE '^COLD [0-9.]+' <<<"$out" | cut -d' ' -f2)")
-  rerun+=("$(grep -oE '^RERUN [0-9.]+' <<<"$out" | cut -d' ' -f2)")
-  snap+=("$(grep -oE '^SNAP [0-9.]+' <<<"$out" | cut -d' ' -f2)")
-  wall+=("$(echo "$t1 - $t0" | bc -l)")
-  peak+=("$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$work/time.txt")")
-  rm -rf "$store"
-  printf 'round %d: shell %.2f s | FlyImages cold %.2f s (process wall %.2f s), rerun %.3f s, snapshot %.3f s vs shell %.3f s, peak %s MiB\n' \
-    "$r" "${base[-1]}" "${cold[-1]}" "${wall[-1]}" "${rerun[-1]}" "${snap[-1]}" "${shsnap[-1]}" "${peak[-1]}"
+    t0=$(now)
+    out=$(/usr/bin/time -v -o "$work/time.txt" dotnet "$work/host/FlyImages.Host.dll" -NonInteractive -Command "$script")
+    t1=$(now)
+    # the pool (and, in reflink mode, its filesystem) goes with the store
+    for m in $(awk -v s="$store/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done
+    for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$store/" 'index($2, s) == 1 {print $1}'); do losetup -d "$l"; done
+    rm -rf "$store"
+    eval "cold_$mode+=(\"$(grep -oE '^COLD [0-9.]+' <<<"$out" | cut -d' ' -f2)\")"
+    eval "rerun_$mode+=(\"$(grep -oE '^RERUN [0-9.]+' <<<"$out" | cut -d' ' -f2)\")"
+    eval "snap_$mode+=(\"$(grep -oE '^SNAP [0-9.]+' <<<"$out" | cut -d' ' -f2)\")"
+    eval "wall_$mode+=(\"$(echo "$t1 - $t0" | bc -l)\")"
+    peak+=("$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$work/time.txt")")
+  done
+  printf 'round %d: shell %.2f s (snapshot %.3f s, on XFS %.3f s) | FlyImages plain folder: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s | own reflink filesystem: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s\n' \
+    "$r" "${base[-1]}" "${shsnap[-1]}" "${shsnapx[-1]}" "${cold_plain[-1]}" "${wall_plain[-1]}" "${rerun_plain[-1]}" "${snap_plain[-1]}" "${cold_reflink[-1]}" "${wall_reflink[-1]}" "${rerun_reflink[-1]}" "${snap_reflink[-1]}"
 done
 
-mb=$(printf '%s\n' "${base[@]}" | median); mc=$(printf '%s\n' "${cold[@]}" | median); mr=$(printf '%s\n' "${rerun[@]}" | median)
-ms=$(printf '%s\n' "${snap[@]}" | median); mh=$(printf '%s\n' "${shsnap[@]}" | median); mw=$(printf '%s\n' "${wall[@]}" | median)
-printf 'median: cold install / shell = %.2f (goal <= 0.8; with .NET start-up %.2f); rerun / cold = %.2f%% (goal <= 2%%); snapshot / shell = %.2f (goal <= 1.5); peak RSS %s MiB\n' \
-  "$(echo "$mc / $mb" | bc -l)" "$(echo "$mw / $mb" | bc -l)" "$(echo "100 * $mr / $mc" | bc -l)" "$(echo "$ms / $mh" | bc -l)" "$(printf '%s\n' "${peak[@]}" | sort -n | tail -1)"
+mb=$(printf '%s\n' "${base[@]}" | median)
+for mode in plain reflink; do
+  # each snapshot against the shell's on the same kind of storage: the host's filesystem, or an XFS with reflink
+  [[ $mode == plain ]] && mh=$(printf '%s\n' "${shsnap[@]}" | median) || mh=$(printf '%s\n' "${shsnapx[@]}" | median)
+  eval 'mc=$(printf "%s\n" "${cold_'$mode'[@]}" | median); mr=$(printf "%s\n" "${rerun_'$mode'[@]}" | median); ms=$(printf "%s\n" "${snap_'$mode'[@]}" | median); mw=$(printf "%s\n" "${wall_'$mode'[@]}" | median)'
+  printf 'median, %s: cold install / shell = %.2f (goal <= 0.8; with .NET start-up %.2f); rerun / cold = %.2f%% (goal <= 2%%); snapshot / shell = %.2f (goal <= 1.5)\n' \
+    "$mode" "$(echo "$mc / $mb" | bc -l)" "$(echo "$mw / $mb" | bc -l)" "$(echo "100 * $mr / $mc" | bc -l)" "$(echo "$ms / $mh" | bc -l)"
+done
+echo "peak RSS $(printf '%s\n' "${peak[@]}" | sort -n | tail -1) MiB"

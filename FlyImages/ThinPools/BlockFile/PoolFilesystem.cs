@@ -101,6 +101,32 @@ internal static class PoolFilesystem
         }
     }
 
+    /// <summary>Why a pool filesystem cannot be made on this machine (no mkfs.xfs, no XFS in the kernel), or null when it can.</summary>
+    public static string? Unavailable()
+    {
+        var path = Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin";
+        if (!path.Split(':').Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "mkfs.xfs"))))
+        {
+            return "mkfs.xfs (xfsprogs) is not installed";
+        }
+
+        var loaded = File.Exists("/proc/filesystems") && File.ReadLines("/proc/filesystems").Any(l => l.Trim() == "xfs");
+        return loaded || HasXfsModule() ? null : "the kernel has no XFS";
+    }
+
+    private static bool HasXfsModule()
+    {
+        try
+        {
+            var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
+            return Directory.Exists(Path.Combine("/lib/modules", release, "kernel", "fs", "xfs"));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Whether the filesystem holding <paramref name="folder"/> can reflink (FICLONE between two scratch files).</summary>
     public static bool SupportsReflink(string folder)
     {
