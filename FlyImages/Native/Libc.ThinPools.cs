@@ -66,6 +66,9 @@ internal static partial class Libc
         [LibraryImport(LibcName, EntryPoint = "fsync", SetLastError = true)]
         internal static partial int Fsync(int fd);
 
+        [LibraryImport(LibcName, EntryPoint = "syncfs", SetLastError = true)]
+        internal static partial int Syncfs(int fd);
+
         [LibraryImport(LibcName, EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         internal static partial int Mount(string source, string target, string fileSystemType, ulong flags, string? data);
 

@@ -126,6 +126,11 @@ internal sealed class BlockFileDriver : IThinPoolDriver
         }
 
         TryDelete(path, throwOnFailure: true);
+        if (record.FilesystemImage is not null)
+        {
+            PoolFilesystem.Commit(devices);
+        }
+
         return Task.CompletedTask;
     }
 
