@@ -18,6 +18,7 @@
         'Expand-FlyLayer'
         'Initialize-FlyThinPool'
         'Get-FlyThinPool'
+        'Remove-FlyThinPool'
         'Save-FlyImage'
     )
     FunctionsToExport    = @()

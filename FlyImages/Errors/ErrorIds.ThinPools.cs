@@ -5,6 +5,7 @@ public static partial class ErrorIds
     // thin pools
     public const string ThinPoolNameInvalid = "ThinPoolNameInvalid";
     public const string ThinPoolNotFound = "ThinPoolNotFound";
+    public const string ThinPoolInUse = "ThinPoolInUse";
     public const string ThinPoolUnavailable = "ThinPoolUnavailable";
     public const string ThinPoolBackendUnavailable = "ThinPoolBackendUnavailable";
     public const string ThinPoolConflict = "ThinPoolConflict";

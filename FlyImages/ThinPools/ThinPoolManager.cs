@@ -434,8 +434,8 @@ public static class ThinPoolManager
 
     private static string Key(FlyStore store, string name) => store.RootPath + "\n" + name;
 
-    /// <summary>Passes everything through but approves state changes (the default pool is made on demand).</summary>
-    private sealed class AlwaysProceed(IOperationContext inner) : IOperationContext
+    /// <summary>Passes everything through but approves state changes (the default pool is made on demand; a caller that asked already).</summary>
+    internal sealed class AlwaysProceed(IOperationContext inner) : IOperationContext
     {
         public CancellationToken CancellationToken => inner.CancellationToken;
 

@@ -70,6 +70,16 @@ public sealed class LeaseManager(FlyStore store)
     /// <summary>The recorded owner of <paramref name="key"/>, if any (alive or not).</summary>
     public LeaseOwner? Owner(LeaseKey key) => Store.Read((c, t) => ReadOwner(c, t, key));
 
+    /// <summary>Every lease held now by an owner that is alive (not expired, not dead on this host).</summary>
+    public IReadOnlyList<(LeaseKey Key, LeaseOwner Owner)> Live()
+    {
+        var now = DateTimeOffset.UtcNow;
+        return Store.Read((c, t) => c.Query(t, "SELECT kind, key, host, boot_id, pid, start_ticks, token, acquired_at, expires_at FROM leases ORDER BY kind, key;",
+                r => (new LeaseKey(r.GetString(0), r.GetString(1)), new LeaseOwner(new ProcessIdentity(r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetInt64(5)), r.GetString(6),
+                    StoreTime.Parse(r.GetString(7)), StoreTime.Parse(r.GetString(8))))))
+            .Where(l => !IsStale(l.Item2, now)).ToList();
+    }
+
     /// <summary>Whether <paramref name="owner"/> can be taken over now: expired, or dead on this host.</summary>
     public static bool IsStale(LeaseOwner owner, DateTimeOffset now)
     {

@@ -95,6 +95,38 @@ public sealed class InstallPipelineTests(SeededS3 s3) : IDisposable
     }
 
     [SkippableFact]
+    public void Remove_FlyThinPool_waits_for_the_snapshots_asks_and_leaves_the_images_not_installed()
+    {
+        Requirements.RequireLoopDevices();
+        ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -DataSize 1GB -StorePath $store", Vars).ShouldSucceed();
+        ps.Invoke("Install-FlyImage python -Source $src -Endpoint $ep -StorePath $store -DeviceSize 128MB | New-FlyThinSnapshot -Name py-1 -StorePath $store", Vars).ShouldSucceed();
+
+        var inUse = ps.Invoke("Remove-FlyThinPool $pool -Force -StorePath $store", Vars);
+        Assert.Equal("ThinPoolInUse,FlyImages.Cmdlets.RemoveFlyThinPoolCommand", Assert.Single(inUse.Errors).FullyQualifiedErrorId);
+        Assert.Contains("Remove-FlyThinSnapshot", Assert.Single(inUse.Errors).ErrorDetails?.RecommendedAction ?? "", StringComparison.Ordinal);
+        ps.Invoke("Remove-FlyThinSnapshot py-1 -Force -StorePath $store", Vars).ShouldSucceed();
+
+        var whatIf = ps.Invoke("Get-FlyThinPool -StorePath $store | Remove-FlyThinPool -StorePath $store -WhatIf", Vars);
+        whatIf.ShouldSucceed();
+        Assert.Contains("layer chain(s) of 1 installed image(s)", whatIf.HostText, StringComparison.Ordinal);
+        ps.Host.ChoiceAnswer = 2; // "No"
+        ps.Invoke("Remove-FlyThinPool $pool -StorePath $store", Vars).ShouldSucceed();
+        Assert.Equal(1, ps.Host.PromptCount);
+        Assert.Single(ps.Invoke("Get-FlyThinPool -StorePath $store", Vars).Output);
+
+        ps.Invoke("Get-FlyThinPool -StorePath $store | Remove-FlyThinPool -StorePath $store -Force", Vars).ShouldSucceed();
+        Assert.Empty(ps.Invoke("Get-FlyThinPool -StorePath $store", Vars).Output);
+        var python = ps.Invoke("Get-FlyImage python -Installed -StorePath $store", Vars);
+        python.ShouldSucceed();
+        Assert.Equal("Fetched", Assert.Single(python.Output).Properties["State"].Value.ToString());
+        Assert.Empty(Leaks.MountsUnder(store.Path));
+        Assert.Empty(Leaks.LoopDevicesUnder(store.Path));
+
+        var missing = ps.Invoke("Remove-FlyThinPool $pool -Force -StorePath $store", Vars);
+        Assert.Equal("ThinPoolNotFound,FlyImages.Cmdlets.RemoveFlyThinPoolCommand", Assert.Single(missing.Errors).FullyQualifiedErrorId);
+    }
+
+    [SkippableFact]
     public void Remove_asks_for_confirmation_and_a_no_keeps_the_snapshot()
     {
         Requirements.RequireLoopDevices();

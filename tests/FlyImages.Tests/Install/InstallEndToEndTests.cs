@@ -262,6 +262,60 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     }
 
     [SkippableFact]
+    public async Task Removing_the_pool_waits_for_its_snapshots_then_leaves_no_Ready_image_and_a_new_pool_reinstalls_without_downloading()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var images = await ListAsync(source, "golang", "node");
+        foreach (var image in images)
+        {
+            Assert.Equal(InstallState.Ready, (await installer.InstallAsync(source, image, Context)).State);
+        }
+
+        var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(installer.Pool));
+        await snapshots.EnsureActiveAsync(images[0].Source, "golang", "web-1", Context);
+
+        var plan = PoolRemoval.Plan(Store, poolName);
+        Assert.Equal(7, plan.Chains.Count); // 3 shared + 2 each
+        Assert.Equal(["golang", "node"], plan.Images.Select(i => i.Name).Order());
+        Assert.Single(plan.Snapshots);
+        var refused = await Assert.ThrowsAsync<FlyException>(() => PoolRemoval.RemoveAsync(Store, plan, Context));
+        Assert.Equal(ErrorIds.ThinPoolInUse, refused.ErrorId);
+        Assert.Contains("'web-1' of 'golang'", refused.Message, StringComparison.Ordinal);
+        Assert.NotEmpty(new ThinPoolRepository(Store).ListDevices(poolName)); // nothing was removed
+
+        await snapshots.RemoveAsync(images[0].Source, "golang", "web-1", Context);
+        await PoolRemoval.RemoveAsync(Store, PoolRemoval.Plan(Store, poolName), Context);
+
+        Assert.Empty(ThinPoolManager.List(Store));
+        Assert.Empty(Leaks.MountsUnder(Store.RootPath));
+        Assert.Empty(Leaks.LoopDevicesUnder(Store.RootPath));
+        var workflows = new WorkflowRepository(Store);
+        foreach (var image in images)
+        {
+            Assert.Equal(nameof(InstallState.Pending), workflows.Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(image.Source, image.Name))!.State);
+            Assert.Equal(ImageState.Fetched, new ImageRepository(Store).Find(image.Source, image.Name)!.State);
+        }
+
+        Assert.All(new LayerChainRepository(Store).List(), c => Assert.Equal((ChainState.Pending, (string?)null), (c.State, c.Device)));
+        Assert.Contains(WorkflowJournal.Query(Store), e => e.Image == "golang" && e.Kind == WorkflowKinds.InstallImage && e.Trigger == "PoolRemoved" && e.From == "Ready" && e.To == "Pending");
+
+        // a new pool: the images install again, every chain is made again, no blob is downloaded again
+        var gets = images.SelectMany(i => i.Layers).Sum(l => proxy.Gets(l.Key).Count);
+        var again = await OpenInstallerAsync();
+        foreach (var image in images)
+        {
+            var result = await again.InstallAsync(source, image, Context);
+            Assert.Equal((InstallState.Ready, true), (result.State, result.DidWork));
+            Assert.All(result.Chains, c => Assert.Equal(ChainState.Sealed, c.State));
+            Assert.All(result.Chains, c => Assert.NotNull(again.Pool.FindDevice(c.Device!)));
+        }
+
+        Assert.Equal(gets, images.SelectMany(i => i.Layers).Sum(l => proxy.Gets(l.Key).Count));
+    }
+
+    [SkippableFact]
     public async Task An_install_SIGKILLed_at_several_points_resumes_to_Ready_with_nothing_leaked()
     {
         RequireBackend();

@@ -1,0 +1,175 @@
+using FlyImages.Errors;
+using FlyImages.Model;
+using FlyImages.Operations;
+using FlyImages.State;
+using FlyImages.ThinPools;
+using FlyImages.Workflows;
+
+namespace FlyImages.Install;
+
+/// <summary>What removing a pool takes with it (see <see cref="PoolRemoval"/>).</summary>
+/// <param name="Pool">The pool.</param>
+/// <param name="Devices">How many devices the pool holds.</param>
+/// <param name="Chains">The layer chains whose devices are in the pool.</param>
+/// <param name="Images">Images (source, name) that use those chains: they are installed again by the next install.</param>
+/// <param name="Snapshots">Snapshots still in the pool: while there are any, the pool is not removed.</param>
+public sealed record PoolRemovalPlan(ThinPoolRecord Pool, int Devices, IReadOnlyList<LayerChain> Chains, IReadOnlyList<(string Source, string Name)> Images, IReadOnlyList<ThinSnapshot> Snapshots)
+{
+    /// <summary>The ShouldProcess action text.</summary>
+    public string Describe() => $"Delete its {Devices} device(s) ({Chains.Count} layer chain(s) of {Images.Count} installed image(s), which the next Install-FlyImage installs again) "
+        + (Pool.Owned ? "and remove the pool and its files" : "and forget the adopted pool");
+}
+
+/// <summary>
+/// Removes a thin pool and everything the store says lives in it. The records go first, in one
+/// transaction, under the leases of every image and chain concerned: chains whose devices are in the
+/// pool go back to Pending without a device, and the images that use them back to Pending (their blobs
+/// stay), each with a journal entry. Then the devices and the pool go. A crash in between leaves devices
+/// no record points to, which the next install of their chain deletes first; never a Ready image
+/// without its devices. Snapshots in the pool, or work in progress on the store, refuse the removal.
+/// </summary>
+public static class PoolRemoval
+{
+    private const string Trigger = "PoolRemoved";
+
+    /// <summary>What removing <paramref name="poolName"/> would do, read from the store (nothing changes).</summary>
+    public static PoolRemovalPlan Plan(FlyStore store, string poolName)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var name = ThinPoolNames.ValidatePool(poolName);
+        var pools = new ThinPoolRepository(store);
+        var pool = pools.FindPool(name) ?? throw new FlyException(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound,
+            $"The store '{store.RootPath}' records no thin pool named '{ThinPoolNames.Printable(name)}'.", name);
+        var devices = pools.ListDevices(name).Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
+        var chains = new LayerChainRepository(store).List().Where(c => c.Device is not null && devices.Contains(c.Device)).ToList();
+        var chainIds = chains.Select(c => c.ChainId).ToHashSet(StringComparer.Ordinal);
+        var images = store.Read((c, t) => c.Query(t, """
+            SELECT DISTINCT i.source, i.name, ic.chain_id FROM image_chains ic JOIN images i ON i.id = ic.image_id ORDER BY i.source, i.name;
+            """, r => (Source: r.GetString(0), Name: r.GetString(1), Chain: r.GetString(2))))
+            .Where(x => chainIds.Contains(x.Chain)).Select(x => (x.Source, x.Name)).Distinct().ToList();
+        var snapshots = new SnapshotWorkflow(store, NoSnapshotSteps.Instance).List()
+            .Where(s => s.State != SnapshotState.Removed && ((s.Device is not null && devices.Contains(s.Device)) || chainIds.Contains(s.ChainId))).ToList();
+        return new PoolRemovalPlan(pool, devices.Count, chains, images, snapshots);
+    }
+
+    /// <summary>
+    /// Removes the pool of <paramref name="plan"/> (the caller asked ShouldProcess with <see cref="PoolRemovalPlan.Describe"/>).
+    /// Throws ThinPoolInUse while snapshots are in the pool or another process works on the store.
+    /// </summary>
+    public static async Task RemoveAsync(FlyStore store, PoolRemovalPlan plan, IOperationContext context, ThinPoolOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(context);
+        var name = plan.Pool.Name;
+        var leases = new LeaseManager(store);
+        var held = new List<Lease>();
+        try
+        {
+            var keys = plan.Images.Select(i => new LeaseKey(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(i.Source, i.Name)))
+                .Concat(plan.Chains.Select(c => new LeaseKey(WorkflowKinds.MakeChain, c.ChainId)));
+            foreach (var key in keys)
+            {
+                held.Add(leases.TryAcquire(key, LeaseManager.DefaultTtl) ?? throw InUse(name, $"{key} is held by {leases.Owner(key)}"));
+            }
+
+            var others = leases.Live().Where(l => !held.Any(h => h.Key == l.Key)).ToList();
+            if (others.Count > 0)
+            {
+                throw InUse(name, $"{others[0].Key} is held by {others[0].Owner}{(others.Count > 1 ? $" (and {others.Count - 1} more)" : "")}");
+            }
+
+            // what the store says now, under the leases
+            var now = Plan(store, name);
+            if (now.Snapshots.Count > 0)
+            {
+                throw new FlyException(ErrorIds.ThinPoolInUse, FlyErrorCategory.InvalidOperation,
+                    $"Pool '{name}' still holds {now.Snapshots.Count} snapshot(s): {string.Join(", ", now.Snapshots.Take(5).Select(s => $"'{s.Name}' of '{s.Image}'"))}{(now.Snapshots.Count > 5 ? ", ..." : "")}.", name)
+                {
+                    RecommendedAction = "Remove them first: Get-FlyThinSnapshot | Remove-FlyThinSnapshot.",
+                };
+            }
+
+            if (now.Chains.Any(c => !plan.Chains.Any(p => p.ChainId == c.ChainId)))
+            {
+                throw InUse(name, "layer chains were made in it since the removal was planned");
+            }
+
+            ForgetChains(store, now, context);
+            await ThinPoolManager.RemoveAsync(store, name, new ThinPoolManager.AlwaysProceed(context), options).ConfigureAwait(false);
+            context.WriteVerbose($"Pool '{name}' removed: {now.Devices} device(s) deleted; {now.Images.Count} image(s) are no longer installed.");
+        }
+        finally
+        {
+            foreach (var lease in held)
+            {
+                await lease.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Chains in the pool: Pending, no device; images using them: Pending, blobs kept. One transaction, journaled.</summary>
+    private static void ForgetChains(FlyStore store, PoolRemovalPlan plan, IOperationContext context)
+    {
+        var detail = $"thin pool '{plan.Pool.Name}' was removed with its devices";
+        var who = ProcessIdentity.Current;
+        store.Write((c, t) =>
+        {
+            var runId = WorkflowRepository.NewRunId();
+            var reset = plan.Chains.Select(ch => (WorkflowKinds.MakeChain, ch.ChainId))
+                .Concat(plan.Images.Select(i => (WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(i.Source, i.Name))));
+            foreach (var (kind, key) in reset)
+            {
+                if (WorkflowRepository.Find(c, t, kind, key) is not { } workflow)
+                {
+                    continue;
+                }
+
+                WorkflowRepository.ClearSteps(c, t, workflow.Id); // completed steps name devices that are going
+                if (workflow.State == nameof(InstallState.Rejected))
+                {
+                    continue; // still hostile: stays Rejected
+                }
+
+                // a new run id: a run of the old one that is still about (it cannot hold the lease) can no longer write
+                c.Exec(t, """
+                    UPDATE workflows SET state = $s, state_detail = $d, run_id = $run, interrupted_at = NULL, updated_at = $now WHERE id = $id;
+                    """, ("$s", WorkflowKinds.InitialState), ("$d", detail), ("$run", runId), ("$now", StoreTime.Now()), ("$id", workflow.Id));
+                WorkflowJournal.Append(c, t, workflow, runId, workflow.State, WorkflowKinds.InitialState, Trigger, detail, null, DateTimeOffset.UtcNow - workflow.UpdatedAt, who);
+            }
+
+            foreach (var chain in plan.Chains)
+            {
+                LayerChainRepository.SetDevice(c, t, chain.ChainId, null);
+            }
+
+            foreach (var (source, imageName) in plan.Images)
+            {
+                c.Exec(t, "UPDATE images SET state = $s, state_detail = $d, updated_at = $now WHERE source = $src AND name = $n;",
+                    ("$s", nameof(ImageState.Fetched)), ("$d", detail), ("$now", StoreTime.Now()), ("$src", source), ("$n", imageName));
+            }
+        });
+        foreach (var (_, imageName) in plan.Images)
+        {
+            context.WriteVerbose($"Image '{imageName}' is no longer installed: {detail}.");
+        }
+    }
+
+    private static FlyException InUse(string pool, string why) => new(ErrorIds.ThinPoolInUse, FlyErrorCategory.ResourceBusy,
+        $"Pool '{pool}' is in use: {why}; nothing was removed.", pool)
+    {
+        RecommendedAction = "Wait for the installs and snapshots in progress to finish, then try again.",
+    };
+
+    /// <summary>Listing snapshots needs no steps.</summary>
+    private sealed class NoSnapshotSteps : ISnapshotSteps
+    {
+        public static readonly NoSnapshotSteps Instance = new();
+
+        public Task<string> CreateSnapshotAsync(SnapshotPlan plan, StepContext context) => throw new InvalidOperationException();
+
+        public Task<string> ActivateAsync(SnapshotPlan plan, string device, StepContext context) => throw new InvalidOperationException();
+
+        public Task RemoveAsync(SnapshotPlan plan, string? device, StepContext context) => throw new InvalidOperationException();
+    }
+}
