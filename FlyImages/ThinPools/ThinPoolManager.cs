@@ -48,6 +48,9 @@ public static class ThinPoolManager
         var repository = new ThinPoolRepository(store);
         var ct = context.CancellationToken;
 
+        // one Initialize at a time per store, across processes: two making the same pool at once would
+        // each clean up the other's files when the loser's record insert fails
+        using var initializing = await PoolLock.AcquireAsync(Path.Combine(store.RootPath, "pools", ".initialize.lock"), ct).ConfigureAwait(false);
         var existing = repository.FindPool(name);
         if (existing is not null)
         {

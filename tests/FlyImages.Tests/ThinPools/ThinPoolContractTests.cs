@@ -479,6 +479,19 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     }
 
     [SkippableFact]
+    public async Task ConcurrentInitializesOfOnePoolMakeItOnceAndAllGetIt()
+    {
+        RequireBackend();
+        poolMade = true;
+        var spec = new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 256 * MiB, ReflinkFilesystem = ReflinkFilesystem };
+        var pools = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => ThinPoolManager.InitializeAsync(Store, spec, new RecordingContext(), FastOptions))));
+        Assert.All(pools, p => Assert.Equal(PoolName, p!.Name));
+        Assert.Single(ThinPoolManager.List(Store));
+        await MakeFormattedAsync(pools[2]!, "works");
+        Assert.Equal(ThinPoolMode.ReadWrite, (await pools[0]!.GetStatusAsync()).Mode);
+    }
+
+    [SkippableFact]
     public async Task WhatIfChangesNothing()
     {
         RequireBackend();
