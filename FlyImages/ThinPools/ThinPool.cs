@@ -121,6 +121,7 @@ internal sealed partial class ThinPool : IThinPool
             Name = Name,
             Backend = Backend,
             Mode = usage.Mode,
+            Storage = Backend == ThinPoolBackend.DeviceMapper ? "dm-thin" : Record.FilesystemImage is null ? "folder" : "own XFS",
             ModeDetail = usage.Detail,
             TransactionId = usage.TransactionId,
             DataUsedBytes = usage.DataUsed,

@@ -50,6 +50,12 @@ public sealed record ThinPoolStatus
 
     public required ThinPoolMode Mode { get; init; }
 
+    /// <summary>
+    /// Where the devices live: "dm-thin" (a devicemapper thin-pool), "own XFS" (a block-file pool on its own
+    /// reflink filesystem: snapshots share blocks) or "folder" (block files in a folder of the store).
+    /// </summary>
+    public string Storage { get; init; } = "";
+
     /// <summary>Why the pool is unavailable or in a bad mode, if known.</summary>
     public string? ModeDetail { get; init; }
 

@@ -95,6 +95,7 @@ public sealed class ReflinkFilesystemThinPoolTests : ThinPoolContractTests
         var pool = await NewPoolAsync(dataSize: 1L << 30);
         Assert.NotNull(pool.Record.FilesystemImage);
         Assert.True(PoolFilesystem.SupportsReflink(pool.Record.DataPath!));
+        Assert.Equal("own XFS", (await pool.GetStatusAsync()).Storage);
         await MakeFormattedAsync(pool, "base", 256 * MiB);
         await using (var m = await pool.MountAsync("base"))
         {
