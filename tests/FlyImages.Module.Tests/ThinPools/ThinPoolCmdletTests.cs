@@ -36,7 +36,7 @@ public sealed class ThinPoolCmdletTests : IDisposable
         Assert.Contains("Backend", text, StringComparison.Ordinal);
         Assert.Contains("BlockFile", text, StringComparison.Ordinal);
         Assert.Contains("/ 64.0 MiB", text, StringComparison.Ordinal);
-        Assert.Matches(@"Storage", text);
+        Assert.Matches(@"BlockFile \((own XFS|folder)\)", text);
         Assert.Contains((string)listed.Output[0].Properties["Storage"].Value, new[] { "own XFS", "folder" });
     }
 
