@@ -18,8 +18,14 @@ public sealed record InstallOptions
 
     public FetchOptions Fetch { get; init; } = FetchOptions.Default;
 
-    /// <summary>How many blobs download at once while earlier layers are being applied.</summary>
-    public int FetchParallelism { get; init; } = 3;
+    /// <summary>
+    /// How many blobs download at once while earlier layers are being applied. Default 1: in layer order,
+    /// each over <see cref="FetchOptions.PartConcurrency"/> ranged GETs, so the layer the unpacker needs
+    /// next arrives first instead of sharing the bandwidth (and, on small machines, the hashing CPU) with
+    /// later ones; later layers download while earlier ones are applied. On the install benchmark's
+    /// 5-layer image this made the cold install about 10% faster than 3 at once.
+    /// </summary>
+    public int FetchParallelism { get; init; } = 1;
 
     public static InstallOptions Default { get; } = new();
 }
