@@ -38,8 +38,7 @@ public static class PoolRemoval
         ArgumentNullException.ThrowIfNull(store);
         var name = ThinPoolNames.ValidatePool(poolName);
         var pools = new ThinPoolRepository(store);
-        var pool = pools.FindPool(name) ?? throw new FlyException(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound,
-            $"The store '{store.RootPath}' records no thin pool named '{ThinPoolNames.Printable(name)}'.", name);
+        var pool = pools.FindPool(name) ?? throw ThinPoolManager.NotFound(store, name);
         var devices = pools.ListDevices(name).Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
         var chains = new LayerChainRepository(store).List().Where(c => c.Device is not null && devices.Contains(c.Device)).ToList();
         var chainIds = chains.Select(c => c.ChainId).ToHashSet(StringComparer.Ordinal);

@@ -63,7 +63,9 @@ public static class ThinPoolManager
         if (backend == ThinPoolBackend.BlockFile)
         {
             var devices = ThinPoolLayout.DevicesDirectory(store.RootPath, name);
-            var image = WantsOwnFilesystem(spec.ReflinkFilesystem, store.RootPath, context) ? ThinPoolLayout.DataFile(store.RootPath, name) : null;
+            // probed once: a FICLONE between two scratch files in the store
+            var hostReflinks = new Lazy<bool>(() => PoolFilesystem.SupportsReflink(store.RootPath));
+            var image = WantsOwnFilesystem(spec.ReflinkFilesystem, hostReflinks, context) ? ThinPoolLayout.DataFile(store.RootPath, name) : null;
             if (!context.ShouldProcess($"thin pool '{name}'", image is null
                 ? $"Create a block-file thin pool of {ByteSize.Format(dataSize)} in '{devices}'"
                 : $"Create a block-file thin pool of {ByteSize.Format(dataSize)} on its own XFS filesystem (reflink) in the sparse file '{image}', mounted on '{devices}'"))
@@ -97,7 +99,7 @@ public static class ThinPoolManager
                 FreeSpaceFloorPercent = floor,
                 Owned = true,
             };
-            if (image is null && !PoolFilesystem.SupportsReflink(record.DataPath))
+            if (image is null && !hostReflinks.Value)
             {
                 context.WriteVerbose($"The filesystem holding '{devices}' cannot reflink: snapshots of pool '{name}' are sparse copies. A pool on its own reflink filesystem (-ReflinkFilesystem; needs mkfs.xfs) shares blocks instead.");
             }
@@ -337,14 +339,14 @@ public static class ThinPoolManager
     }
 
     /// <summary>Whether a new block-file pool gets its own reflink filesystem (see <see cref="ThinPoolSpec.ReflinkFilesystem"/>).</summary>
-    private static bool WantsOwnFilesystem(bool? asked, string storeRoot, IOperationContext context)
+    private static bool WantsOwnFilesystem(bool? asked, Lazy<bool> hostReflinks, IOperationContext context)
     {
         if (asked is { } explicitly)
         {
             return explicitly;
         }
 
-        if (PoolFilesystem.SupportsReflink(storeRoot))
+        if (hostReflinks.Value)
         {
             return false; // the store's filesystem shares blocks itself
         }
@@ -429,7 +431,7 @@ public static class ThinPoolManager
         return record;
     }
 
-    private static FlyException NotFound(FlyStore store, string name) => new(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound,
+    internal static FlyException NotFound(FlyStore store, string name) => new(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound,
         $"The store '{store.RootPath}' records no thin pool named '{ThinPoolNames.Printable(name)}'.", name)
     {
         RecommendedAction = "Run Initialize-FlyThinPool first.",
