@@ -42,8 +42,12 @@ public static class Requirements
     public static void RequireRoot() => Skip.IfNot(IsRoot, NotRootMessage);
 
     /// <summary>mkfs.xfs is on PATH and the kernel has XFS (block-file pools with a filesystem of their own).</summary>
-    public static bool HasXfs => Environment.GetEnvironmentVariable("PATH")?.Split(':').Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "mkfs.xfs"))) == true
-        && File.ReadLines("/proc/filesystems").Any(l => l.Trim() == "xfs");
+    public static bool HasXfs => OnPath("mkfs.xfs") is not null && File.ReadLines("/proc/filesystems").Any(l => l.Trim() == "xfs");
+
+    /// <summary>The full path of <paramref name="program"/> in a PATH folder, or null.</summary>
+    public static string? OnPath(string program)
+        => (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin").Split(':').Where(d => d.Length > 0)
+            .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
 
     public static void RequireXfs() => Skip.IfNot(HasXfs, "not run: needs mkfs.xfs (xfsprogs) and XFS in the kernel (block-file pools on their own reflink filesystem)");
 

@@ -170,19 +170,8 @@ public sealed partial class S3rverFixture : IDisposable
         }
     }
 
-    private static string FindNode()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin").Split(':'))
-        {
-            var candidate = Path.Combine(dir, "node");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new InvalidOperationException("node was not found on PATH: the S3 tests need Node.js (apt-get install nodejs npm).");
-    }
+    private static string FindNode() => Requirements.OnPath("node")
+        ?? throw new InvalidOperationException("node was not found on PATH: the S3 tests need Node.js (apt-get install nodejs npm).");
 
     [GeneratedRegex(@"listening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex ListeningPattern();

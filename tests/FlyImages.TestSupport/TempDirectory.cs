@@ -48,9 +48,7 @@ public sealed class TempDirectory : IDisposable
         // devices' loops and chain mounts first, then the filesystems holding their files: repeat while it helps
         for (var round = 0; round < 3; round++)
         {
-            var mounts = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')).Where(p => p.Length > 4)
-                .Select(p => p[4].Replace("\\040", " ", StringComparison.Ordinal))
-                .Where(m => m.StartsWith(Path + "/", StringComparison.Ordinal)).OrderByDescending(m => m.Length).ToList();
+            var mounts = Leaks.MountPointsBelow(Path);
             var loops = Leaks.LoopDevicesUnder(Path);
             if (mounts.Count == 0 && loops.Count == 0)
             {
