@@ -446,7 +446,9 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
 
         await SimulateRebootAsync(again);
         ThinPoolManager.ForgetReconciled();
-        var loopsBefore = LoopDevices.List().Count;
+        // loop devices of this store only: test classes run in parallel and attach and detach their own
+        int StoreLoops() => LoopDevices.List().Count(l => l.BackingFile.StartsWith(RealStorePath + "/", StringComparison.Ordinal));
+        var loopsBefore = StoreLoops();
 
         var back = (ThinPool)(await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName }, Context, FastOptions))!;
         Assert.Equal(ThinPoolMode.ReadWrite, (await back.GetStatusAsync()).Mode);
@@ -457,11 +459,11 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         }
 
         // a third run attaches nothing more
-        var loops = LoopDevices.List().Count;
+        var loops = StoreLoops();
         Assert.True(loops > loopsBefore);
         await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName }, Context, FastOptions);
         await ThinPoolManager.OpenDefaultAsync(Store, Context, FastOptions);
-        Assert.Equal(loops, LoopDevices.List().Count);
+        Assert.Equal(loops, StoreLoops());
     }
 
     [SkippableFact]
