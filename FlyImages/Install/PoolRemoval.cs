@@ -65,9 +65,7 @@ public static class PoolRemoval
         var held = new List<Lease>();
         try
         {
-            var keys = plan.Images.Select(i => new LeaseKey(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(i.Source, i.Name)))
-                .Concat(plan.Chains.Select(c => new LeaseKey(WorkflowKinds.MakeChain, c.ChainId)));
-            foreach (var key in keys)
+            foreach (var key in WorkflowKeys(plan))
             {
                 held.Add(leases.TryAcquire(key, LeaseManager.DefaultTtl) ?? throw InUse(name, $"{key} is held by {leases.Owner(key)}"));
             }
@@ -115,9 +113,7 @@ public static class PoolRemoval
         store.Write((c, t) =>
         {
             var runId = WorkflowRepository.NewRunId();
-            var reset = plan.Chains.Select(ch => (WorkflowKinds.MakeChain, ch.ChainId))
-                .Concat(plan.Images.Select(i => (WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(i.Source, i.Name))));
-            foreach (var (kind, key) in reset)
+            foreach (var (kind, key) in WorkflowKeys(plan))
             {
                 if (WorkflowRepository.Find(c, t, kind, key) is not { } workflow)
                 {
@@ -153,6 +149,11 @@ public static class PoolRemoval
             context.WriteVerbose($"Image '{imageName}' is no longer installed: {detail}.");
         }
     }
+
+    /// <summary>The workflows (and so the leases) the removal touches: each image's install, each chain's make-chain.</summary>
+    private static IEnumerable<LeaseKey> WorkflowKeys(PoolRemovalPlan plan)
+        => plan.Images.Select(i => new LeaseKey(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(i.Source, i.Name)))
+            .Concat(plan.Chains.Select(c => new LeaseKey(WorkflowKinds.MakeChain, c.ChainId)));
 
     private static FlyException InUse(string pool, string why) => new(ErrorIds.ThinPoolInUse, FlyErrorCategory.ResourceBusy,
         $"Pool '{pool}' is in use: {why}; nothing was removed.", pool)

@@ -181,7 +181,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             // shared extents count once: what the pool's filesystem has in use beyond its own overhead
             // (recorded as MetadataSize when it was made); it can only grow while the filesystem under its
             // sparse file has room
-            used = Math.Max(0, (long)((fs.Blocks - fs.BlocksFree) * fs.FragmentSize) - record.MetadataSize);
+            used = Math.Max(0, PoolFilesystem.UsedBytes(fs) - record.MetadataSize);
             var host = Path.GetDirectoryName(own)!;
             if (P.Statvfs(host, out var hostFs) == 0)
             {

@@ -49,8 +49,11 @@ internal static class PoolFilesystem
             throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"statvfs '{mountPoint}' failed: {P.Describe(P.LastError)}.", mountPoint);
         }
 
-        return (long)((fs.Blocks - fs.BlocksFree) * fs.FragmentSize);
+        return UsedBytes(fs);
     }
+
+    /// <summary>What a filesystem's statvfs figures say it has in use.</summary>
+    public static long UsedBytes(in P.StatVfs fs) => (long)((fs.Blocks - fs.BlocksFree) * fs.FragmentSize);
 
     /// <summary>
     /// Commits the filesystem on <paramref name="mountPoint"/> (syncfs, a log force for XFS): the blocks a
