@@ -6,10 +6,3 @@ public sealed class ModulePathAttribute(string path) : Attribute
 {
     public string Path { get; } = path;
 }
-
-/// <summary>Carries the built console host's path (FlyImages.Host.dll) into the module test assembly.</summary>
-[AttributeUsage(AttributeTargets.Assembly)]
-public sealed class HostPathAttribute(string path) : Attribute
-{
-    public string Path { get; } = path;
-}

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Reflection;
 using FlyImages.Module.Tests.Infrastructure;
 using FlyImages.TestSupport;
 using Xunit;
@@ -7,7 +5,8 @@ using Xunit;
 namespace FlyImages.Module.Tests.Install;
 
 /// <summary>
-/// kill -9 mid-way, as a user's process would die: a real FlyImages.Host process installing an image is
+/// kill -9 mid-way, as a user's process would die: real pwsh (the pinned dotnet tool) running the packaged
+/// module and installing an image is
 /// SIGKILLed again and again (each time after a different number of its verbose lines, so the points
 /// are the same at any machine speed), then one more install must end Ready with nothing leaked (no
 /// mount, no loop device) and no sealed chain made twice.
@@ -15,7 +14,6 @@ namespace FlyImages.Module.Tests.Install;
 [Collection(SeededS3Collection.Name)]
 public sealed class CrashRecoveryTests(SeededS3 s3) : IDisposable
 {
-    private static readonly string HostDll = Path.GetFullPath(typeof(CrashRecoveryTests).Assembly.GetCustomAttribute<HostPathAttribute>()!.Path);
     private readonly PowerShellSession ps = new();
     private readonly TempDirectory store = new("flyimages-crash");
     private readonly string pool = "cr" + Guid.NewGuid().ToString("N")[..8];
@@ -26,34 +24,29 @@ public sealed class CrashRecoveryTests(SeededS3 s3) : IDisposable
     public async Task An_install_killed_mid_way_again_and_again_ends_Ready_on_the_next_run_with_nothing_leaked()
     {
         Requirements.RequireLoopDevices();
+        Pwsh.Require();
         ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -DataSize 2GB -StorePath $store", Vars).ShouldSucceed();
         var command = $"Install-FlyImage node -Source {PublicBucketLayout.SourceUri} -Endpoint {s3.Endpoint} -StorePath {store.Path} -DeviceSize 128MB -Verbose";
         var killedMidway = 0;
         foreach (var killAfter in new[] { 2, 5, 9, 14, 20, 27 })
         {
-            var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-            foreach (var a in new[] { HostDll, "-NonInteractive", "-Command", command })
-            {
-                info.ArgumentList.Add(a);
-            }
-
-            using var child = Process.Start(info)!;
-            child.StandardInput.Close();
-            var drainOut = child.StandardOutput.ReadToEndAsync();
+            using var child = Pwsh.Start(command);
+            var drainErr = child.Launcher.StandardError.ReadToEndAsync();
             var verbose = 0;
             string? line;
-            while ((line = await child.StandardError.ReadLineAsync()) is not null)
+            while ((line = await child.Output.ReadLineAsync()) is not null)
             {
                 if (line.StartsWith("VERBOSE:", StringComparison.Ordinal) && ++verbose >= killAfter)
                 {
-                    child.Kill(entireProcessTree: false); // SIGKILL: no finally blocks, no cleanup
+                    child.KillPwsh(); // SIGKILL: no finally blocks, no cleanup
                     killedMidway++;
                     break;
                 }
             }
 
-            await child.WaitForExitAsync();
-            await drainOut;
+            await child.Output.ReadToEndAsync();
+            await child.Launcher.WaitForExitAsync();
+            await drainErr;
         }
 
         var r = ps.Invoke("Install-FlyImage node -Source $src -Endpoint $ep -StorePath $store -DeviceSize 128MB", Vars);
