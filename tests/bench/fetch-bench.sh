@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 
 dotnet build "$repo/tests/bench/FetchBench/FetchBench.csproj" -c Release -o "$work/runner" -v quiet -nologo >/dev/null
-dotnet build "$repo/FlyImages.Host/FlyImages.Host.csproj" -c Release -o "$work/host" -v quiet -nologo >/dev/null
+package_module
 
 start_s3rver bench
 
@@ -62,13 +62,13 @@ printf 'median: curl %.3f s (%.0f MiB/s)  flyimages %.3f s (%.0f MiB/s)\n' "$mc"
 printf 'ratio flyimages/curl (fetch, median): %.2f   (whole process incl. .NET start-up: %.2f)   goal <= 1.0\n' "$(echo "$mf / $mc" | bc -l)" "$(echo "$mw / $mc" | bc -l)"
 printf 'flyimages peak RSS: %d MiB   goal <= 256 MiB\n' $((maxpeak / 1024))
 
-# the same fetch through the cmdlet (Save-FlyImage in the FlyImages console host): whole process, engine start-up included
+# the same fetch through the cmdlet (Save-FlyImage in real pwsh): whole process, engine start-up included
 cmd_times=(); cmd_peaks=()
 for r in $(seq 1 "$ROUNDS"); do
   store="$work/store-cmd-$r"; sync
   t0=$(now)
-  /usr/bin/time -v -o "$work/time.txt" dotnet "$work/host/FlyImages.Host.dll" -NonInteractive -Command \
-    "Save-FlyImage blob -Source s3://bench/images -Endpoint $endpoint -Anonymous -StorePath $store" >"$work/cmd.out" 2>&1 \
+  /usr/bin/time -v -o "$work/time.txt" "${pwsh_cmd[@]}" \
+    "$(fly_script "Save-FlyImage blob -Source s3://bench/images -Endpoint $endpoint -Anonymous -StorePath $store")" >"$work/cmd.out" 2>&1 \
     || { echo "Save-FlyImage failed: $(cat "$work/cmd.out")" >&2; exit 1; }
   t1=$(now)
   [[ -f "$store/blobs/sha256/${expected#sha256:}" ]] || { echo "Save-FlyImage stored no blob $expected" >&2; exit 1; }
@@ -77,5 +77,5 @@ for r in $(seq 1 "$ROUNDS"); do
   cmd_peaks+=("$(sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$work/time.txt")")
 done
 mcmd=$(median "${cmd_times[@]}")
-printf 'Save-FlyImage through FlyImages.Host (whole process): median %.3f s, ratio to curl %.2f, peak RSS %d MiB\n' \
+printf 'Save-FlyImage through pwsh (whole process): median %.3f s, ratio to curl %.2f, peak RSS %d MiB\n' \
   "$mcmd" "$(echo "$mcmd / $mc" | bc -l)" $(( $(printf '%s\n' "${cmd_peaks[@]}" | sort -n | tail -1) / 1024 ))

@@ -6,7 +6,7 @@
 #   rerun   Install-FlyImage of the now Ready image: goal <= 2% of the cold time.
 #   snap    New-FlyThinSnapshot against the shell's equivalent on the same backend (reflink copy of the
 #           image file + losetup): goal <= 1.5x.
-# FlyImages runs in one FlyImages.Host process per round; times are taken inside it (Stopwatch around
+# FlyImages runs in one real pwsh process (the pinned dotnet tool, packaged module) per round; times are taken inside it (Stopwatch around
 # each cmdlet), so .NET start-up (reported apart as "wall") is not charged to the cmdlets.
 # Needs root (loop devices, mount), node, curl, mkfs.ext4, mkfs.xfs. ROUNDS=3 LAYER1_MB=150 tests/bench/install-bench.sh
 set -euo pipefail
@@ -26,8 +26,8 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-echo "building the host and the layers..."
-dotnet build "$repo/FlyImages.Host/FlyImages.Host.csproj" -c Release -o "$work/host" -v quiet -nologo >/dev/null
+echo "packaging the module and building the layers..."
+package_module
 mkdir -p "$work/layers"
 bash "$repo/tests/bench/build-debian-layer.sh" "$work/layers/1.tar" "$LAYER1_MB" >/dev/null
 tar -C / -cf "$work/layers/2.tar" usr/share/perl usr/lib/python3 2>/dev/null || true
@@ -78,7 +78,7 @@ New-FlyThinSnapshot -Image app -Name s1 -Source s3://bench/images -StorePath '$s
 'SNAP ' + \$sw.Elapsed.TotalSeconds
 Remove-FlyThinSnapshot s1 -StorePath '$store' -Force"
     t0=$(now)
-    out=$(/usr/bin/time -v -o "$work/time.txt" dotnet "$work/host/FlyImages.Host.dll" -NonInteractive -Command "$script")
+    out=$(/usr/bin/time -v -o "$work/time.txt" "${pwsh_cmd[@]}" "$(fly_script "$script")")
     t1=$(now)
     # the pool (and, in reflink mode, its filesystem) goes with the store
     for m in $(awk -v s="$store/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done

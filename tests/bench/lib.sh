@@ -17,3 +17,17 @@ start_s3rver() {
   [[ -n "$port" ]] || { echo "s3rver did not start: $(cat "$work/s3rver.out")" >&2; return 1; }
   endpoint="http://127.0.0.1:$port"
 }
+
+# package_module: publishes the module (as build.ps1 Package does) into $work/module and sets $module (its
+# manifest) and pwsh_cmd: real pwsh (the pinned dotnet tool, `dotnet pwsh`, run in the repository where
+# .config/dotnet-tools.json is) ready for a script from fly_script SCRIPT (SCRIPT with the module imported):
+#   /usr/bin/time -v -o t.txt "${pwsh_cmd[@]}" "$(fly_script 'Get-FlyImage')"
+# The launcher waits for pwsh, so wall time and peak RSS (the largest process's) are pwsh's.
+package_module() {
+  (cd "$repo" && dotnet tool restore >/dev/null)
+  dotnet publish "$repo/FlyImages.Cmdlets/FlyImages.Cmdlets.csproj" -c Release -r linux-x64 --self-contained false \
+    -o "$work/module" -v quiet -nologo >/dev/null
+  module="$work/module/FlyImages.psd1"
+  pwsh_cmd=(env -C "$repo" dotnet pwsh -NoProfile -NonInteractive -Command)
+}
+fly_script() { printf "\$ErrorActionPreference = 'Stop'; Import-Module '%s'\n%s" "$module" "$1"; }
