@@ -1,5 +1,6 @@
 @{
     RootModule           = 'FlyImages.Cmdlets.dll'
+    # the version's one place: every assembly takes it from here (Directory.Build.props)
     ModuleVersion        = '0.1.0'
     GUID                 = '088ce314-c042-4482-88e5-c9d5a67d692c'
     Author               = 'FlyImages developers'
@@ -33,7 +34,16 @@
     )
     PrivateData          = @{
         PSData = @{
-            Tags         = @('containers', 'devicemapper', 'thin-pool', 'images', 's3', 'Linux')
+            Tags         = @('containers', 'devicemapper', 'thin-pool', 'images', 's3', 'Linux', 'PSEdition_Core')
+            LicenseUri   = 'https://github.com/flyimages/flyimages/blob/main/LICENSE'
+            ProjectUri   = 'https://github.com/flyimages/flyimages'
+            ReleaseNotes = @'
+0.1.0: first release. Get-FlyImage lists images in S3 (or a folder); Install-FlyImage fetches each layer blob
+once and unpacks each layer chain once into thin-pool devices (devicemapper, or block files on loop devices);
+New-FlyThinSnapshot activates installed images as thin snapshots; Get-/Remove-FlyThinSnapshot,
+Initialize-/Get-/Remove-FlyThinPool, Save-FlyImage, Expand-FlyLayer and Get-FlyImageEvent. Every step is a
+persisted, resumable workflow in a SQLite store. Tested on PowerShell 7.6.10 on Linux x64.
+'@
         }
     }
 }

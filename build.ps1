@@ -9,8 +9,13 @@
               the manifest, every FormatsToProcess file and the cmdlet assembly at the top; the core and
               every dependency in deps/ (loaded in the module's own AssemblyLoadContext), with
               libe_sqlite3.so flat beside SQLitePCLRaw.provider.e_sqlite3.dll (runtimes/ is not searched).
+              Then publishes it with Publish-PSResource to the local file repository out/repo (registered,
+              trusted, as 'FlyImagesLocal'), giving out/repo/FlyImages.<version>.nupkg, which users install
+              with Install-PSResource (see README) and CI installs with Save-PSResource before the Pester suites.
 .EXAMPLE
     ./build.ps1 Package; Import-Module ./out/FlyImages/FlyImages.psd1; Get-FlyImage
+.EXAMPLE
+    ./build.ps1 Package; Install-PSResource FlyImages -Repository FlyImagesLocal; Get-FlyImage
 #>
 [CmdletBinding()]
 param(
@@ -29,6 +34,22 @@ $root = $PSScriptRoot
 function Invoke-Native([string] $File, [string[]] $Arguments) {
     & $File @Arguments
     if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+# Publish-PSResource to a file repository, as the gallery would get it; FlyImages.<version>.nupkg results
+function Publish-LocalRepository([string] $Module, [string] $Version) {
+    $repo = Join-Path $root 'out/repo'
+    New-Item -ItemType Directory -Force $repo | Out-Null
+    Remove-Item (Join-Path $repo "FlyImages.$Version.nupkg") -ErrorAction SilentlyContinue
+    $registered = Get-PSResourceRepository -Name FlyImagesLocal -ErrorAction SilentlyContinue
+    if (-not $registered -or ([uri] $registered.Uri).LocalPath.TrimEnd('/') -ne $repo.TrimEnd('/')) {
+        if ($registered) { Unregister-PSResourceRepository -Name FlyImagesLocal }
+        Register-PSResourceRepository -Name FlyImagesLocal -Uri $repo -Trusted
+    }
+    Publish-PSResource -Path $Module -Repository FlyImagesLocal
+    $nupkg = Join-Path $repo "FlyImages.$Version.nupkg"
+    if (-not (Test-Path $nupkg)) { throw "Publish-PSResource did not write $nupkg" }
+    Write-Verbose "Module published to $nupkg (repository FlyImagesLocal)" -Verbose
 }
 
 foreach ($t in $Task) {
@@ -50,6 +71,7 @@ foreach ($t in $Task) {
             if ($missing) { throw "The packaged module lacks: $($missing -join ', ')" }
             Get-ChildItem $out -Filter *.pdb | Remove-Item
             Write-Verbose "Module packaged at $out" -Verbose
+            Publish-LocalRepository -Module $out -Version $manifest.ModuleVersion
         }
     }
 }

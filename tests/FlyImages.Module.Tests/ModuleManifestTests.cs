@@ -54,6 +54,33 @@ public sealed class ModuleManifestTests : IDisposable
     }
 
     [Fact]
+    public void The_version_has_one_place_and_the_gallery_metadata_is_complete()
+    {
+        var r = ps.Invoke("Get-Module FlyImages | ForEach-Object { [pscustomobject]@{ V = $_.Version; Asm = [Version][Diagnostics.FileVersionInfo]::GetVersionInfo([IO.Path]::Combine($_.ModuleBase, $_.RootModule)).FileVersion; Tags = $_.Tags; License = $_.LicenseUri; Project = $_.ProjectUri; Notes = $_.ReleaseNotes; Cmdlets = $_.ExportedCmdlets.Count; Functions = $_.ExportedFunctions.Count; Base = $_.ModuleBase } }");
+        r.ShouldSucceed();
+        var m = Assert.Single(r.Output);
+        var version = (Version)m.Properties["V"].Value;
+        var assembly = (Version)m.Properties["Asm"].Value;
+        Assert.Equal(version, new Version(assembly.Major, assembly.Minor, assembly.Build)); // one version: the manifest's, stamped into every assembly
+        var tags = ((System.Collections.IEnumerable)m.Properties["Tags"].Value).Cast<object>().Select(o => o.ToString()).ToArray();
+        Assert.Contains("PSEdition_Core", tags);
+        Assert.Contains("Linux", tags);
+        foreach (var uri in new[] { (Uri)m.Properties["License"].Value, (Uri)m.Properties["Project"].Value })
+        {
+            Assert.True(uri.IsAbsoluteUri && uri.Scheme == "https", $"{uri} is not an absolute https URI");
+        }
+
+        Assert.False(string.IsNullOrWhiteSpace((string)m.Properties["Notes"].Value));
+        Assert.True(File.Exists(Path.Combine((string)m.Properties["Base"].Value, "LICENSE")), "the module ships no LICENSE");
+        Assert.True((int)m.Properties["Cmdlets"].Value > 0);
+        Assert.Equal(0, (int)m.Properties["Functions"].Value);
+
+        // explicit exports: no wildcard in any *ToExport list
+        var manifest = File.ReadAllText(PowerShellSession.ModuleManifest);
+        Assert.DoesNotMatch(@"ToExport\s*=\s*'\*'", manifest);
+    }
+
+    [Fact]
     public void Format_views_name_only_cmdlet_assembly_types()
     {
         // PowerShell resolves [Type] literals in the default load context only; the core lives in the
