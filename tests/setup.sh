@@ -3,6 +3,8 @@
 #   Node.js + npm (the s3rver S3 endpoint), e2fsprogs/util-linux (mkfs.ext4, losetup, mount),
 #   xfsprogs (mkfs.xfs: block-file pools on their own reflink filesystem),
 #   dmsetup (devicemapper tools), and the qemu VM harness for the devicemapper tests (tests/vm/setup.sh).
+#   Restores the pinned test tools: pwsh (PowerShell 7.6.10, .config/dotnet-tools.json, run as `dotnet pwsh`)
+#   and Pester (tests/tools/TestTools.csproj, version in Directory.Packages.props).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export DEBIAN_FRONTEND=noninteractive
@@ -18,6 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+(cd "$here/.." && dotnet tool restore >/dev/null && dotnet restore tests/tools/TestTools.csproj -nologo -v q >/dev/null)
 (cd "$here/s3rver" && { [ -f node_modules/s3rver/bin/s3rver.js ] || npm ci --no-audit --no-fund --loglevel=error; })
 if [ -x "$here/vm/setup.sh" ]; then
   "$here/vm/setup.sh"

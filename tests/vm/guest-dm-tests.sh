@@ -6,7 +6,12 @@
 #
 # FLYVM_TEST_RUNNER picks the runner: console (default: the SDK's vstest.console.dll run directly,
 # FLYVM_VSTEST_CONSOLE naming it), test (`dotnet test DLL`) or vstest (`dotnet vstest DLL`).
-# Exit status: the test runner's; 3 when this kernel has no device-mapper (the VM is broken: the
+# When FLYVM_PESTER_MODULES is set (tests/run.sh sets it, through run-dm-tests.sh), the Pester acceptance
+# suite's Listing and Install tags then run in real pwsh (`dotnet pwsh`, the pinned tool, from the checkout
+# FLYVM_REPO) on devicemapper pools, importing the module installed from the nupkg in FLYVM_PESTER_MODULES
+# (FLYVM_PESTER_MODULE_BASE), with FLYVM_PESTER_SOURCE as the source and FLYVM_PESTER_MODULE as Pester;
+# NUnit XML into $FLYVM_SHARE/results/pester.xml.
+# Exit status: the test runner's (non-zero also when Pester failed); 3 when this kernel has no device-mapper (the VM is broken: the
 # DeviceMapper tests would only skip); 4 when the assembly is not visible inside.
 set -uo pipefail
 DLL=${1:?usage: guest-dm-tests.sh TESTS.dll}
@@ -43,4 +48,17 @@ case "${FLYVM_TEST_RUNNER:-console}" in
 esac
 rc=$?
 echo "guest: test runner exit $rc after $(awk -v s="$start" -v e="$(up)" 'BEGIN{printf "%.1f", e-s}') s"
+
+if [ -n "${FLYVM_PESTER_MODULES:-}" ]; then
+  pstart=$(up)
+  (cd "${FLYVM_REPO:?}" && env PSModulePath="$FLYVM_PESTER_MODULES" FLYIMAGES_ACCEPTANCE_MODULE=FlyImages \
+    FLYIMAGES_ACCEPTANCE_MODULE_BASE="${FLYVM_PESTER_MODULE_BASE:-}" FLYIMAGES_SOURCE="${FLYVM_PESTER_SOURCE:?}" \
+    FLYIMAGES_ACCEPTANCE_BACKEND=DeviceMapper \
+    "$DOTNET" pwsh -NoProfile -NonInteractive -File tests/acceptance/Invoke-Acceptance.ps1 \
+    -ResultPath "$RESULTS/pester.xml" -PesterModule "${FLYVM_PESTER_MODULE:?}" -Tag Listing,Install)
+  prc=$?
+  echo "guest: Pester exit $prc after $(awk -v s="$pstart" -v e="$(up)" 'BEGIN{printf "%.1f", e-s}') s"
+  [ "$rc" -eq 0 ] && rc=$prc
+fi
+echo "guest: done after $(awk -v s="$start" -v e="$(up)" 'BEGIN{printf "%.1f", e-s}') s"
 exit "$rc"

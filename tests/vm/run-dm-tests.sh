@@ -15,6 +15,11 @@
 # 4. reads the TRX on the host, lists failed and skipped tests, and prints as its LAST line
 #      VM: N passed, N failed, N skipped
 #
+# 5. with FLYVM_PESTER_MODULES set (tests/run.sh sets it and FLYVM_PESTER_MODULE_BASE, FLYVM_PESTER_SOURCE,
+#    FLYVM_PESTER_MODULE), the guest then runs the Pester acceptance suite's Listing and Install tags in real
+#    pwsh on devicemapper (see guest-dm-tests.sh); its NUnit XML is counted into the same VM line, and a
+#    missing or empty result counts as 1 failure.
+#
 # Exit status: 0 when at least one test ran and every one passed; otherwise non-zero:
 #   1   a test failed, a test was skipped inside the VM (there the kernel has device-mapper, so a
 #       skip means the VM is broken), no test ran, or the runner produced no results
@@ -98,6 +103,14 @@ fi
 [ -n "${DOTNET_ROOT:-}" ] && ARGS+=(--env "DOTNET_ROOT=$DOTNET_ROOT")
 
 ARGS+=(--env "FLYVM_TEST_RUNNER=$RUNNER")
+if [ -n "${FLYVM_PESTER_MODULES:-}" ]; then
+  for v in FLYVM_PESTER_MODULES FLYVM_PESTER_MODULE_BASE FLYVM_PESTER_SOURCE FLYVM_PESTER_MODULE; do
+    ARGS+=(--env "$v=${!v:-}")
+  done
+  ARGS+=(--env "FLYVM_REPO=$REPO")
+  # pwsh under TCG adds minutes: the hang guard grows with it
+  [ -z "${FLYVM_TIMEOUT:-}" ] && ARGS+=(--timeout 1800)
+fi
 
 RUN_DIR=$(flyvm_new_run_dir) || give_up 2 "cannot create a run folder under $FLYVM_CACHE/runs"
 t=$(flyvm_now)
@@ -144,6 +157,17 @@ fi
 if [ "$total" -eq 0 ]; then
   flyvm_say "no DeviceMapper test ran"
   rc=1
+fi
+if [ -n "${FLYVM_PESTER_MODULES:-}" ]; then
+  if counts=$("$REPO/tests/acceptance/count-results.sh" "$RUN_DIR/share/results/pester.xml"); then
+    read -r pp pf ps <<<"$counts"
+    flyvm_say "Pester inside the VM (devicemapper): $pp passed, $pf failed, $ps skipped"
+    [ "$pf" -gt 0 ] && { grep -E '^\s*\[-\]|^\s+(Expected|at )' "$RUN_DIR/console.log" | head -40 >&2; rc=1; }
+  else
+    flyvm_say "Pester inside the VM left no results: counted as 1 failure"
+    pp=0 pf=1 ps=0; rc=1
+  fi
+  passed=$((passed + pp)); failed=$((failed + pf)); skipped=$((skipped + ps))
 fi
 if [ "$vm_rc" -ne 0 ] && [ "$rc" -eq 0 ]; then
   flyvm_say "the guest exited $vm_rc although every recorded test passed"
