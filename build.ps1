@@ -4,7 +4,8 @@
     Builds, tests and packages FlyImages.
 .DESCRIPTION
     Build   - compiles the solution (warnings are errors).
-    Test    - runs tests/run.sh: every xunit suite, then the devicemapper tests in a qemu VM.
+    Test    - runs tests/run.sh: every xunit suite, the Pester suites in pwsh against the installed nupkg,
+              then the devicemapper tests (xunit and Pester) in a qemu VM.
     Package - publishes the module to out/FlyImages (dotnet publish -r linux-x64) and checks its layout:
               the manifest, every FormatsToProcess file and the cmdlet assembly at the top; the core and
               every dependency in deps/ (loaded in the module's own AssemblyLoadContext), with
