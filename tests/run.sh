@@ -105,8 +105,11 @@ if pester_ready; then
     FLYIMAGES_SOURCE="$pester_dir/source" FLYIMAGES_ACCEPTANCE_BACKEND=BlockFile
   stop_s3rver
   # the VM's guest runs the same suites on devicemapper with the same installed module and folder source
+  # (pwsh.dll of the pinned tool, run by dotnet directly: under emulation the CLI and the tool's shim in
+  # front of it would cost two more .NET start-ups)
   export FLYVM_PESTER_MODULES=$pester_dir/modules FLYVM_PESTER_MODULE_BASE=$module_base \
-    FLYVM_PESTER_SOURCE=$pester_dir/source FLYVM_PESTER_MODULE=$pester
+    FLYVM_PESTER_SOURCE=$pester_dir/source FLYVM_PESTER_MODULE=$pester \
+    FLYVM_PWSH_DLL=$(dotnet pwsh -NoProfile -NonInteractive -c '[Reflection.Assembly]::GetEntryAssembly().Location' 2>/dev/null)
 else
   stop_s3rver
   echo "Pester: could not prepare (see $pester_dir/prepare.log): counted as 1 failure"

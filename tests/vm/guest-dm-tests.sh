@@ -10,7 +10,8 @@
 # suite's Listing and Install tags then run in real pwsh (`dotnet pwsh`, the pinned tool, from the checkout
 # FLYVM_REPO) on devicemapper pools, importing the module installed from the nupkg in FLYVM_PESTER_MODULES
 # (FLYVM_PESTER_MODULE_BASE), with FLYVM_PESTER_SOURCE as the source and FLYVM_PESTER_MODULE as Pester;
-# NUnit XML into $FLYVM_SHARE/results/pester.xml.
+# NUnit XML into $FLYVM_SHARE/results/pester.xml. With FLYVM_PWSH_DLL (the tool's pwsh.dll, found on the host)
+# dotnet runs that pwsh directly: under emulation the dotnet CLI and the tool's shim cost minutes.
 # Exit status: the test runner's (non-zero also when Pester failed); 3 when this kernel has no device-mapper (the VM is broken: the
 # DeviceMapper tests would only skip); 4 when the assembly is not visible inside.
 set -uo pipefail
@@ -51,10 +52,11 @@ echo "guest: test runner exit $rc after $(awk -v s="$start" -v e="$(up)" 'BEGIN{
 
 if [ -n "${FLYVM_PESTER_MODULES:-}" ]; then
   pstart=$(up)
+  if [ -n "${FLYVM_PWSH_DLL:-}" ]; then pwsh=("$DOTNET" "$FLYVM_PWSH_DLL"); else pwsh=("$DOTNET" pwsh); fi
   (cd "${FLYVM_REPO:?}" && env PSModulePath="$FLYVM_PESTER_MODULES" FLYIMAGES_ACCEPTANCE_MODULE=FlyImages \
     FLYIMAGES_ACCEPTANCE_MODULE_BASE="${FLYVM_PESTER_MODULE_BASE:-}" FLYIMAGES_SOURCE="${FLYVM_PESTER_SOURCE:?}" \
     FLYIMAGES_ACCEPTANCE_BACKEND=DeviceMapper \
-    "$DOTNET" pwsh -NoProfile -NonInteractive -File tests/acceptance/Invoke-Acceptance.ps1 \
+    "${pwsh[@]}" -NoProfile -NonInteractive -File tests/acceptance/Invoke-Acceptance.ps1 \
     -ResultPath "$RESULTS/pester.xml" -PesterModule "${FLYVM_PESTER_MODULE:?}" -Tag Listing,Install)
   prc=$?
   echo "guest: Pester exit $prc after $(awk -v s="$pstart" -v e="$(up)" 'BEGIN{printf "%.1f", e-s}') s"
