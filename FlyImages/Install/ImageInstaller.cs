@@ -51,7 +51,7 @@ public sealed class ImageInstaller
     public async Task<IReadOnlyList<RecoveredWorkflow>> RecoverAsync(IOperationContext context)
     {
         var steps = new ImageInstallSteps(new NoSource(), content, pool, options);
-        var recovered = await new WorkflowRecovery(store, CompensationRegistry.ForChains(store, steps)).RecoverAsync(context.CancellationToken).ConfigureAwait(false);
+        var recovered = await new WorkflowRecovery(store, CompensationRegistry.ForChains(store, steps, context)).RecoverAsync(context.CancellationToken).ConfigureAwait(false);
         foreach (var r in recovered)
         {
             context.WriteVerbose($"Recovered {r.Kind} '{r.Subject}' left {r.State}: {r.Outcome} ({r.Detail}).");
