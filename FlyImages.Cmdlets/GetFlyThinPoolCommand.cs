@@ -26,11 +26,12 @@ public sealed class GetFlyThinPoolCommand : FlyCmdlet
     protected override void ProcessRecord()
     {
         IReadOnlyList<ThinPoolRecord> pools;
-        FlyStore? store;
+        ThinPoolCatalog? catalog;
         try
         {
-            store = FlyStore.OpenExisting(ResolvedStorePath);
-            pools = store is null ? [] : ThinPoolManager.List(store);
+            var store = FlyStore.OpenExisting(ResolvedStorePath);
+            catalog = store is null ? null : new ThinPoolCatalog(store);
+            pools = catalog is null ? [] : catalog.List();
         }
         catch (Exception e) when (e is FlyException or IOException or UnauthorizedAccessException)
         {
@@ -53,7 +54,7 @@ public sealed class GetFlyThinPoolCommand : FlyCmdlet
 
             if (match)
             {
-                TryPerItem(() => WriteObject(RunCore(context => ThinPoolManager.GetStatusAsync(store!, pool.Name, context))), pool.Name);
+                TryPerItem(() => WriteObject(RunCore(context => catalog!.GetStatusAsync(pool.Name, context))), pool.Name);
             }
         }
 

@@ -91,8 +91,8 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
             var status = RunCore(async context =>
             {
                 var store = FlyStore.Open(storePath);
-                var pool = await ThinPoolManager.InitializeAsync(store, spec, context).ConfigureAwait(false);
-                return pool is null ? null : await pool.GetStatusAsync(context.CancellationToken).ConfigureAwait(false);
+                var pool = await new ThinPoolCatalog(store).InitializeAsync(spec, context).ConfigureAwait(false);
+                return pool is null ? null : await pool.GetStatusAsync(context).ConfigureAwait(false);
             });
             if (status is not null)
             {

@@ -9,19 +9,25 @@ namespace FlyImages.Cmdlets.Infrastructure;
 public abstract class SnapshotCmdlet : FlyCmdlet
 {
     private FlyStore? store;
+    private ThinPoolCatalog? pools;
     private readonly Dictionary<string, SnapshotWorkflow> workflows = new(StringComparer.Ordinal);
 
     protected FlyStore Store => store ??= FlyStore.Open(ResolvedStorePath);
 
-    /// <summary>The snapshot workflow over <paramref name="pool"/> (null: the store's default pool). Call inside RunCore.</summary>
+    /// <summary>
+    /// The snapshot workflow over <paramref name="pool"/> (null: the store's default pool), kept for the
+    /// invocation (the pool keeps no context: each call passes its own). Never makes a pool: a store without
+    /// one fails with ThinPoolNotFound. Call inside RunCore.
+    /// </summary>
     internal async Task<SnapshotWorkflow> WorkflowAsync(string? pool, Operations.IOperationContext context)
     {
         var key = pool ?? "";
         if (!workflows.TryGetValue(key, out var workflow))
         {
+            pools ??= new ThinPoolCatalog(Store);
             var thinPool = pool is null
-                ? await ThinPoolManager.OpenDefaultAsync(Store, context).ConfigureAwait(false)
-                : await ThinPoolManager.OpenAsync(Store, pool, context).ConfigureAwait(false);
+                ? await pools.OpenDefaultAsync(context).ConfigureAwait(false)
+                : await pools.OpenAsync(pool, context).ConfigureAwait(false);
             workflows[key] = workflow = new SnapshotWorkflow(Store, new PoolSnapshotSteps(thinPool));
         }
 

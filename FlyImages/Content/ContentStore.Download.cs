@@ -3,6 +3,7 @@ using FlyImages.Errors;
 using FlyImages.Model;
 using FlyImages.Operations;
 using FlyImages.Sources;
+using FlyImages.State;
 
 namespace FlyImages.Content;
 

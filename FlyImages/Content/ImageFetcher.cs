@@ -56,7 +56,7 @@ public sealed class ImageFetcher(ContentStore content)
         }
 
         var recorded = images.Find(image.Source, image.Name);
-        var sameAsRecorded = recorded is not null && Images.ImageCatalog.SameLayers(image, recorded);
+        var sameAsRecorded = recorded is not null && ImageLayers.Same(image, recorded);
         var keepState = sameAsRecorded && recorded!.State is ImageState.Fetched or ImageState.Unpacking or ImageState.Ready;
         if (!keepState)
         {

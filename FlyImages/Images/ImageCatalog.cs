@@ -32,7 +32,7 @@ public static class ImageCatalog
             var recorded = new ImageRepository(store).List(source.Spec.Uri).ToDictionary(i => i.Name, StringComparer.Ordinal);
             foreach (var image in images)
             {
-                if (image.IsValid && recorded.TryGetValue(image.Name, out var known) && SameLayers(image, known))
+                if (image.IsValid && recorded.TryGetValue(image.Name, out var known) && ImageLayers.Same(image, known))
                 {
                     image.State = known.State;
                     image.StateDetail = known.StateDetail;
@@ -65,11 +65,6 @@ public static class ImageCatalog
 
     /// <summary>What the store records, optionally of one source.</summary>
     public static IReadOnlyList<Image> ListInstalled(FlyStore store, string? sourceUri) => new ImageRepository(store).List(sourceUri);
-
-    /// <summary>The same layers, in the same order, with the same identity (key, size, ETag).</summary>
-    public static bool SameLayers(Image a, Image b)
-        => a.Layers.Count == b.Layers.Count && a.Layers.Zip(b.Layers).All(p =>
-            p.First.Index == p.Second.Index && p.First.Key == p.Second.Key && p.First.Size == p.Second.Size && p.First.ETag == p.Second.ETag);
 
     /// <summary>The error for a name that matched nothing.</summary>
     public static FlyException NotFound(string name, string where)

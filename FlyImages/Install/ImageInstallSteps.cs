@@ -45,20 +45,20 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
     public async Task<string> CreateChainDeviceAsync(ChainPlan chain, StepContext context)
     {
         var name = DeviceNames.Chain(chain.ChainId);
-        var cancel = context.CancellationToken;
+        var operation = context.Operation;
         // a device left by a run that died before recording it is half-made: start again
-        await pool.DeleteIfPresentAsync(name, cancel).ConfigureAwait(false);
+        await pool.DeleteIfPresentAsync(name, operation).ConfigureAwait(false);
 
         if (chain.ParentDevice is null)
         {
-            await pool.CreateThinAsync(name, options.DeviceSize, cancel).ConfigureAwait(false);
-            await pool.ActivateAsync(name, cancel).ConfigureAwait(false);
-            await pool.FormatExt4Async(name, cancel).ConfigureAwait(false);
+            await pool.CreateThinAsync(name, options.DeviceSize, operation).ConfigureAwait(false);
+            await pool.ActivateAsync(name, operation).ConfigureAwait(false);
+            await pool.FormatExt4Async(name, operation).ConfigureAwait(false);
         }
         else
         {
-            await pool.CreateSnapshotAsync(name, chain.ParentDevice, cancel).ConfigureAwait(false);
-            await pool.ActivateAsync(name, cancel).ConfigureAwait(false);
+            await pool.CreateSnapshotAsync(name, chain.ParentDevice, operation).ConfigureAwait(false);
+            await pool.ActivateAsync(name, operation).ConfigureAwait(false);
         }
 
         return name;
@@ -66,7 +66,7 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
     public async Task ApplyLayerAsync(ChainPlan chain, string device, StepContext context)
     {
-        var cancel = context.CancellationToken;
+        var operation = context.Operation;
         if (context.Attempt > 1)
         {
             // a retried apply must not land on top of a half-applied one: make the device afresh
@@ -75,21 +75,21 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
         var blob = chain.BlobPath ?? content.TryGetBlob(chain.LayerDigest)?.Path
             ?? throw new FlyException(ErrorIds.WorkflowStepInvalid, FlyErrorCategory.InvalidOperation, $"The blob {chain.LayerDigest} of {chain} is not in the content store.", chain.ChainId);
-        await pool.ActivateAsync(device, cancel).ConfigureAwait(false);
+        await pool.ActivateAsync(device, operation).ConfigureAwait(false);
         OnApply?.Invoke(chain, false);
-        await using (var mount = await pool.MountAsync(device, readOnly: false, cancel).ConfigureAwait(false))
+        await using (var mount = await pool.MountAsync(device, readOnly: false, operation).ConfigureAwait(false))
         {
-            var result = await LayerUnpacker.ApplyAsync(blob, mount.Path, options.Limits, context.Operation, cancel).ConfigureAwait(false);
-            context.Operation.WriteVerbose($"{chain}: {result.Entries} entries, {ByteSize.Format(result.BytesWritten)} written, {result.WhiteoutsApplied} whiteouts, {result.Skipped.Count} skipped.");
-            await mount.UnmountAsync(cancel).ConfigureAwait(false);
+            var result = await LayerUnpacker.ApplyAsync(blob, mount.Path, options.Limits, operation, context.CancellationToken).ConfigureAwait(false);
+            operation.WriteVerbose($"{chain}: {result.Entries} entries, {ByteSize.Format(result.BytesWritten)} written, {result.WhiteoutsApplied} whiteouts, {result.Skipped.Count} skipped.");
+            await mount.UnmountAsync(operation).ConfigureAwait(false);
         }
 
         OnApply?.Invoke(chain, true);
     }
 
     /// <summary>A sealed chain is never written again; deactivating it frees its loop or dm device until a snapshot needs it.</summary>
-    public Task SealChainAsync(ChainPlan chain, string device, StepContext context) => pool.DeactivateAsync(device, context.CancellationToken);
+    public Task SealChainAsync(ChainPlan chain, string device, StepContext context) => pool.DeactivateAsync(device, context.Operation);
 
     public Task DiscardChainDeviceAsync(ChainPlan chain, string? device, StepContext context)
-        => pool.DeleteIfPresentAsync(device ?? DeviceNames.Chain(chain.ChainId), context.CancellationToken);
+        => pool.DeleteIfPresentAsync(device ?? DeviceNames.Chain(chain.ChainId), context.Operation);
 }

@@ -32,12 +32,16 @@ public sealed class ImageInstaller
 
     public IThinPool Pool => pool;
 
-    /// <summary>Opens the store's default pool (Initialize-FlyThinPool's, else a new Auto pool) and recovers runs that died.</summary>
+    /// <summary>
+    /// Opens the pool <paramref name="poolName"/>, else the store's default pool (Initialize-FlyThinPool's, else
+    /// a new Auto pool: installing is one of the two things that make a pool), and recovers runs that died.
+    /// </summary>
     public static async Task<ImageInstaller> OpenAsync(FlyStore store, InstallOptions options, IOperationContext context, string? poolName = null)
     {
+        var pools = new ThinPoolCatalog(store);
         var pool = poolName is null
-            ? await ThinPoolManager.OpenDefaultAsync(store, context).ConfigureAwait(false)
-            : await ThinPoolManager.OpenAsync(store, poolName, context).ConfigureAwait(false);
+            ? await pools.OpenOrCreateDefaultAsync(context).ConfigureAwait(false)
+            : await pools.OpenAsync(poolName, context).ConfigureAwait(false);
         var installer = new ImageInstaller(store, pool, options);
         await installer.RecoverAsync(context).ConfigureAwait(false);
         return installer;
@@ -47,7 +51,7 @@ public sealed class ImageInstaller
     public async Task<IReadOnlyList<RecoveredWorkflow>> RecoverAsync(IOperationContext context)
     {
         var steps = new ImageInstallSteps(new NoSource(), content, pool, options);
-        var recovered = await new WorkflowRecovery(store, CompensationRegistry.ForChains(store, steps)).RecoverAsync(context.CancellationToken).ConfigureAwait(false);
+        var recovered = await new WorkflowRecovery(store, CompensationRegistry.ForChains(store, steps, context)).RecoverAsync(context.CancellationToken).ConfigureAwait(false);
         foreach (var r in recovered)
         {
             context.WriteVerbose($"Recovered {r.Kind} '{r.Subject}' left {r.State}: {r.Outcome} ({r.Detail}).");

@@ -38,7 +38,7 @@ public static class PoolRemoval
         ArgumentNullException.ThrowIfNull(store);
         var name = ThinPoolNames.ValidatePool(poolName);
         var pools = new ThinPoolRepository(store);
-        var pool = pools.FindPool(name) ?? throw ThinPoolManager.NotFound(store, name);
+        var pool = pools.FindPool(name) ?? throw ThinPoolCatalog.NotFound(store.RootPath, name);
         var devices = pools.ListDevices(name).Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
         var chains = new LayerChainRepository(store).List().Where(c => c.Device is not null && devices.Contains(c.Device)).ToList();
         var chainIds = chains.Select(c => c.ChainId).ToHashSet(StringComparer.Ordinal);
@@ -93,7 +93,7 @@ public static class PoolRemoval
             }
 
             ForgetChains(store, now, context);
-            await ThinPoolManager.RemoveAsync(store, name, new ThinPoolManager.AlwaysProceed(context), options).ConfigureAwait(false);
+            await new ThinPoolCatalog(store, options).RemoveAsync(name, new ApprovingContext(context)).ConfigureAwait(false);
             context.WriteVerbose($"Pool '{name}' removed: {now.Devices} device(s) deleted; {now.Images.Count} image(s) are no longer installed.");
         }
         finally

@@ -16,15 +16,15 @@ public sealed partial class PoolSnapshotSteps(IThinPool pool) : ISnapshotSteps
     public async Task<string> CreateSnapshotAsync(SnapshotPlan plan, StepContext context)
     {
         var device = DeviceNames.Snapshot(plan.SnapshotId);
-        await pool.DeleteIfPresentAsync(device, context.CancellationToken).ConfigureAwait(false);
-        await pool.CreateSnapshotAsync(device, plan.TopDevice, context.CancellationToken).ConfigureAwait(false);
+        await pool.DeleteIfPresentAsync(device, context.Operation).ConfigureAwait(false);
+        await pool.CreateSnapshotAsync(device, plan.TopDevice, context.Operation).ConfigureAwait(false);
         return device;
     }
 
-    public Task<string> ActivateAsync(SnapshotPlan plan, string device, StepContext context) => pool.ActivateAsync(device, context.CancellationToken);
+    public Task<string> ActivateAsync(SnapshotPlan plan, string device, StepContext context) => pool.ActivateAsync(device, context.Operation);
 
     public Task RemoveAsync(SnapshotPlan plan, string? device, StepContext context)
-        => pool.DeleteIfPresentAsync(device ?? DeviceNames.Snapshot(plan.SnapshotId), context.CancellationToken);
+        => pool.DeleteIfPresentAsync(device ?? DeviceNames.Snapshot(plan.SnapshotId), context.Operation);
 
     /// <summary>Snapshot names: 1-63 letters, digits, '.', '_', '-', starting with a letter or digit.</summary>
     public static void CheckName(string name)

@@ -39,12 +39,12 @@ public sealed class ImageRepository(FlyStore store)
 
     private string? BlobPathOf(string? digest)
     {
-        if (!Content.ContentPaths.IsValidDigest(digest))
+        if (!ContentPaths.IsValidDigest(digest))
         {
             return null;
         }
 
-        var path = Content.ContentPaths.BlobPath(store.RootPath, digest!);
+        var path = ContentPaths.BlobPath(store.RootPath, digest!);
         return File.Exists(path) ? path : null;
     }
 

@@ -1,10 +1,14 @@
+using FlyImages.Operations;
+
 namespace FlyImages.ThinPools;
 
 /// <summary>
 /// One thin pool, whatever its backend (devicemapper thin-pool or block files on loop devices).
-/// Open one with <see cref="ThinPoolManager"/>. Devices are addressed by the caller's name (any text;
+/// Open one with a <see cref="ThinPoolCatalog"/>. Devices are addressed by the caller's name (any text;
 /// it only lives in the store). Every state change is recorded before the pool is touched and
-/// confirmed after; steps on one pool are serialised across threads and processes.
+/// confirmed after; steps on one pool are serialised across threads and processes. A pool keeps no
+/// caller's context: every call reports (verbose, warnings) and is cancelled through the
+/// <see cref="IOperationContext"/> it is given, so one open pool serves many calls (piped images).
 /// </summary>
 /// <remarks>
 /// Typical use (the install workflow): <c>CreateThinAsync</c> a base device, <c>ActivateAsync</c> it,
@@ -33,38 +37,38 @@ public interface IThinPool
     ThinDevice GetDevice(string name);
 
     /// <summary>Creates an empty thin device of <paramref name="sizeBytes"/> (rounded up to 4 KiB). Refused below the free-space floor.</summary>
-    Task<ThinDevice> CreateThinAsync(string name, long sizeBytes, CancellationToken cancellationToken = default);
+    Task<ThinDevice> CreateThinAsync(string name, long sizeBytes, IOperationContext context);
 
     /// <summary>
     /// Creates a snapshot of <paramref name="originName"/>. An active origin is suspended (dm suspend /
     /// filesystem freeze) for the moment of the snapshot and always resumed. Refused below the floor.
     /// </summary>
-    Task<ThinDevice> CreateSnapshotAsync(string name, string originName, CancellationToken cancellationToken = default);
+    Task<ThinDevice> CreateSnapshotAsync(string name, string originName, IOperationContext context);
 
     /// <summary>Activates the device (idempotent) and returns its block device path.</summary>
-    Task<string> ActivateAsync(string name, CancellationToken cancellationToken = default);
+    Task<string> ActivateAsync(string name, IOperationContext context);
 
     /// <summary>Deactivates the device (idempotent); a busy device is retried a bounded number of times, then ThinDeviceBusy.</summary>
-    Task DeactivateAsync(string name, CancellationToken cancellationToken = default);
+    Task DeactivateAsync(string name, IOperationContext context);
 
     /// <summary>Deactivates and deletes the device, then its record (its id becomes free). Works on Faulty devices too.</summary>
-    Task DeleteAsync(string name, CancellationToken cancellationToken = default);
+    Task DeleteAsync(string name, IOperationContext context);
 
     /// <summary>The pool's figures (mode Unavailable when the pool is not present).</summary>
-    Task<ThinPoolStatus> GetStatusAsync(CancellationToken cancellationToken = default);
+    Task<ThinPoolStatus> GetStatusAsync(IOperationContext context);
 
     /// <summary>
     /// Brings records and pool together (run at start-up; opening a pool does it once per process):
     /// re-activates what should be active, resumes anything left suspended, finishes interrupted
     /// deactivations and deletions, marks half-made devices Faulty, reports what no record explains.
     /// </summary>
-    Task<ThinPoolReconcileReport> ReconcileAsync(CancellationToken cancellationToken = default);
+    Task<ThinPoolReconcileReport> ReconcileAsync(IOperationContext context);
 
     /// <summary>Makes an ext4 filesystem on the active device (nodiscard, eager inode table and journal init).</summary>
-    Task FormatExt4Async(string name, CancellationToken cancellationToken = default);
+    Task FormatExt4Async(string name, IOperationContext context);
 
     /// <summary>Mounts the active device's ext4 filesystem (nosuid,nodev,noatime) on a private folder under the store. Dispose to unmount.</summary>
-    Task<ThinMount> MountAsync(string name, bool readOnly = false, CancellationToken cancellationToken = default);
+    Task<ThinMount> MountAsync(string name, bool readOnly, IOperationContext context);
 }
 
 /// <summary>What a reconciliation found and did.</summary>

@@ -1,3 +1,5 @@
+using FlyImages.Operations;
+
 namespace FlyImages.ThinPools;
 
 /// <summary>The figures a backend reports about its pool.</summary>
@@ -14,7 +16,9 @@ internal sealed record PoolInventory(IReadOnlySet<int> ActiveIds, IReadOnlySet<i
 /// the engine's (<see cref="ThinPool"/>); a driver only touches the pool. Every step is idempotent where
 /// the kernel allows: "already gone" is success for Deactivate and Delete. A busy device throws
 /// FlyException ThinDeviceBusy (the engine retries it); a device id the pool already holds throws
-/// <see cref="ThinDeviceIdTakenException"/>.
+/// <see cref="ThinDeviceIdTakenException"/>. A driver keeps no caller's context: the steps that report
+/// take the caller's <see cref="IOperationContext"/> (its token cancels them), the silent ones only a
+/// token. Drivers are made by their backend's <see cref="IThinPoolBackend"/>.
 /// </summary>
 internal interface IThinPoolDriver
 {
@@ -23,13 +27,13 @@ internal interface IThinPoolDriver
     /// <summary>Whether the pool is usable as is (false after a reboot until <see cref="EnsureReadyAsync"/>).</summary>
     Task<bool> IsReadyAsync(CancellationToken cancellationToken);
 
-    /// <summary>Makes the pool usable (after a reboot: re-attach files, re-create the pool table).</summary>
-    Task EnsureReadyAsync(CancellationToken cancellationToken);
+    /// <summary>Makes the pool usable (after a reboot: re-attach files, re-create the pool table), reporting through <paramref name="context"/>.</summary>
+    Task EnsureReadyAsync(IOperationContext context);
 
     Task CreateThinAsync(int deviceId, long size, CancellationToken cancellationToken);
 
     /// <summary>Creates <paramref name="deviceId"/> as a snapshot of <paramref name="originId"/> (suspended by the engine when active).</summary>
-    Task CreateSnapshotAsync(int deviceId, int originId, long size, CancellationToken cancellationToken);
+    Task CreateSnapshotAsync(int deviceId, int originId, long size, IOperationContext context);
 
     Task<bool> IsActiveAsync(int deviceId, CancellationToken cancellationToken);
 

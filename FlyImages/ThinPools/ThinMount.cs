@@ -7,22 +7,22 @@ namespace FlyImages.ThinPools;
 
 /// <summary>
 /// An ext4 filesystem of a pool device mounted on a private folder under the store (nosuid, nodev,
-/// noatime). Dispose it to unmount: always, also after a failure; a busy mount is retried a bounded
-/// number of times, then UnmountFailed. The folder is removed after the unmount.
+/// noatime). Unmount it with <see cref="UnmountAsync"/> (reported through that call's context); dispose
+/// it to unmount in any case, also after a failure (silently, never cancelled). A busy mount is retried
+/// a bounded number of times, then UnmountFailed. The folder is removed after the unmount. A mount keeps
+/// no context: it reports through the context of the call at hand.
 /// </summary>
 public sealed class ThinMount : IAsyncDisposable
 {
     private readonly ThinPoolOptions options;
-    private readonly IOperationContext context;
     private int unmounted;
 
-    private ThinMount(string path, string devicePath, bool readOnly, ThinPoolOptions options, IOperationContext context)
+    private ThinMount(string path, string devicePath, bool readOnly, ThinPoolOptions options)
     {
         Path = path;
         DevicePath = devicePath;
         ReadOnly = readOnly;
         this.options = options;
-        this.context = context;
     }
 
     /// <summary>The mount point.</summary>
@@ -34,9 +34,9 @@ public sealed class ThinMount : IAsyncDisposable
 
     public bool IsMounted => Volatile.Read(ref unmounted) == 0;
 
-    internal static Task<ThinMount> MountAsync(string devicePath, string folder, bool readOnly, ThinPoolOptions options, IOperationContext context, CancellationToken cancellationToken)
+    internal static Task<ThinMount> MountAsync(string devicePath, string folder, bool readOnly, ThinPoolOptions options, IOperationContext context)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        context.CancellationToken.ThrowIfCancellationRequested();
         var flags = P.MS_NOSUID | P.MS_NODEV | P.MS_NOATIME | (readOnly ? P.MS_RDONLY : 0);
         if (P.Mount(devicePath, folder, "ext4", flags, null) != 0)
         {
@@ -50,16 +50,20 @@ public sealed class ThinMount : IAsyncDisposable
         }
 
         context.WriteVerbose($"Mounted '{devicePath}' on '{folder}'{(readOnly ? " read-only" : "")}.");
-        return Task.FromResult(new ThinMount(folder, devicePath, readOnly, options, context));
+        return Task.FromResult(new ThinMount(folder, devicePath, readOnly, options));
     }
 
     /// <summary>A mount found in the mount table (left by a process that ended), so it can be unmounted.</summary>
-    internal static ThinMount Adopt(string path, string devicePath, ThinPoolOptions options, IOperationContext context)
-        => new(path, devicePath, readOnly: false, options, context);
+    internal static ThinMount Adopt(string path, string devicePath, ThinPoolOptions options)
+        => new(path, devicePath, readOnly: false, options);
 
-    /// <summary>Unmounts (retrying EBUSY a bounded number of times) and removes the folder. Safe to call twice.</summary>
-    public async Task UnmountAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Unmounts (retrying EBUSY a bounded number of times) and removes the folder; reports and is cancelled
+    /// through <paramref name="context"/>. Safe to call twice.
+    /// </summary>
+    public async Task UnmountAsync(IOperationContext context)
     {
+        ArgumentNullException.ThrowIfNull(context);
         if (Volatile.Read(ref unmounted) != 0)
         {
             return;
@@ -85,14 +89,14 @@ public sealed class ThinMount : IAsyncDisposable
             }
 
             return default;
-        }, cancellationToken).ConfigureAwait(false);
+        }, context.CancellationToken).ConfigureAwait(false);
         Volatile.Write(ref unmounted, 1);
         TryRemoveFolder(Path);
         context.WriteVerbose($"Unmounted '{Path}'.");
     }
 
     /// <summary>Unmounts; never cancelled (a mount must not outlive its owner).</summary>
-    public ValueTask DisposeAsync() => new(UnmountAsync(CancellationToken.None));
+    public ValueTask DisposeAsync() => new(UnmountAsync(NullOperationContext.Instance));
 
     /// <summary>Removes an empty mount folder; one that is not empty (or is mounted) stays.</summary>
     internal static void TryRemoveFolder(string folder)

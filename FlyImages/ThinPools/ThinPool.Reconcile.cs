@@ -1,13 +1,16 @@
+using FlyImages.Operations;
+
 namespace FlyImages.ThinPools;
 
 /// <summary>Start-up reconciliation of records and pool (see <see cref="IThinPool.ReconcileAsync"/>).</summary>
 internal sealed partial class ThinPool
 {
-    public async Task<ThinPoolReconcileReport> ReconcileAsync(CancellationToken cancellationToken = default)
+    public async Task<ThinPoolReconcileReport> ReconcileAsync(IOperationContext context)
     {
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
         using var held = await LockAsync(ct).ConfigureAwait(false);
-        await driver.EnsureReadyAsync(ct).ConfigureAwait(false);
+        await driver.EnsureReadyAsync(context).ConfigureAwait(false);
         var inventory = await driver.GetInventoryAsync(ct).ConfigureAwait(false);
         var reactivated = new List<string>();
         var resumed = new List<string>();
@@ -36,7 +39,7 @@ internal sealed partial class ThinPool
                     case ThinDeviceState.Activating or ThinDeviceState.Activated:
                         if (!live)
                         {
-                            await ActivateCoreAsync(device, ct).ConfigureAwait(false);
+                            await ActivateCoreAsync(device, context).ConfigureAwait(false);
                             reactivated.Add(label);
                         }
                         else
@@ -58,17 +61,17 @@ internal sealed partial class ThinPool
                         }
                         else
                         {
-                            await ActivateCoreAsync(device with { State = ThinDeviceState.Activated }, ct).ConfigureAwait(false);
+                            await ActivateCoreAsync(device with { State = ThinDeviceState.Activated }, context).ConfigureAwait(false);
                             reactivated.Add(label);
                         }
 
                         break;
                     case ThinDeviceState.Deactivating:
-                        await DeactivateCoreAsync(device, ct).ConfigureAwait(false);
+                        await DeactivateCoreAsync(device, context).ConfigureAwait(false);
                         completed.Add($"{label}: deactivation finished");
                         break;
                     case ThinDeviceState.Removing:
-                        await DeleteCoreAsync(device, ct).ConfigureAwait(false);
+                        await DeleteCoreAsync(device, context).ConfigureAwait(false);
                         completed.Add($"{label}: deletion finished");
                         break;
                 }
@@ -97,11 +100,11 @@ internal sealed partial class ThinPool
             Unexplained = unexplained,
             Errors = errors,
         };
-        Announce(report);
+        Announce(report, context);
         return report;
     }
 
-    private void Announce(ThinPoolReconcileReport report)
+    private void Announce(ThinPoolReconcileReport report, IOperationContext context)
     {
         foreach (var d in report.Reactivated)
         {

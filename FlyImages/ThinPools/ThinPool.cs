@@ -19,16 +19,14 @@ internal sealed partial class ThinPool : IThinPool
     private readonly ThinPoolRepository repository;
     private readonly IThinPoolDriver driver;
     private readonly ThinPoolOptions options;
-    private readonly IOperationContext context;
     private readonly string lockPath;
     private readonly string storeRoot;
 
-    internal ThinPool(ThinPoolRepository repository, ThinPoolRecord record, IThinPoolDriver driver, ThinPoolOptions options, IOperationContext context)
+    internal ThinPool(ThinPoolRepository repository, ThinPoolRecord record, IThinPoolDriver driver, ThinPoolOptions options)
     {
         this.repository = repository;
         this.driver = driver;
         this.options = options;
-        this.context = context;
         Record = record;
         storeRoot = repository.Store.RootPath;
         lockPath = ThinPoolLayout.LockPath(storeRoot, record.Name);
@@ -51,22 +49,24 @@ internal sealed partial class ThinPool : IThinPool
     public ThinDevice GetDevice(string name) => FindDevice(name)
         ?? throw new FlyException(ErrorIds.ThinDeviceNotFound, FlyErrorCategory.ObjectNotFound, $"Pool '{Name}' has no device named '{ThinPoolNames.Printable(name)}'.", name);
 
-    public async Task<ThinDevice> CreateThinAsync(string name, long sizeBytes, CancellationToken cancellationToken = default)
+    public async Task<ThinDevice> CreateThinAsync(string name, long sizeBytes, IOperationContext context)
     {
         ValidateNewName(name);
         var size = ValidateSize(sizeBytes);
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
         using var held = await LockAsync(ct).ConfigureAwait(false);
-        await CheckFloorAsync(ct).ConfigureAwait(false);
-        var device = await CreateRecordedAsync(name, ThinDeviceKind.Thin, null, size, id => driver.CreateThinAsync(id, size, ct)).ConfigureAwait(false);
+        await CheckFloorAsync(context).ConfigureAwait(false);
+        var device = await CreateRecordedAsync(name, ThinDeviceKind.Thin, null, size, id => driver.CreateThinAsync(id, size, ct), context).ConfigureAwait(false);
         context.WriteVerbose($"Pool '{Name}': created thin device {device.DeviceId} '{name}' of {ByteSize.Format(size)}.");
         return device;
     }
 
-    public async Task<ThinDevice> CreateSnapshotAsync(string name, string originName, CancellationToken cancellationToken = default)
+    public async Task<ThinDevice> CreateSnapshotAsync(string name, string originName, IOperationContext context)
     {
         ValidateNewName(name);
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
         using var held = await LockAsync(ct).ConfigureAwait(false);
         var origin = GetDevice(originName);
         if (origin.State is not (ThinDeviceState.Created or ThinDeviceState.Activated or ThinDeviceState.Deactivated))
@@ -74,38 +74,42 @@ internal sealed partial class ThinPool : IThinPool
             throw StateInvalid(origin, "take a snapshot of");
         }
 
-        await CheckFloorAsync(ct).ConfigureAwait(false);
+        await CheckFloorAsync(context).ConfigureAwait(false);
         var device = await CreateRecordedAsync(name, ThinDeviceKind.Snapshot, origin.DeviceId, origin.SizeBytes,
-            id => SnapshotWithOriginSuspendedAsync(id, origin, ct)).ConfigureAwait(false);
+            id => SnapshotWithOriginSuspendedAsync(id, origin, context), context).ConfigureAwait(false);
         context.WriteVerbose($"Pool '{Name}': created snapshot {device.DeviceId} '{name}' of device {origin.DeviceId} '{origin.Name}'.");
         return device;
     }
 
-    public async Task<string> ActivateAsync(string name, CancellationToken cancellationToken = default)
+    public async Task<string> ActivateAsync(string name, IOperationContext context)
     {
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
         using var held = await LockAsync(ct).ConfigureAwait(false);
         var device = GetDevice(name);
-        return await ActivateCoreAsync(device, ct).ConfigureAwait(false);
+        return await ActivateCoreAsync(device, context).ConfigureAwait(false);
     }
 
-    public async Task DeactivateAsync(string name, CancellationToken cancellationToken = default)
+    public async Task DeactivateAsync(string name, IOperationContext context)
     {
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
         using var held = await LockAsync(ct).ConfigureAwait(false);
-        await DeactivateCoreAsync(GetDevice(name), ct).ConfigureAwait(false);
+        await DeactivateCoreAsync(GetDevice(name), context).ConfigureAwait(false);
     }
 
-    public async Task DeleteAsync(string name, CancellationToken cancellationToken = default)
+    public async Task DeleteAsync(string name, IOperationContext context)
     {
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
         using var held = await LockAsync(ct).ConfigureAwait(false);
-        await DeleteCoreAsync(GetDevice(name), ct).ConfigureAwait(false);
+        await DeleteCoreAsync(GetDevice(name), context).ConfigureAwait(false);
     }
 
-    public async Task<ThinPoolStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    public async Task<ThinPoolStatus> GetStatusAsync(IOperationContext context)
     {
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
         PoolUsage usage;
         try
         {
@@ -135,21 +139,22 @@ internal sealed partial class ThinPool : IThinPool
         };
     }
 
-    public async Task FormatExt4Async(string name, CancellationToken cancellationToken = default)
+    public async Task FormatExt4Async(string name, IOperationContext context)
     {
-        var ct = Token(cancellationToken);
-        var path = await ActiveDevicePathAsync(name, ct).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(context);
+        var ct = context.CancellationToken;
+        var path = await ActiveDevicePathAsync(name, context).ConfigureAwait(false);
         context.WriteVerbose($"Pool '{Name}': making ext4 on '{path}'.");
         await Ext4.FormatAsync(path, options.CommandTimeout, ct).ConfigureAwait(false);
     }
 
-    public async Task<ThinMount> MountAsync(string name, bool readOnly = false, CancellationToken cancellationToken = default)
+    public async Task<ThinMount> MountAsync(string name, bool readOnly, IOperationContext context)
     {
-        var ct = Token(cancellationToken);
+        ArgumentNullException.ThrowIfNull(context);
         var device = GetDevice(name);
-        var path = await ActiveDevicePathAsync(name, ct).ConfigureAwait(false);
+        var path = await ActiveDevicePathAsync(name, context).ConfigureAwait(false);
         var folder = ThinPoolLayout.NewMountPoint(storeRoot, Name, device.DeviceId);
-        return await ThinMount.MountAsync(path, folder, readOnly, options, context, ct).ConfigureAwait(false);
+        return await ThinMount.MountAsync(path, folder, readOnly, options, context).ConfigureAwait(false);
     }
 
     internal double FloorPercent => options.FreeSpaceFloorPercent ?? Record.FreeSpaceFloorPercent;
@@ -157,10 +162,9 @@ internal sealed partial class ThinPool : IThinPool
     /// <summary>Takes the pool lock (for callers that combine steps, like tests simulating a crash).</summary>
     internal Task<PoolLock> LockAsync(CancellationToken cancellationToken) => PoolLock.AcquireAsync(lockPath, cancellationToken);
 
-    private CancellationToken Token(CancellationToken cancellationToken) => cancellationToken.CanBeCanceled ? cancellationToken : context.CancellationToken;
-
-    private async Task<string> ActiveDevicePathAsync(string name, CancellationToken ct)
+    private async Task<string> ActiveDevicePathAsync(string name, IOperationContext context)
     {
+        var ct = context.CancellationToken;
         var device = GetDevice(name);
         if (device.State != ThinDeviceState.Activated || !await driver.IsActiveAsync(device.DeviceId, ct).ConfigureAwait(false))
         {
@@ -176,7 +180,7 @@ internal sealed partial class ThinPool : IThinPool
     /// An id the pool already holds (someone else's device in an adopted pool) is kept as a Faulty
     /// placeholder and another id is taken.
     /// </summary>
-    private async Task<ThinDevice> CreateRecordedAsync(string name, ThinDeviceKind kind, int? originId, long size, Func<int, Task> make)
+    private async Task<ThinDevice> CreateRecordedAsync(string name, ThinDeviceKind kind, int? originId, long size, Func<int, Task> make, IOperationContext context)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -204,12 +208,13 @@ internal sealed partial class ThinPool : IThinPool
     }
 
     /// <summary>Suspends an active origin around the snapshot and always resumes it (a device left suspended hangs all its I/O).</summary>
-    private async Task SnapshotWithOriginSuspendedAsync(int deviceId, ThinDevice origin, CancellationToken ct)
+    private async Task SnapshotWithOriginSuspendedAsync(int deviceId, ThinDevice origin, IOperationContext context)
     {
+        var ct = context.CancellationToken;
         var active = await driver.IsActiveAsync(origin.DeviceId, ct).ConfigureAwait(false);
         if (!active)
         {
-            await driver.CreateSnapshotAsync(deviceId, origin.DeviceId, origin.SizeBytes, ct).ConfigureAwait(false);
+            await driver.CreateSnapshotAsync(deviceId, origin.DeviceId, origin.SizeBytes, context).ConfigureAwait(false);
             return;
         }
 
@@ -217,7 +222,7 @@ internal sealed partial class ThinPool : IThinPool
         try
         {
             await StepAsync(origin, ThinDeviceState.Suspending, () => driver.SuspendAsync(origin.DeviceId, ct), ThinDeviceState.Suspended).ConfigureAwait(false);
-            await driver.CreateSnapshotAsync(deviceId, origin.DeviceId, origin.SizeBytes, ct).ConfigureAwait(false);
+            await driver.CreateSnapshotAsync(deviceId, origin.DeviceId, origin.SizeBytes, context).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -242,8 +247,9 @@ internal sealed partial class ThinPool : IThinPool
         }
     }
 
-    private async Task<string> ActivateCoreAsync(ThinDevice device, CancellationToken ct)
+    private async Task<string> ActivateCoreAsync(ThinDevice device, IOperationContext context)
     {
+        var ct = context.CancellationToken;
         if (device.State is ThinDeviceState.Creating or ThinDeviceState.Removing or ThinDeviceState.Faulty)
         {
             throw StateInvalid(device, "activate");
@@ -261,8 +267,9 @@ internal sealed partial class ThinPool : IThinPool
     }
 
     /// <summary>Deactivates when live; the record ends Deactivated (Faulty records stay Faulty).</summary>
-    private async Task DeactivateCoreAsync(ThinDevice device, CancellationToken ct)
+    private async Task DeactivateCoreAsync(ThinDevice device, IOperationContext context)
     {
+        var ct = context.CancellationToken;
         var settled = device.State == ThinDeviceState.Faulty ? ThinDeviceState.Faulty : ThinDeviceState.Deactivated;
         if (device.State is ThinDeviceState.Suspending or ThinDeviceState.Suspended or ThinDeviceState.Resuming)
         {
@@ -281,15 +288,15 @@ internal sealed partial class ThinPool : IThinPool
             return;
         }
 
-        await ReleaseOrphanedMountsAsync(device, ct).ConfigureAwait(false);
+        await ReleaseOrphanedMountsAsync(device, context).ConfigureAwait(false);
         if (settled == ThinDeviceState.Faulty)
         {
-            await RetryBusyAsync(() => driver.DeactivateAsync(device.DeviceId, ct), device, ct).ConfigureAwait(false);
+            await RetryBusyAsync(() => driver.DeactivateAsync(device.DeviceId, ct), device, context).ConfigureAwait(false);
             repository.SetState(Name, device.DeviceId, ThinDeviceState.Faulty, device.StateDetail, clearPath: true);
             return;
         }
 
-        await StepAsync(device, ThinDeviceState.Deactivating, () => RetryBusyAsync(() => driver.DeactivateAsync(device.DeviceId, ct), device, ct),
+        await StepAsync(device, ThinDeviceState.Deactivating, () => RetryBusyAsync(() => driver.DeactivateAsync(device.DeviceId, ct), device, context),
             ThinDeviceState.Deactivated, clearPath: true).ConfigureAwait(false);
     }
 
@@ -299,7 +306,7 @@ internal sealed partial class ThinPool : IThinPool
     /// and the device could never be deactivated. A mount whose process still runs is left alone (the
     /// deactivation then fails as busy).
     /// </summary>
-    private async Task ReleaseOrphanedMountsAsync(ThinDevice device, CancellationToken ct)
+    private async Task ReleaseOrphanedMountsAsync(ThinDevice device, IOperationContext context)
     {
         // the mount table holds canonical paths; the store path may run through a symlink
         if (Native.Libc.Pools.RealPath(ThinPoolLayout.MountsDirectory(storeRoot, Name)) is not { } folder)
@@ -313,7 +320,7 @@ internal sealed partial class ThinPool : IThinPool
             if (mounted.Contains(point))
             {
                 context.WriteWarning($"Pool '{Name}': device {device.DeviceId} '{ThinPoolNames.Printable(device.Name)}' was left mounted on '{point}' by a process that ended; unmounting it.");
-                await ThinMount.Adopt(point, device.DevicePath ?? "", options, context).UnmountAsync(ct).ConfigureAwait(false);
+                await ThinMount.Adopt(point, device.DevicePath ?? "", options).UnmountAsync(context).ConfigureAwait(false);
             }
             else
             {
@@ -322,10 +329,11 @@ internal sealed partial class ThinPool : IThinPool
         }
     }
 
-    private async Task DeleteCoreAsync(ThinDevice device, CancellationToken ct)
+    private async Task DeleteCoreAsync(ThinDevice device, IOperationContext context)
     {
-        await DeactivateCoreAsync(device, ct).ConfigureAwait(false);
-        await StepAsync(device, ThinDeviceState.Removing, () => RetryBusyAsync(() => driver.DeleteAsync(device.DeviceId, ct), device, ct), null).ConfigureAwait(false);
+        var ct = context.CancellationToken;
+        await DeactivateCoreAsync(device, context).ConfigureAwait(false);
+        await StepAsync(device, ThinDeviceState.Removing, () => RetryBusyAsync(() => driver.DeleteAsync(device.DeviceId, ct), device, context), null).ConfigureAwait(false);
         repository.DeleteDevice(Name, device.DeviceId);
         repository.BumpTransaction(Name);
         context.WriteVerbose($"Pool '{Name}': deleted device {device.DeviceId} '{ThinPoolNames.Printable(device.Name)}'.");
@@ -354,16 +362,17 @@ internal sealed partial class ThinPool : IThinPool
         }
     }
 
-    private Task RetryBusyAsync(Func<Task> call, ThinDevice device, CancellationToken ct)
+    private Task RetryBusyAsync(Func<Task> call, ThinDevice device, IOperationContext context)
     {
+        var ct = context.CancellationToken;
         var pipeline = RetryPolicies.Create(options.BusyAttempts, options.BusyDelay, e => e is FlyException { ErrorId: ErrorIds.ThinDeviceBusy },
             (attempt, e, delay) => context.WriteVerbose($"Pool '{Name}': device {device.DeviceId} is busy ({e.Message}); attempt {attempt} of {options.BusyAttempts} in {delay.TotalMilliseconds:0} ms."));
         return pipeline.ExecuteAsync(async token => await call().ConfigureAwait(false), ct).AsTask();
     }
 
-    private async Task CheckFloorAsync(CancellationToken ct)
+    private async Task CheckFloorAsync(IOperationContext context)
     {
-        var status = await GetStatusAsync(ct).ConfigureAwait(false);
+        var status = await GetStatusAsync(context).ConfigureAwait(false);
         if (status.Mode != ThinPoolMode.ReadWrite)
         {
             throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable,

@@ -1,7 +1,7 @@
 namespace FlyImages.ThinPools;
 
 /// <summary>
-/// What <see cref="ThinPoolManager.InitializeAsync"/> makes or adopts. Sizes are bytes; null means
+/// What <see cref="ThinPoolCatalog.InitializeAsync"/> makes or adopts. Sizes are bytes; null means
 /// the default (or, for an existing pool, what it already has).
 /// </summary>
 public sealed record ThinPoolSpec

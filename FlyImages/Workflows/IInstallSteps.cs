@@ -45,4 +45,29 @@ public interface IInstallSteps
 public sealed record FetchedLayer(string Digest, string BlobPath);
 
 /// <summary>What a step runs with: reporting, cancellation (Ctrl+C or lease lost), the run, the attempt.</summary>
-public sealed record StepContext(IOperationContext Operation, CancellationToken CancellationToken, string RunId, int Attempt = 1);
+public sealed record StepContext
+{
+    private readonly IOperationContext caller;
+
+    public StepContext(IOperationContext operation, CancellationToken cancellationToken, string runId, int attempt = 1)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        caller = operation;
+        CancellationToken = cancellationToken;
+        RunId = runId;
+        Attempt = attempt;
+    }
+
+    /// <summary>
+    /// The caller's reporting and ShouldProcess, cancelled by <see cref="CancellationToken"/>: hand this to
+    /// the work a step does (pools, content store), one channel for both.
+    /// </summary>
+    public IOperationContext Operation => caller.WithCancellation(CancellationToken);
+
+    /// <summary>Cancelled on Ctrl+C or when the run's lease is lost.</summary>
+    public CancellationToken CancellationToken { get; init; }
+
+    public string RunId { get; init; }
+
+    public int Attempt { get; init; }
+}

@@ -369,7 +369,7 @@ public sealed class InstallWorkflow
     /// <summary>Whether the source now lists other layers (key, size, ETag) than the store recorded for the image.</summary>
     private bool SourceChanged(Image image)
         => image.Layers.Count > 0 && new ImageRepository(store).Find(image.Source, image.Name) is { } recorded && recorded.Layers.Count > 0
-            && !Images.ImageCatalog.SameLayers(image, recorded);
+            && !ImageLayers.Same(image, recorded);
 
     private static long EnsureImage(SqliteConnection c, SqliteTransaction t, Image image)
     {

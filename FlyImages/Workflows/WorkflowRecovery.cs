@@ -26,9 +26,10 @@ public sealed class CompensationRegistry
 
     /// <summary>
     /// The usual registry: a make-chain workflow caught Creating or Applying has its half-made device
-    /// deleted by <paramref name="steps"/>' <see cref="IInstallSteps.DiscardChainDeviceAsync"/>.
+    /// deleted by <paramref name="steps"/>' <see cref="IInstallSteps.DiscardChainDeviceAsync"/>, which reports
+    /// through <paramref name="context"/> (nothing when null).
     /// </summary>
-    public static CompensationRegistry ForChains(FlyStore store, IInstallSteps steps)
+    public static CompensationRegistry ForChains(FlyStore store, IInstallSteps steps, Operations.IOperationContext? context = null)
     {
         ArgumentNullException.ThrowIfNull(steps);
         var chains = new LayerChainRepository(store);
@@ -38,7 +39,7 @@ public sealed class CompensationRegistry
                 ?? throw new InvalidOperationException($"The layer chain '{workflow.Key}' has a workflow but no record.");
             var parent = chain.ParentChainId is null ? null : chains.Find(chain.ParentChainId);
             var plan = new ChainPlan(chain.ChainId, chain.ParentChainId, chain.Depth, chain.LayerDigest, null, parent?.Device);
-            await steps.DiscardChainDeviceAsync(plan, chain.Device, new StepContext(Operations.NullOperationContext.Instance, cancellationToken, workflow.RunId))
+            await steps.DiscardChainDeviceAsync(plan, chain.Device, new StepContext(context ?? Operations.NullOperationContext.Instance, cancellationToken, workflow.RunId))
                 .ConfigureAwait(false);
         };
         return new CompensationRegistry()

@@ -20,15 +20,13 @@ internal sealed class BlockFileDriver : IThinPoolDriver
 
     private readonly ThinPoolRecord record;
     private readonly ThinPoolOptions options;
-    private readonly IOperationContext context;
     private readonly Func<long> transactionId;
     private readonly string devices;
 
-    public BlockFileDriver(ThinPoolRecord record, ThinPoolOptions options, IOperationContext context, Func<long> transactionId)
+    public BlockFileDriver(ThinPoolRecord record, ThinPoolOptions options, Func<long> transactionId)
     {
         this.record = record;
         this.options = options;
-        this.context = context;
         this.transactionId = transactionId;
         devices = record.DataPath ?? throw new InvalidOperationException($"Block-file pool '{record.Name}' has no devices folder recorded.");
     }
@@ -38,11 +36,11 @@ internal sealed class BlockFileDriver : IThinPoolDriver
     public Task<bool> IsReadyAsync(CancellationToken cancellationToken)
         => Task.FromResult(Directory.Exists(devices) && (record.FilesystemImage is not { } image || PoolFilesystem.IsMounted(image, devices)));
 
-    public async Task EnsureReadyAsync(CancellationToken cancellationToken)
+    public async Task EnsureReadyAsync(IOperationContext context)
     {
         if (record.FilesystemImage is { } image)
         {
-            await PoolFilesystem.EnsureMountedAsync(image, devices, options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+            await PoolFilesystem.EnsureMountedAsync(image, devices, options.CommandTimeout, context.CancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -58,7 +56,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
         return Task.CompletedTask;
     }
 
-    public Task CreateSnapshotAsync(int deviceId, int originId, long size, CancellationToken cancellationToken)
+    public Task CreateSnapshotAsync(int deviceId, int originId, long size, IOperationContext context)
     {
         var originPath = Image(originId);
         if (!File.Exists(originPath))
@@ -72,7 +70,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             using var origin = new FileStream(originPath, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite });
             using var image = CreateImage(deviceId);
             made = true;
-            var method = SparseCopy.Copy(origin.SafeFileHandle, image.SafeFileHandle, Math.Max(size, origin.Length), cancellationToken);
+            var method = SparseCopy.Copy(origin.SafeFileHandle, image.SafeFileHandle, Math.Max(size, origin.Length), context.CancellationToken);
             image.Flush(flushToDisk: true);
             context.WriteVerbose($"Pool '{record.Name}': snapshot {deviceId} of {originId} copied by {method}.");
         }

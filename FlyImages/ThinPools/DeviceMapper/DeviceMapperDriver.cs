@@ -17,15 +17,13 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     private readonly ThinPoolRecord record;
     private readonly ThinPoolOptions options;
-    private readonly IOperationContext context;
     private readonly DmSetup dm;
     private readonly string poolDm;
 
-    public DeviceMapperDriver(ThinPoolRecord record, ThinPoolOptions options, IOperationContext context)
+    public DeviceMapperDriver(ThinPoolRecord record, ThinPoolOptions options)
     {
         this.record = record;
         this.options = options;
-        this.context = context;
         dm = new DmSetup(options.CommandTimeout);
         poolDm = record.DmName ?? record.Name;
     }
@@ -65,8 +63,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         return null;
     }
 
-    public async Task EnsureReadyAsync(CancellationToken cancellationToken)
+    public async Task EnsureReadyAsync(IOperationContext context)
     {
+        var cancellationToken = context.CancellationToken;
         if (await IsReadyAsync(cancellationToken).ConfigureAwait(false))
         {
             return;
@@ -114,7 +113,7 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     public Task CreateThinAsync(int deviceId, long size, CancellationToken cancellationToken) => MessageCreateAsync(deviceId, $"create_thin {Id(deviceId)}", cancellationToken);
 
-    public Task CreateSnapshotAsync(int deviceId, int originId, long size, CancellationToken cancellationToken) => MessageCreateAsync(deviceId, $"create_snap {Id(deviceId)} {Id(originId)}", cancellationToken);
+    public Task CreateSnapshotAsync(int deviceId, int originId, long size, IOperationContext context) => MessageCreateAsync(deviceId, $"create_snap {Id(deviceId)} {Id(originId)}", context.CancellationToken);
 
     public Task<bool> IsActiveAsync(int deviceId, CancellationToken cancellationToken) => Task.FromResult(FindActive(DeviceName(deviceId)) is not null);
 

@@ -93,14 +93,14 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         {
             if (new ThinPoolRepository(Store).FindPool(poolName) is not null)
             {
-                var pool = await ThinPoolManager.OpenAsync(Store, poolName, new RecordingContext());
+                var pool = await new ThinPoolCatalog(Store).OpenAsync(poolName, new RecordingContext());
                 var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(pool));
                 foreach (var s in snapshots.List().Where(s => s.State != SnapshotState.Removed))
                 {
                     await snapshots.RemoveAsync(s.Source, s.Image, s.Name, new RecordingContext());
                 }
 
-                await ThinPoolManager.RemoveAsync(Store, poolName, new RecordingContext());
+                await new ThinPoolCatalog(Store).RemoveAsync(poolName, new RecordingContext());
             }
         }
         finally
@@ -288,7 +288,7 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         await snapshots.RemoveAsync(images[0].Source, "golang", "web-1", Context);
         await PoolRemoval.RemoveAsync(Store, PoolRemoval.Plan(Store, poolName), Context);
 
-        Assert.Empty(ThinPoolManager.List(Store));
+        Assert.Empty(new ThinPoolCatalog(Store).List());
         Assert.Empty(Leaks.MountsUnder(Store.RootPath));
         Assert.Empty(Leaks.LoopDevicesUnder(Store.RootPath));
         var workflows = new WorkflowRepository(Store);
@@ -370,7 +370,7 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
 
     private async Task<ImageInstaller> OpenInstallerAsync()
     {
-        await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = poolName, Backend = Backend, DataSize = 2L << 30, ReflinkFilesystem = ReflinkFilesystem }, Context);
+        await new ThinPoolCatalog(Store).InitializeAsync(new ThinPoolSpec { Name = poolName, Backend = Backend, DataSize = 2L << 30, ReflinkFilesystem = ReflinkFilesystem }, Context);
         return await ImageInstaller.OpenAsync(Store, Options, Context, poolName);
     }
 

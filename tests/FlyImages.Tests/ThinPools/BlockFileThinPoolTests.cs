@@ -32,7 +32,7 @@ public sealed class BlockFileThinPoolTests : ThinPoolContractTests
         Skip.If(Requirements.HasDeviceMapper, "this kernel has device-mapper: Auto does not fall back");
         Requirements.RequireLoopDevices();
         var context = new RecordingContext();
-        var pool = await ThinPoolManager.OpenDefaultAsync(Store, context, FastOptions);
+        var pool = await Catalog.OpenOrCreateDefaultAsync(context);
         try
         {
             Assert.Equal((ThinPoolBackend.BlockFile, ThinPoolSpec.DefaultName), (pool.Backend, pool.Name));
@@ -42,17 +42,33 @@ public sealed class BlockFileThinPoolTests : ThinPoolContractTests
         }
         finally
         {
-            await ThinPoolManager.RemoveAsync(Store, pool.Name, context, FastOptions);
+            await Catalog.RemoveAsync(pool.Name, context);
         }
+    }
+
+    [Fact]
+    public async Task OpeningThePoolsOfAStoreWithoutOneMakesNone()
+    {
+        // only Initialize (InitializeAsync) and Install (OpenOrCreateDefaultAsync) make a pool
+        var noDefault = await Assert.ThrowsAsync<Errors.FlyException>(() => Catalog.OpenDefaultAsync(Context));
+        Assert.Equal(Errors.ErrorIds.ThinPoolNotFound, noDefault.ErrorId);
+        Assert.Contains("Install-FlyImage", noDefault.RecommendedAction, StringComparison.Ordinal);
+        var noNamed = await Assert.ThrowsAsync<Errors.FlyException>(() => Catalog.OpenAsync(PoolName, Context));
+        Assert.Equal(Errors.ErrorIds.ThinPoolNotFound, noNamed.ErrorId);
+        var noStatus = await Assert.ThrowsAsync<Errors.FlyException>(() => Catalog.GetStatusAsync(PoolName, Context));
+        Assert.Equal(Errors.ErrorIds.ThinPoolNotFound, noStatus.ErrorId);
+        Assert.Empty(Catalog.List());
+        Assert.False(Directory.Exists(Path.Combine(StorePath, "pools")), "a pools folder was made");
+        Assert.Empty(Context.Questions);
     }
 
     [SkippableFact]
     public async Task ADeviceMapperPoolIsRefusedWhenTheKernelHasNone()
     {
         Skip.If(Requirements.HasDeviceMapper, "this kernel has device-mapper");
-        var e = await Assert.ThrowsAsync<Errors.FlyException>(() => ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = ThinPoolBackendChoice.DeviceMapper }, new RecordingContext()));
+        var e = await Assert.ThrowsAsync<Errors.FlyException>(() => Catalog.InitializeAsync(new ThinPoolSpec { Name = PoolName, Backend = ThinPoolBackendChoice.DeviceMapper }, new RecordingContext()));
         Assert.Equal(Errors.ErrorIds.ThinPoolBackendUnavailable, e.ErrorId);
-        Assert.Empty(ThinPoolManager.List(Store));
+        Assert.Empty(Catalog.List());
     }
 }
 
@@ -95,26 +111,26 @@ public sealed class ReflinkFilesystemThinPoolTests : ThinPoolContractTests
         var pool = await NewPoolAsync(dataSize: 1L << 30);
         Assert.NotNull(pool.Record.FilesystemImage);
         Assert.True(PoolFilesystem.SupportsReflink(pool.Record.DataPath!));
-        Assert.Equal("own XFS", (await pool.GetStatusAsync()).Storage);
+        Assert.Equal("own XFS", (await pool.GetStatusAsync(Context)).Storage);
         await MakeFormattedAsync(pool, "base", 256 * MiB);
-        await using (var m = await pool.MountAsync("base"))
+        await using (var m = await pool.MountAsync("base", false, Context))
         {
             await File.WriteAllBytesAsync(Path.Combine(m.Path, "big"), System.Security.Cryptography.RandomNumberGenerator.GetBytes(64 << 20));
         }
 
-        await pool.DeactivateAsync("base");
-        var before = (await pool.GetStatusAsync()).DataUsedBytes;
+        await pool.DeactivateAsync("base", Context);
+        var before = (await pool.GetStatusAsync(Context)).DataUsedBytes;
         for (var i = 0; i < 4; i++)
         {
-            await pool.CreateSnapshotAsync($"s{i}", "base");
+            await pool.CreateSnapshotAsync($"s{i}", "base", Context);
         }
 
-        var after = (await pool.GetStatusAsync()).DataUsedBytes;
+        var after = (await pool.GetStatusAsync(Context)).DataUsedBytes;
         Assert.True(after - before < 16 * MiB, $"four snapshots of a 64 MiB device took {(after - before) >> 20} MiB: not shared");
         Assert.Contains(Context.Verbose, v => v.Contains("copied by Reflink", StringComparison.Ordinal));
 
-        await pool.ActivateAsync("s3");
-        await using (var m = await pool.MountAsync("s3", readOnly: true))
+        await pool.ActivateAsync("s3", Context);
+        await using (var m = await pool.MountAsync("s3", readOnly: true, Context))
         {
             Assert.Equal(64 << 20, new FileInfo(Path.Combine(m.Path, "big")).Length);
         }
@@ -134,7 +150,7 @@ public sealed class ReflinkFilesystemThinPoolTests : ThinPoolContractTests
 
         var image = pool.Record.FilesystemImage!;
         var before = Allocated(image);
-        await pool.DeleteAsync("big");
+        await pool.DeleteAsync("big", Context);
         // XFS discards freed blocks after its log commits; the loop device punches them out of the file
         var after = before;
         for (var i = 0; i < 100 && before - after < 64 * MiB; i++)
@@ -155,7 +171,7 @@ public sealed class ReflinkFilesystemThinPoolTests : ThinPoolContractTests
         var pool = await NewPoolAsync();
         var image = pool.Record.FilesystemImage!;
         await MakeFormattedAsync(pool, "a");
-        Assert.True(await ThinPoolManager.RemoveAsync(Store, PoolName, Context, FastOptions));
+        Assert.True(await Catalog.RemoveAsync(PoolName, Context));
         Assert.False(File.Exists(image));
         Assert.Empty(MountTable.Below(StorePath));
         Assert.Empty(LoopDevices.FindByBackingFile(image));

@@ -98,14 +98,14 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         // a second store adopts the first store's dm pool by name
         using var other = new TempDirectory("flyimages-pools-adopt");
         var otherStore = FlyImages.State.FlyStore.Open(other.Path);
-        var adopted = await ThinPoolManager.InitializeAsync(otherStore, new ThinPoolSpec { Name = PoolName, Backend = ThinPoolBackendChoice.DeviceMapper, DataSize = 1L << 30 }, new RecordingContext(), FastOptions);
+        var adopted = await new ThinPoolCatalog(otherStore, FastOptions).InitializeAsync(new ThinPoolSpec { Name = PoolName, Backend = ThinPoolBackendChoice.DeviceMapper, DataSize = 1L << 30 }, new RecordingContext());
         Assert.NotNull(adopted);
         Assert.False(adopted.Record.Owned);
         Assert.Equal((pool.Record.DataSize, pool.Record.BlockSize), (adopted.Record.DataSize, adopted.Record.BlockSize));
         Assert.Equal(tableBefore, await dm.RunAsync(["table", PoolName], PoolName, CancellationToken.None));
 
         // forgetting an adopted pool leaves it in place
-        Assert.True(await ThinPoolManager.RemoveAsync(otherStore, PoolName, new RecordingContext(), FastOptions));
+        Assert.True(await new ThinPoolCatalog(otherStore, FastOptions).RemoveAsync(PoolName, new RecordingContext()));
         Assert.Equal(tableBefore, await dm.RunAsync(["table", PoolName], PoolName, CancellationToken.None));
     }
 
@@ -114,7 +114,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
     {
         var pool = await NewPoolAsync(dataSize: 64 * MiB);
         await SimulateRebootAsync(pool);
-        ThinPoolManager.ForgetReconciled();
+        Catalog.ForgetReconciled();
 
         // after the "reboot" someone else makes a thin-pool with the same name on other files
         using var other = new TempDirectory("flyimages-pools-impostor");
@@ -129,7 +129,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         try
         {
             await dm.RunAsync(["create", PoolName, "--table", $"0 {64 * MiB / 512} thin-pool {metaLoop.Path} {dataLoop.Path} 128 16"], PoolName, CancellationToken.None);
-            var e = await Assert.ThrowsAnyAsync<Errors.FlyException>(() => ThinPoolManager.OpenAsync(Store, PoolName, new RecordingContext(), FastOptions));
+            var e = await Assert.ThrowsAnyAsync<Errors.FlyException>(() => Catalog.OpenAsync(PoolName, new RecordingContext()));
             Assert.Equal(Errors.ErrorIds.ThinPoolConflict, e.ErrorId);
         }
         finally

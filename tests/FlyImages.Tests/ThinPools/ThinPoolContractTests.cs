@@ -23,11 +23,15 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         PoolName = "fit" + Guid.NewGuid().ToString("N")[..10];
         Store = FlyStore.Open(folder.Path);
+        Catalog = new ThinPoolCatalog(Store, FastOptions);
     }
 
     protected string PoolName { get; }
 
     protected FlyStore Store { get; }
+
+    /// <summary>The store's pools (one catalog per test, as a cmdlet keeps one per store).</summary>
+    protected ThinPoolCatalog Catalog { get; }
 
     protected string StorePath => folder.Path;
 
@@ -69,7 +73,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
                 {
                     if (new ThinPoolRepository(Store).FindPool(PoolName) is not null)
                     {
-                        await ThinPoolManager.RemoveAsync(Store, PoolName, new RecordingContext(), FastOptions);
+                        await Catalog.RemoveAsync(PoolName, new RecordingContext());
                     }
                 }
                 finally
@@ -95,7 +99,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         }
         finally
         {
-            ThinPoolManager.ForgetReconciled();
+            Catalog.ForgetReconciled();
             folder.Dispose();
         }
     }
@@ -115,7 +119,8 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         RequireBackend();
         poolMade = true;
-        var pool = await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = dataSize, FreeSpaceFloorPercent = floor, ReflinkFilesystem = ReflinkFilesystem }, Context, options ?? FastOptions);
+        var catalog = options is null ? Catalog : new ThinPoolCatalog(Store, options);
+        var pool = await catalog.InitializeAsync(new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = dataSize, FreeSpaceFloorPercent = floor, ReflinkFilesystem = ReflinkFilesystem }, Context);
         Assert.NotNull(pool);
         Assert.Equal(ExpectedBackend, pool.Backend);
         return (ThinPool)pool;
@@ -124,11 +129,11 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     private ThinPoolBackend ExpectedBackend => Backend == ThinPoolBackendChoice.DeviceMapper ? ThinPoolBackend.DeviceMapper : ThinPoolBackend.BlockFile;
 
     /// <summary>A thin device with an ext4 filesystem, active.</summary>
-    protected static async Task<string> MakeFormattedAsync(IThinPool pool, string name, long size = 64 * MiB)
+    protected async Task<string> MakeFormattedAsync(IThinPool pool, string name, long size = 64 * MiB)
     {
-        await pool.CreateThinAsync(name, size);
-        var path = await pool.ActivateAsync(name);
-        await pool.FormatExt4Async(name);
+        await pool.CreateThinAsync(name, size, Context);
+        var path = await pool.ActivateAsync(name, Context);
+        await pool.FormatExt4Async(name, Context);
         return path;
     }
 
@@ -136,37 +141,37 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     public async Task AThinDeviceIsMadeFormattedMountedAndKeepsItsData()
     {
         var pool = await NewPoolAsync();
-        var device = await pool.CreateThinAsync("base", 64 * MiB - 100);
+        var device = await pool.CreateThinAsync("base", 64 * MiB - 100, Context);
         Assert.Equal((ThinDeviceState.Created, ThinDeviceKind.Thin, 64 * MiB), (device.State, device.Kind, device.SizeBytes));
         Assert.InRange(device.DeviceId, 1, ThinPoolNames.MaxDeviceId);
 
-        var path = await pool.ActivateAsync("base");
+        var path = await pool.ActivateAsync("base", Context);
         Assert.Equal(Native.Libc.S_IFBLK, Native.Libc.FileType(path));
-        Assert.Equal(path, await pool.ActivateAsync("base")); // idempotent: nothing attached twice
+        Assert.Equal(path, await pool.ActivateAsync("base", Context)); // idempotent: nothing attached twice
         Assert.Equal((ThinDeviceState.Activated, path), (pool.GetDevice("base").State, pool.GetDevice("base").DevicePath));
 
-        await pool.FormatExt4Async("base");
-        await using (var mount = await pool.MountAsync("base"))
+        await pool.FormatExt4Async("base", Context);
+        await using (var mount = await pool.MountAsync("base", false, Context))
         {
             Assert.StartsWith(Path.Combine(StorePath, "mounts", PoolName) + "/", mount.Path, StringComparison.Ordinal);
             Assert.Contains(MountTable.Read(), m => m.MountPoint == mount.Path && m.FileSystemType == "ext4");
             await File.WriteAllTextAsync(Path.Combine(mount.Path, "hello.txt"), "hello");
         }
 
-        await pool.DeactivateAsync("base");
+        await pool.DeactivateAsync("base", Context);
         Assert.Equal(ThinDeviceState.Deactivated, pool.GetDevice("base").State);
         Assert.Null(pool.GetDevice("base").DevicePath);
         Assert.False(await pool.Driver.IsActiveAsync(device.DeviceId, CancellationToken.None));
-        await pool.DeactivateAsync("base"); // idempotent
+        await pool.DeactivateAsync("base", Context); // idempotent
 
-        await pool.ActivateAsync("base");
-        await using (var mount = await pool.MountAsync("base", readOnly: true))
+        await pool.ActivateAsync("base", Context);
+        await using (var mount = await pool.MountAsync("base", readOnly: true, Context))
         {
             Assert.Equal("hello", await File.ReadAllTextAsync(Path.Combine(mount.Path, "hello.txt")));
             Assert.ThrowsAny<IOException>(() => File.WriteAllText(Path.Combine(mount.Path, "no.txt"), "x"));
         }
 
-        await pool.DeleteAsync("base");
+        await pool.DeleteAsync("base", Context);
         Assert.Null(pool.FindDevice("base"));
         Assert.False(await pool.Driver.IsActiveAsync(device.DeviceId, CancellationToken.None));
     }
@@ -176,10 +181,10 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         var pool = await NewPoolAsync();
         await MakeFormattedAsync(pool, "origin");
-        await using var originMount = await pool.MountAsync("origin");
+        await using var originMount = await pool.MountAsync("origin", false, Context);
         await File.WriteAllTextAsync(Path.Combine(originMount.Path, "before.txt"), "written before the snapshot, not synced");
 
-        var snap = await pool.CreateSnapshotAsync("snap", "origin");
+        var snap = await pool.CreateSnapshotAsync("snap", "origin", Context);
         Assert.Equal((ThinDeviceKind.Snapshot, pool.GetDevice("origin").DeviceId, ThinDeviceState.Created), (snap.Kind, snap.OriginId, snap.State));
         var origin = pool.GetDevice("origin");
         Assert.Equal((ThinDeviceState.Activated, (string?)null), (origin.State, origin.StateDetail));
@@ -188,17 +193,17 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         var write = Task.Run(() => File.WriteAllText(Path.Combine(originMount.Path, "after.txt"), "written after"));
         Assert.True(write.Wait(TimeSpan.FromSeconds(60)), "the origin stayed suspended: a write to it hangs");
 
-        await pool.ActivateAsync("snap");
-        await using (var snapMount = await pool.MountAsync("snap"))
+        await pool.ActivateAsync("snap", Context);
+        await using (var snapMount = await pool.MountAsync("snap", false, Context))
         {
             Assert.Equal("written before the snapshot, not synced", await File.ReadAllTextAsync(Path.Combine(snapMount.Path, "before.txt")));
             Assert.False(File.Exists(Path.Combine(snapMount.Path, "after.txt")));
         }
 
-        await originMount.UnmountAsync();
+        await originMount.UnmountAsync(Context);
         Assert.False(originMount.IsMounted);
-        await pool.DeleteAsync("snap");
-        await pool.DeleteAsync("origin");
+        await pool.DeleteAsync("snap", Context);
+        await pool.DeleteAsync("origin", Context);
     }
 
     [SkippableFact]
@@ -206,17 +211,17 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         var pool = await NewPoolAsync();
         await MakeFormattedAsync(pool, "a");
-        await using (var m = await pool.MountAsync("a"))
+        await using (var m = await pool.MountAsync("a", false, Context))
         {
             await File.WriteAllTextAsync(Path.Combine(m.Path, "a.txt"), "a");
         }
 
-        await pool.DeactivateAsync("a");
-        await pool.CreateSnapshotAsync("b", "a");
-        await pool.CreateSnapshotAsync("c", "b");
+        await pool.DeactivateAsync("a", Context);
+        await pool.CreateSnapshotAsync("b", "a", Context);
+        await pool.CreateSnapshotAsync("c", "b", Context);
         Assert.Equal(ThinDeviceState.Deactivated, pool.GetDevice("a").State);
-        await pool.ActivateAsync("c");
-        await using (var m = await pool.MountAsync("c", readOnly: true))
+        await pool.ActivateAsync("c", Context);
+        await using (var m = await pool.MountAsync("c", readOnly: true, Context))
         {
             Assert.Equal("a", await File.ReadAllTextAsync(Path.Combine(m.Path, "a.txt")));
         }
@@ -226,26 +231,26 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     public async Task AKillBetweenTheWriteAheadRecordAndThePoolCallLeavesAFaultyDeviceWhoseIdIsNeverReused()
     {
         var pool = await NewPoolAsync();
-        await pool.CreateThinAsync("first", 16 * MiB);
+        await pool.CreateThinAsync("first", 16 * MiB, Context);
 
         // exactly what CreateThinAsync writes before it calls the pool; the process "dies" here
         var half = pool.Repository.BeginCreate(pool.Name, "half", ThinDeviceKind.Thin, null, 16 * MiB);
 
-        var report = await pool.ReconcileAsync();
+        var report = await pool.ReconcileAsync(Context);
         Assert.Contains(report.MarkedFaulty, d => d.Contains("'half'", StringComparison.Ordinal));
         var faulty = pool.GetDevice("half");
         Assert.Equal(ThinDeviceState.Faulty, faulty.State);
         Assert.Contains("interrupted while Creating", faulty.StateDetail, StringComparison.Ordinal);
         Assert.Contains(Context.Warnings, w => w.Contains("Faulty", StringComparison.Ordinal));
 
-        var next = await pool.CreateThinAsync("next", 16 * MiB);
+        var next = await pool.CreateThinAsync("next", 16 * MiB, Context);
         Assert.True(next.DeviceId > half.DeviceId, $"id {half.DeviceId} of the Faulty device was handed out again");
-        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.ActivateAsync("half"))).ErrorId);
-        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("s", "half"))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.ActivateAsync("half", Context))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("s", "half", Context))).ErrorId);
 
         // a second reconciliation changes nothing; deleting the Faulty device frees its id
-        Assert.Empty((await pool.ReconcileAsync()).MarkedFaulty);
-        await pool.DeleteAsync("half");
+        Assert.Empty((await pool.ReconcileAsync(Context)).MarkedFaulty);
+        await pool.DeleteAsync("half", Context);
         Assert.Null(pool.FindDevice("half"));
     }
 
@@ -254,9 +259,9 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         var pool = await NewPoolAsync();
         await MakeFormattedAsync(pool, "active");
-        await pool.CreateThinAsync("gone", 16 * MiB);
-        await pool.CreateThinAsync("frozen", 16 * MiB);
-        await pool.ActivateAsync("frozen");
+        await pool.CreateThinAsync("gone", 16 * MiB, Context);
+        await pool.CreateThinAsync("frozen", 16 * MiB, Context);
+        await pool.ActivateAsync("frozen", Context);
 
         // "frozen": the process died after suspending an origin for a snapshot
         var frozen = pool.GetDevice("frozen");
@@ -271,7 +276,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         var active = pool.GetDevice("active");
         await pool.Driver.DeactivateAsync(active.DeviceId, CancellationToken.None);
 
-        var report = await pool.ReconcileAsync();
+        var report = await pool.ReconcileAsync(Context);
         Assert.Empty(report.Errors);
         Assert.Contains(report.Reactivated, d => d.Contains("'active'", StringComparison.Ordinal));
         Assert.Contains(report.Resumed, d => d.Contains("'frozen'", StringComparison.Ordinal));
@@ -282,7 +287,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         Assert.Equal(ThinDeviceState.Activated, pool.GetDevice("active").State);
 
         // the resumed device takes I/O again
-        var path = await pool.ActivateAsync("frozen");
+        var path = await pool.ActivateAsync("frozen", Context);
         var io = Task.Run(() =>
         {
             using var s = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
@@ -290,7 +295,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
             s.Flush(flushToDisk: true);
         });
         Assert.True(io.Wait(TimeSpan.FromSeconds(60)), "the device stayed suspended");
-        await using var m = await pool.MountAsync("active");
+        await using var m = await pool.MountAsync("active", false, Context);
     }
 
     [SkippableFact]
@@ -302,7 +307,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         try
         {
             await pool.Driver.ActivateAsync(strayId, 16 * MiB, CancellationToken.None);
-            var report = await pool.ReconcileAsync();
+            var report = await pool.ReconcileAsync(Context);
             Assert.Contains(report.Unexplained, u => u.Contains("4242", StringComparison.Ordinal));
             Assert.True(await pool.Driver.IsActiveAsync(strayId, CancellationToken.None));
         }
@@ -317,14 +322,14 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     public async Task DeactivatingADeviceSomeoneHoldsOpenIsBusyThenWorksOnceReleased()
     {
         var pool = await NewPoolAsync();
-        await pool.CreateThinAsync("held", 16 * MiB);
-        var path = await pool.ActivateAsync("held");
+        await pool.CreateThinAsync("held", 16 * MiB, Context);
+        var path = await pool.ActivateAsync("held", Context);
         var id = pool.GetDevice("held").DeviceId;
 
         var holder = new FileStream(path, FileMode.Open, FileAccess.Read);
         try
         {
-            var busy = await Assert.ThrowsAnyAsync<FlyException>(() => pool.DeactivateAsync("held"));
+            var busy = await Assert.ThrowsAnyAsync<FlyException>(() => pool.DeactivateAsync("held", Context));
             Assert.Equal(ErrorIds.ThinDeviceBusy, busy.ErrorId);
             var record = pool.GetDevice("held");
             Assert.Equal(ThinDeviceState.Deactivating, record.State); // the trying state stays, with the error
@@ -336,7 +341,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
             holder.Dispose();
         }
 
-        await pool.DeactivateAsync("held");
+        await pool.DeactivateAsync("held", Context);
         Assert.Equal(ThinDeviceState.Deactivated, pool.GetDevice("held").State);
         Assert.False(await pool.Driver.IsActiveAsync(id, CancellationToken.None));
     }
@@ -346,11 +351,11 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         var pool = await NewPoolAsync();
         await MakeFormattedAsync(pool, "mounted");
-        var mount = await pool.MountAsync("mounted");
+        var mount = await pool.MountAsync("mounted", false, Context);
         try
         {
             await File.WriteAllTextAsync(Path.Combine(mount.Path, "keep.txt"), "keep");
-            var e = await Assert.ThrowsAnyAsync<FlyException>(() => pool.DeleteAsync("mounted"));
+            var e = await Assert.ThrowsAnyAsync<FlyException>(() => pool.DeleteAsync("mounted", Context));
             Assert.Equal(ErrorIds.ThinDeviceBusy, e.ErrorId);
             Assert.NotNull(pool.FindDevice("mounted"));
             Assert.Equal("keep", await File.ReadAllTextAsync(Path.Combine(mount.Path, "keep.txt")));
@@ -361,7 +366,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         }
 
         Assert.False(Directory.Exists(mount.Path));
-        await pool.DeleteAsync("mounted");
+        await pool.DeleteAsync("mounted", Context);
         Assert.Null(pool.FindDevice("mounted"));
     }
 
@@ -389,7 +394,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         var otherDevice = Path.Combine(parent, $"{id + 1}-{child.Id}-1-0f0e0d0c0b0a"); // not this device's: stays
         Directory.CreateDirectory(otherDevice);
 
-        await pool.DeleteAsync("orphaned");
+        await pool.DeleteAsync("orphaned", Context);
 
         Assert.Null(pool.FindDevice("orphaned"));
         Assert.Empty(MountTable.Below(parent));
@@ -402,8 +407,8 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     public async Task ASmallPoolFilledToItsFloorRefusesNewDevicesAndShowsItsFigures()
     {
         var pool = await NewPoolAsync(dataSize: 64 * MiB, floor: 25);
-        await pool.CreateThinAsync("filler", 64 * MiB);
-        var path = await pool.ActivateAsync("filler");
+        await pool.CreateThinAsync("filler", 64 * MiB, Context);
+        var path = await pool.ActivateAsync("filler", Context);
         var chunk = new byte[MiB];
         new Random(7).NextBytes(chunk);
         using (var s = new FileStream(path, FileMode.Open, FileAccess.Write))
@@ -416,17 +421,17 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
             s.Flush(flushToDisk: true);
         }
 
-        var status = await pool.GetStatusAsync();
+        var status = await pool.GetStatusAsync(Context);
         Assert.InRange(status.DataUsedBytes, 50 * MiB, 56 * MiB);
-        var refused = await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("more", 16 * MiB));
+        var refused = await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("more", 16 * MiB, Context));
         Assert.Equal(ErrorIds.ThinPoolBelowFloor, refused.ErrorId);
         Assert.Contains("64.0 MiB", refused.Message, StringComparison.Ordinal);
         Assert.Contains("25%", refused.Message, StringComparison.Ordinal);
         Assert.Null(pool.FindDevice("more"));
-        Assert.Equal(ErrorIds.ThinPoolBelowFloor, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("snap", "filler"))).ErrorId);
+        Assert.Equal(ErrorIds.ThinPoolBelowFloor, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("snap", "filler", Context))).ErrorId);
 
-        await pool.DeleteAsync("filler");
-        await pool.CreateThinAsync("more", 16 * MiB);
+        await pool.DeleteAsync("filler", Context);
+        await pool.CreateThinAsync("more", 16 * MiB, Context);
     }
 
     [SkippableFact]
@@ -434,26 +439,26 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         var pool = await NewPoolAsync();
         await MakeFormattedAsync(pool, "kept");
-        await using (var m = await pool.MountAsync("kept"))
+        await using (var m = await pool.MountAsync("kept", false, Context))
         {
             await File.WriteAllTextAsync(Path.Combine(m.Path, "k.txt"), "kept");
         }
 
-        var again = (ThinPool)(await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 512 * MiB }, Context, FastOptions))!;
+        var again = (ThinPool)(await Catalog.InitializeAsync(new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 512 * MiB }, Context))!;
         Assert.Equal(256 * MiB, again.Record.DataSize); // an existing pool is left alone
         Assert.Contains(Context.Warnings, w => w.Contains("left alone", StringComparison.Ordinal));
-        Assert.Single(ThinPoolManager.List(Store));
+        Assert.Single(Catalog.List());
 
         await SimulateRebootAsync(again);
-        ThinPoolManager.ForgetReconciled();
+        Catalog.ForgetReconciled();
         // loop devices of this store only: test classes run in parallel and attach and detach their own
         int StoreLoops() => LoopDevices.List().Count(l => l.BackingFile.StartsWith(RealStorePath + "/", StringComparison.Ordinal));
         var loopsBefore = StoreLoops();
 
-        var back = (ThinPool)(await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName }, Context, FastOptions))!;
-        Assert.Equal(ThinPoolMode.ReadWrite, (await back.GetStatusAsync()).Mode);
+        var back = (ThinPool)(await Catalog.InitializeAsync(new ThinPoolSpec { Name = PoolName }, Context))!;
+        Assert.Equal(ThinPoolMode.ReadWrite, (await back.GetStatusAsync(Context)).Mode);
         Assert.Equal(ThinDeviceState.Activated, back.GetDevice("kept").State);
-        await using (var m = await back.MountAsync("kept", readOnly: true))
+        await using (var m = await back.MountAsync("kept", readOnly: true, Context))
         {
             Assert.Equal("kept", await File.ReadAllTextAsync(Path.Combine(m.Path, "k.txt")));
         }
@@ -461,8 +466,8 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         // a third run attaches nothing more
         var loops = StoreLoops();
         Assert.True(loops > loopsBefore);
-        await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName }, Context, FastOptions);
-        await ThinPoolManager.OpenDefaultAsync(Store, Context, FastOptions);
+        await Catalog.InitializeAsync(new ThinPoolSpec { Name = PoolName }, Context);
+        await Catalog.OpenDefaultAsync(Context);
         Assert.Equal(loops, StoreLoops());
     }
 
@@ -470,13 +475,13 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     public async Task ConcurrentStepsFromTwoOpenPoolsGetDistinctIdsAndConsistentRecords()
     {
         var first = await NewPoolAsync();
-        var second = await ThinPoolManager.OpenAsync(Store, PoolName, new RecordingContext(), FastOptions);
-        var made = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).CreateThinAsync($"c{i}", 16 * MiB))));
+        var second = await Catalog.OpenAsync(PoolName, new RecordingContext());
+        var made = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).CreateThinAsync($"c{i}", 16 * MiB, Context))));
         Assert.Equal(8, made.Select(d => d.DeviceId).Distinct().Count());
-        var paths = await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? second : (IThinPool)first).ActivateAsync(d.Name))));
+        var paths = await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? second : (IThinPool)first).ActivateAsync(d.Name, Context))));
         Assert.Equal(8, paths.Distinct().Count());
         Assert.All(first.ListDevices(), d => Assert.Equal(ThinDeviceState.Activated, d.State));
-        await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).DeleteAsync(d.Name))));
+        await Task.WhenAll(made.Select((d, i) => Task.Run(() => (i % 2 == 0 ? (IThinPool)first : second).DeleteAsync(d.Name, Context))));
         Assert.Empty(first.ListDevices());
     }
 
@@ -486,11 +491,11 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         RequireBackend();
         poolMade = true;
         var spec = new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 256 * MiB, ReflinkFilesystem = ReflinkFilesystem };
-        var pools = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => ThinPoolManager.InitializeAsync(Store, spec, new RecordingContext(), FastOptions))));
+        var pools = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => Catalog.InitializeAsync(spec, new RecordingContext()))));
         Assert.All(pools, p => Assert.Equal(PoolName, p!.Name));
-        Assert.Single(ThinPoolManager.List(Store));
+        Assert.Single(Catalog.List());
         await MakeFormattedAsync(pools[2]!, "works");
-        Assert.Equal(ThinPoolMode.ReadWrite, (await pools[0]!.GetStatusAsync()).Mode);
+        Assert.Equal(ThinPoolMode.ReadWrite, (await pools[0]!.GetStatusAsync(Context)).Mode);
     }
 
     [SkippableFact]
@@ -498,10 +503,10 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         RequireBackend();
         var asked = new RecordingContext(proceed: false);
-        var pool = await ThinPoolManager.InitializeAsync(Store, new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 64 * MiB }, asked, FastOptions);
+        var pool = await Catalog.InitializeAsync(new ThinPoolSpec { Name = PoolName, Backend = Backend, DataSize = 64 * MiB }, asked);
         Assert.Null(pool);
         Assert.NotEmpty(asked.Questions);
-        Assert.Empty(ThinPoolManager.List(Store));
+        Assert.Empty(Catalog.List());
         Assert.False(Directory.Exists(Path.Combine(StorePath, "pools", PoolName)));
         Assert.Empty(await LeaksAsync());
     }
@@ -510,9 +515,9 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     public async Task StatusShowsTheFiguresAndTheDevices()
     {
         var pool = await NewPoolAsync();
-        await pool.CreateThinAsync("one", 16 * MiB);
-        await pool.CreateSnapshotAsync("two", "one");
-        var status = await pool.GetStatusAsync();
+        await pool.CreateThinAsync("one", 16 * MiB, Context);
+        await pool.CreateSnapshotAsync("two", "one", Context);
+        var status = await pool.GetStatusAsync(Context);
         Assert.Equal((PoolName, ThinPoolMode.ReadWrite, 2, 64 * 1024L, true), (status.Name, status.Mode, status.DeviceCount, status.BlockSizeBytes, status.IsDefault));
         Assert.Equal(256 * MiB, status.DataTotalBytes);
         Assert.InRange(status.DataUsedPercent, 0, 10);
@@ -525,14 +530,14 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     public async Task NamesAreCheckedAndDuplicatesRefused()
     {
         var pool = await NewPoolAsync();
-        await pool.CreateThinAsync("sha256:abc/../../etc", 16 * MiB); // any text: it never reaches a path or a dm name
-        Assert.Equal(ErrorIds.ThinDeviceExists, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("sha256:abc/../../etc", 16 * MiB))).ErrorId);
-        Assert.Equal(ErrorIds.ThinDeviceNameInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("bad\nname", 16 * MiB))).ErrorId);
-        Assert.Equal(ErrorIds.ThinDeviceNameInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("#foreign-1", 16 * MiB))).ErrorId);
-        Assert.Equal(ErrorIds.ThinPoolSizeInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("zero", 0))).ErrorId);
-        Assert.Equal(ErrorIds.ThinDeviceNotFound, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.ActivateAsync("missing"))).ErrorId);
-        Assert.Equal(ErrorIds.ThinDeviceNotFound, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("s", "missing"))).ErrorId);
-        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.MountAsync("sha256:abc/../../etc"))).ErrorId);
+        await pool.CreateThinAsync("sha256:abc/../../etc", 16 * MiB, Context); // any text: it never reaches a path or a dm name
+        Assert.Equal(ErrorIds.ThinDeviceExists, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("sha256:abc/../../etc", 16 * MiB, Context))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNameInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("bad\nname", 16 * MiB, Context))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNameInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("#foreign-1", 16 * MiB, Context))).ErrorId);
+        Assert.Equal(ErrorIds.ThinPoolSizeInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateThinAsync("zero", 0, Context))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNotFound, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.ActivateAsync("missing", Context))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceNotFound, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.CreateSnapshotAsync("s", "missing", Context))).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceStateInvalid, (await Assert.ThrowsAnyAsync<FlyException>(() => pool.MountAsync("sha256:abc/../../etc", false, Context))).ErrorId);
     }
 
     [SkippableFact]
@@ -540,14 +545,14 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
     {
         var pool = await NewPoolAsync();
         await MakeFormattedAsync(pool, "x");
-        await using (await pool.MountAsync("x"))
+        await using (await pool.MountAsync("x", false, Context))
         {
         }
 
-        await pool.CreateSnapshotAsync("y", "x");
-        await pool.ActivateAsync("y");
-        Assert.True(await ThinPoolManager.RemoveAsync(Store, PoolName, Context, FastOptions));
-        Assert.Empty(ThinPoolManager.List(Store));
+        await pool.CreateSnapshotAsync("y", "x", Context);
+        await pool.ActivateAsync("y", Context);
+        Assert.True(await Catalog.RemoveAsync(PoolName, Context));
+        Assert.Empty(Catalog.List());
         Assert.Empty(await LeaksAsync());
         Assert.False(Directory.Exists(Path.Combine(StorePath, "pools", PoolName)));
     }

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using FlyImages.Errors;
 
-namespace FlyImages.Content;
+namespace FlyImages.State;
 
 /// <summary>
 /// Where the content store keeps files under the store folder: verified blobs at
