@@ -172,7 +172,7 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
         switch (run.Kind)
         {
             case WorkflowKinds.InstallImage:
-                new PersistedWorkflow<InstallState, InstallTrigger>(Store, run, WorkflowMachines.ConfigureInstall, InstallWorkflow.PersistImageState)
+                new PersistedWorkflow<InstallState, InstallTrigger>(Store, run, WorkflowMachines.ConfigureInstall)
                     .Fire(InstallTrigger.Interrupt, detail);
                 break;
             case WorkflowKinds.MakeChain:
