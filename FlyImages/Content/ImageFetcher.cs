@@ -14,13 +14,13 @@ public sealed record ImageFetchResult(Image Image, FlyException? Error)
 
 /// <summary>
 /// Brings whole images into the content store: every layer of every image in flight at once (the store
-/// bounds how many download), identical layers fetched once, the image recorded Fetched with its layer
-/// digests when all its layers are in. Progress: one bar per image with a child bar per layer; every bar
+/// bounds how many download), identical layers fetched once, the image recorded with its layer digests
+/// (its state through <see cref="Workflows.ImageSaves"/>). Progress: one bar per image with a child bar per layer; every bar
 /// gets a Completed record at the end, whatever happens.
 /// </summary>
 public sealed class ImageFetcher(ContentStore content)
 {
-    private readonly ImageRepository images = new(content.Store);
+    private readonly Workflows.ImageSaves saves = new(content.Store);
 
     public async Task<IReadOnlyList<ImageFetchResult>> FetchAsync(IImageSource source, IReadOnlyList<Image> toFetch, IOperationContext context, bool force = false)
     {
@@ -55,14 +55,6 @@ public sealed class ImageFetcher(ContentStore content)
                 $"Image '{image.Name}' in {image.Source} is invalid: {string.Join("; ", image.Problems)}.", image.Name));
         }
 
-        var recorded = images.Find(image.Source, image.Name);
-        var sameAsRecorded = recorded is not null && ImageLayers.Same(image, recorded);
-        var keepState = sameAsRecorded && recorded!.State is ImageState.Fetched or ImageState.Unpacking or ImageState.Ready;
-        if (!keepState)
-        {
-            images.Upsert(image, ImageState.Fetching);
-        }
-
         var layerTasks = image.Layers.Select(layer => content.FetchLayerAsync(source, layer, context, token, p => board.Update(slot, layer, p), force)).ToList();
         try
         {
@@ -79,28 +71,31 @@ public sealed class ImageFetcher(ContentStore content)
 
             var error = Wrap(first);
             var failedLayers = layerTasks.Count(t => t.IsFaulted);
-            if (!keepState)
-            {
-                images.SetState(image.Source, image.Name, ImageState.Failed, error.Message);
-            }
-
+            Keep(image, layerTasks);
+            await saves.RecordAsync(image, error).ConfigureAwait(false);
             return new ImageFetchResult(image, failedLayers == 1 ? error : new FlyException(error.ErrorId, error.Category,
                 $"{failedLayers} layers of image '{image.Name}' could not be fetched; the first: {error.Message}", image.Name, error) { RecommendedAction = error.RecommendedAction });
         }
 
-        for (var i = 0; i < image.Layers.Count; i++)
-        {
-            image.Layers[i].Digest = layerTasks[i].Result.Digest;
-            image.Layers[i].BlobPath = layerTasks[i].Result.Path;
-        }
-
-        var state = keepState ? recorded!.State : ImageState.Fetched;
-        images.Upsert(image, state, keepState ? recorded!.StateDetail : null);
-        image.State = state;
+        Keep(image, layerTasks);
+        image.State = await saves.RecordAsync(image, null).ConfigureAwait(false);
         image.UpdatedAt = DateTimeOffset.UtcNow;
         var downloaded = layerTasks.Count(t => t.Result.Outcome == FetchOutcome.Downloaded);
         context.WriteVerbose($"Image '{image.Name}': {image.Layers.Count} layers in the store ({downloaded} downloaded, {image.Layers.Count - downloaded} already here or shared).");
         return new ImageFetchResult(image, null);
+    }
+
+    /// <summary>The digest and blob of every layer that is in the store.</summary>
+    private static void Keep(Image image, List<Task<BlobInfo>> layerTasks)
+    {
+        for (var i = 0; i < image.Layers.Count; i++)
+        {
+            if (layerTasks[i].IsCompletedSuccessfully)
+            {
+                image.Layers[i].Digest = layerTasks[i].Result.Digest;
+                image.Layers[i].BlobPath = layerTasks[i].Result.Path;
+            }
+        }
     }
 
     private static FlyException Wrap(Exception e) => e as FlyException

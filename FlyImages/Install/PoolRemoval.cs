@@ -4,6 +4,8 @@ using FlyImages.Operations;
 using FlyImages.State;
 using FlyImages.ThinPools;
 using FlyImages.Workflows;
+using Microsoft.Data.Sqlite;
+using Stateless;
 
 namespace FlyImages.Install;
 
@@ -30,8 +32,6 @@ public sealed record PoolRemovalPlan(ThinPoolRecord Pool, int Devices, IReadOnly
 /// </summary>
 public static class PoolRemoval
 {
-    private const string Trigger = "PoolRemoved";
-
     /// <summary>What removing <paramref name="poolName"/> would do, read from the store (nothing changes).</summary>
     public static PoolRemovalPlan Plan(FlyStore store, string poolName)
     {
@@ -42,10 +42,7 @@ public static class PoolRemoval
         var devices = pools.ListDevices(name).Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
         var chains = new LayerChainRepository(store).List().Where(c => c.Device is not null && devices.Contains(c.Device)).ToList();
         var chainIds = chains.Select(c => c.ChainId).ToHashSet(StringComparer.Ordinal);
-        var images = store.Read((c, t) => c.Query(t, """
-            SELECT DISTINCT i.source, i.name, ic.chain_id FROM image_chains ic JOIN images i ON i.id = ic.image_id ORDER BY i.source, i.name;
-            """, r => (Source: r.GetString(0), Name: r.GetString(1), Chain: r.GetString(2))))
-            .Where(x => chainIds.Contains(x.Chain)).Select(x => (x.Source, x.Name)).Distinct().ToList();
+        var images = new ImageRepository(store).UsingChains(chainIds);
         var snapshots = new SnapshotWorkflow(store, NoSnapshotSteps.Instance).List()
             .Where(s => s.State != SnapshotState.Removed && ((s.Device is not null && devices.Contains(s.Device)) || chainIds.Contains(s.ChainId))).ToList();
         return new PoolRemovalPlan(pool, devices.Count, chains, images, snapshots);
@@ -105,14 +102,15 @@ public static class PoolRemoval
         }
     }
 
-    /// <summary>Chains in the pool: Pending, no device; images using them: Pending, blobs kept. One transaction, journaled.</summary>
+    /// <summary>
+    /// Chains in the pool: Pending, no device; images using them: Pending (shown Fetched: blobs kept), each
+    /// by the declared PoolRemoved trigger on its own new run, all in one transaction.
+    /// </summary>
     private static void ForgetChains(FlyStore store, PoolRemovalPlan plan, IOperationContext context)
     {
         var detail = $"thin pool '{plan.Pool.Name}' was removed with its devices";
-        var who = ProcessIdentity.Current;
         store.Write((c, t) =>
         {
-            var runId = WorkflowRepository.NewRunId();
             foreach (var (kind, key) in WorkflowKeys(plan))
             {
                 if (WorkflowRepository.Find(c, t, kind, key) is not { } workflow)
@@ -121,32 +119,41 @@ public static class PoolRemoval
                 }
 
                 WorkflowRepository.ClearSteps(c, t, workflow.Id); // completed steps name devices that are going
-                if (workflow.State == nameof(InstallState.Rejected))
+                if (kind == WorkflowKinds.InstallImage)
                 {
-                    continue; // still hostile: stays Rejected
+                    FireIfPermitted<InstallState, InstallTrigger>(store, c, t, workflow, WorkflowMachines.ConfigureInstall, InstallTrigger.PoolRemoved, detail);
                 }
-
-                // a new run id: a run of the old one that is still about (it cannot hold the lease) can no longer write
-                c.Exec(t, """
-                    UPDATE workflows SET state = $s, state_detail = $d, run_id = $run, interrupted_at = NULL, updated_at = $now WHERE id = $id;
-                    """, ("$s", WorkflowKinds.InitialState), ("$d", detail), ("$run", runId), ("$now", StoreTime.Now()), ("$id", workflow.Id));
-                WorkflowJournal.Append(c, t, workflow, runId, workflow.State, WorkflowKinds.InitialState, Trigger, detail, null, DateTimeOffset.UtcNow - workflow.UpdatedAt, who);
+                else
+                {
+                    FireIfPermitted<ChainState, ChainTrigger>(store, c, t, workflow, WorkflowMachines.ConfigureChain, ChainTrigger.PoolRemoved, detail);
+                }
             }
 
             foreach (var chain in plan.Chains)
             {
                 LayerChainRepository.SetDevice(c, t, chain.ChainId, null);
             }
-
-            foreach (var (source, imageName) in plan.Images)
-            {
-                c.Exec(t, "UPDATE images SET state = $s, state_detail = $d, updated_at = $now WHERE source = $src AND name = $n;",
-                    ("$s", nameof(ImageState.Fetched)), ("$d", detail), ("$now", StoreTime.Now()), ("$src", source), ("$n", imageName));
-            }
         });
         foreach (var (_, imageName) in plan.Images)
         {
             context.WriteVerbose($"Image '{imageName}' is no longer installed: {detail}.");
+        }
+    }
+
+    /// <summary>
+    /// Fires <paramref name="trigger"/> on a new run of <paramref name="workflow"/> (so a run of the old one that is
+    /// still about, which cannot hold the lease, can no longer write) where the graph permits it: not
+    /// in Pending (nothing to forget) nor Rejected (still hostile).
+    /// </summary>
+    private static void FireIfPermitted<TState, TTrigger>(FlyStore store, SqliteConnection c, SqliteTransaction t,
+        WorkflowRecord workflow, Action<StateMachine<TState, TTrigger>> configure, TTrigger trigger, string detail)
+        where TState : struct, Enum
+        where TTrigger : struct, Enum
+    {
+        if (new PersistedWorkflow<TState, TTrigger>(store, c, t, workflow, configure).CanFire(trigger))
+        {
+            var run = WorkflowRepository.BeginRun(c, t, workflow.Kind, workflow.Key, workflow.Subject, workflow.Source);
+            new PersistedWorkflow<TState, TTrigger>(store, c, t, run, configure).Fire(trigger, detail);
         }
     }
 

@@ -80,9 +80,9 @@ public sealed class InstallWorkflow
             await new WorkflowRecovery(store) { LeaseTtl = options.LeaseTtl }.RecoverOneAsync(known, lease.TakenOverFrom, cancel).ConfigureAwait(false);
         }
 
-        var imageId = store.Write((c, t) => EnsureImage(c, t, image));
+        var imageId = store.Write((c, t) => ImageRepository.Ensure(c, t, image));
         var run = workflows.BeginRun(WorkflowKinds.InstallImage, key, image.Name, image.Source);
-        var machine = new PersistedWorkflow<InstallState, InstallTrigger>(store, run, WorkflowMachines.ConfigureInstall, PersistImageState);
+        var machine = new PersistedWorkflow<InstallState, InstallTrigger>(store, run, WorkflowMachines.ConfigureInstall);
         var progress = new ProgressCounter(options.OnProgress, image.Name, image.Layers.Count);
         machine.Machine.OnTransitioned(t =>
         {
@@ -101,7 +101,7 @@ public sealed class InstallWorkflow
                 layers = ValidateResolved(image, resolved);
                 var recorded = new Image { Name = image.Name, Source = image.Source, Layers = layers };
                 machine.Fire(InstallTrigger.Resolved, $"{layers.Count} layers",
-                    alsoWrite: (c, t) => ImageRepository.Upsert(c, t, recorded, ImageState.Fetching, $"{layers.Count} layers"));
+                    alsoWrite: (c, t) => ImageRepository.Record(c, t, recorded));
             }
             else
             {
@@ -116,7 +116,7 @@ public sealed class InstallWorkflow
                 RequireSealed(c, t, imageId, chains);
                 foreach (var chain in chains)
                 {
-                    c.Exec(t, "UPDATE image_layers SET digest = $d WHERE image_id = $i AND idx = $x;", ("$d", chain.LayerDigest), ("$i", imageId), ("$x", chain.Depth));
+                    ImageRepository.SetLayerDigest(c, t, image.Source, image.Name, chain.Depth, chain.LayerDigest);
                 }
             });
             return Done(image, run.RunId, didWork: true);
@@ -145,25 +145,6 @@ public sealed class InstallWorkflow
             {
                 RecommendedAction = "Run the install again: completed steps are kept. Get-FlyImageEvent shows what happened.",
             };
-        }
-    }
-
-    /// <summary>Keeps the image's own state (Get-FlyImage's State and StateDetail) in step with its install, in the same transaction.</summary>
-    internal static void PersistImageState(SqliteConnection c, SqliteTransaction t, WorkflowRecord workflow, InstallState state, string? detail)
-    {
-        ImageState? shown = state switch
-        {
-            InstallState.Resolving or InstallState.Fetching => ImageState.Fetching,
-            InstallState.Unpacking => ImageState.Unpacking,
-            InstallState.Ready => ImageState.Ready,
-            InstallState.Failed => ImageState.Failed,
-            InstallState.Rejected => ImageState.Rejected,
-            _ => null,
-        };
-        if (shown is { } s && workflow.Source is not null)
-        {
-            c.Exec(t, "UPDATE images SET state = $s, state_detail = $d, updated_at = $now WHERE source = $src AND name = $n;",
-                ("$s", s.ToString()), ("$d", s == ImageState.Ready ? null : detail), ("$now", StoreTime.Now()), ("$src", workflow.Source), ("$n", workflow.Subject));
         }
     }
 
@@ -265,9 +246,7 @@ public sealed class InstallWorkflow
                 }
 
                 workflows.CompleteStep(run.Id, run.RunId, FetchStep(layer), new FetchRecord(layer.Key, layer.Size, layer.ETag, got.Digest, got.BlobPath).ToJson());
-                store.Write((c, t) => c.Exec(t, """
-                    UPDATE image_layers SET digest = $d WHERE idx = $i AND image_id = (SELECT id FROM images WHERE source = $src AND name = $n);
-                    """, ("$d", got.Digest), ("$i", layer.Index), ("$src", image.Source), ("$n", image.Name)));
+                store.Write((c, t) => ImageRepository.SetLayerDigest(c, t, image.Source, image.Name, layer.Index, got.Digest));
                 slot.TrySetResult(got);
                 progress.Fetched();
             }
@@ -331,7 +310,7 @@ public sealed class InstallWorkflow
         // Ready is never recorded for an incomplete chain: check it in the very transaction that records Ready
         for (var i = 0; i < chains.Count; i++)
         {
-            var state = c.Scalar<string>(t, "SELECT state FROM workflows WHERE kind = $k AND key = $c;", ("$k", WorkflowKinds.MakeChain), ("$c", chains[i].ChainId));
+            var state = WorkflowRepository.StateOf(c, t, WorkflowKinds.MakeChain, chains[i].ChainId);
             var used = c.Scalar<string>(t, "SELECT chain_id FROM image_chains WHERE image_id = $i AND idx = $x;", ("$i", imageId), ("$x", i + 1));
             if (state != nameof(ChainState.Sealed) || used != chains[i].ChainId)
             {
@@ -370,12 +349,6 @@ public sealed class InstallWorkflow
     private bool SourceChanged(Image image)
         => image.Layers.Count > 0 && new ImageRepository(store).Find(image.Source, image.Name) is { } recorded && recorded.Layers.Count > 0
             && !ImageLayers.Same(image, recorded);
-
-    private static long EnsureImage(SqliteConnection c, SqliteTransaction t, Image image)
-    {
-        var id = c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", image.Source), ("$n", image.Name));
-        return id ?? ImageRepository.Upsert(c, t, image, ImageState.Remote, null);
-    }
 
     private InstallResult Done(Image requested, string? runId, bool didWork)
     {

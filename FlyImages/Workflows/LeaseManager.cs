@@ -74,11 +74,24 @@ public sealed class LeaseManager(FlyStore store)
     public IReadOnlyList<(LeaseKey Key, LeaseOwner Owner)> Live()
     {
         var now = DateTimeOffset.UtcNow;
-        return Store.Read((c, t) => c.Query(t, "SELECT kind, key, host, boot_id, pid, start_ticks, token, acquired_at, expires_at FROM leases ORDER BY kind, key;",
-                r => (new LeaseKey(r.GetString(0), r.GetString(1)), new LeaseOwner(new ProcessIdentity(r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetInt64(5)), r.GetString(6),
-                    StoreTime.Parse(r.GetString(7)), StoreTime.Parse(r.GetString(8))))))
-            .Where(l => !IsStale(l.Item2, now)).ToList();
+        return Store.Read(All).Where(l => !IsStale(l.Owner, now)).ToList();
     }
+
+    /// <summary>
+    /// Deletes the leases whose owner is certainly dead on this host (a process killed after its work
+    /// was done, before it released them: nothing will ever take them over, as nothing is left to do).
+    /// Returns what it deleted.
+    /// </summary>
+    public IReadOnlyList<(LeaseKey Key, LeaseOwner Owner)> ReleaseDead() => Store.Write<IReadOnlyList<(LeaseKey Key, LeaseOwner Owner)>>((c, t) =>
+    {
+        var dead = All(c, t).Where(l => ProcessIdentity.IsDeadOnThisHost(l.Owner.Process)).ToList();
+        foreach (var (key, owner) in dead)
+        {
+            c.Exec(t, "DELETE FROM leases WHERE kind = $k AND key = $key AND token = $tok;", ("$k", key.Kind), ("$key", key.Key), ("$tok", owner.Token));
+        }
+
+        return dead;
+    });
 
     /// <summary>Whether <paramref name="owner"/> can be taken over now: expired, or dead on this host.</summary>
     public static bool IsStale(LeaseOwner owner, DateTimeOffset now)
@@ -123,6 +136,11 @@ public sealed class LeaseManager(FlyStore store)
     internal void Release(LeaseKey key, string token)
         => Store.Write((c, t) => c.Exec(t, "DELETE FROM leases WHERE kind = $k AND key = $key AND token = $tok;",
             ("$k", key.Kind), ("$key", key.Key), ("$tok", token)));
+
+    private static List<(LeaseKey Key, LeaseOwner Owner)> All(SqliteConnection c, SqliteTransaction t)
+        => c.Query(t, "SELECT kind, key, host, boot_id, pid, start_ticks, token, acquired_at, expires_at FROM leases ORDER BY kind, key;",
+            r => (new LeaseKey(r.GetString(0), r.GetString(1)), new LeaseOwner(new ProcessIdentity(r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetInt64(5)), r.GetString(6),
+                StoreTime.Parse(r.GetString(7)), StoreTime.Parse(r.GetString(8)))));
 
     private static LeaseOwner? ReadOwner(SqliteConnection c, SqliteTransaction t, LeaseKey key)
         => c.Query(t, "SELECT host, boot_id, pid, start_ticks, token, acquired_at, expires_at FROM leases WHERE kind = $k AND key = $key;",

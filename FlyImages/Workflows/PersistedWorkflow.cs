@@ -9,7 +9,8 @@ namespace FlyImages.Workflows;
 
 /// <summary>
 /// A Stateless machine whose state lives in the store: the accessor reads <c>workflows.state</c>, the
-/// mutator writes it together with its journal row (and whatever the caller adds) in ONE transaction,
+/// mutator writes it together with its journal row (and whatever the caller adds) in ONE transaction
+/// (its own, or the caller's for a machine bound to one),
 /// guarded by the state it started from and the run id, so a run that lost its lease cannot overwrite
 /// another's progress. Fire transitions only through <see cref="Fire"/>.
 /// </summary>
@@ -17,21 +18,36 @@ public sealed class PersistedWorkflow<TState, TTrigger>
     where TState : struct, Enum
     where TTrigger : struct, Enum
 {
-    private readonly Action<SqliteConnection, SqliteTransaction, WorkflowRecord, TState, string?>? onPersist;
+    private readonly Action<Action<SqliteConnection, SqliteTransaction>> read;
+    private readonly Action<Action<SqliteConnection, SqliteTransaction>> write;
     private readonly Stopwatch inState = Stopwatch.StartNew();
     private Pending? pending;
 
-    /// <param name="store">The store.</param>
-    /// <param name="workflow">The workflow, as <see cref="WorkflowRepository.BeginRun"/> returned it (its run id is this run's).</param>
+    /// <param name="store">The store: every transition commits in a transaction of its own.</param>
+    /// <param name="workflow">The workflow, as <see cref="WorkflowRepository.BeginRun(string, string, string, string?)"/> returned it (its run id is this run's).</param>
     /// <param name="configure">The transition graph (one of <see cref="WorkflowMachines"/>).</param>
-    /// <param name="onPersist">Extra writes in every transition's transaction (e.g. the image's state).</param>
-    public PersistedWorkflow(FlyStore store, WorkflowRecord workflow, Action<StateMachine<TState, TTrigger>> configure,
-        Action<SqliteConnection, SqliteTransaction, WorkflowRecord, TState, string?>? onPersist = null)
+    public PersistedWorkflow(FlyStore store, WorkflowRecord workflow, Action<StateMachine<TState, TTrigger>> configure)
+        : this(store, workflow, configure, w => store.Read((c, t) => { w(c, t); return 0; }), w => store.Write(w))
+    {
+    }
+
+    /// <summary>
+    /// A machine bound to the caller's transaction <paramref name="t"/>: its transitions commit (or not)
+    /// with everything else the caller writes in it, e.g. several workflows moved at once.
+    /// </summary>
+    internal PersistedWorkflow(FlyStore store, SqliteConnection c, SqliteTransaction t, WorkflowRecord workflow, Action<StateMachine<TState, TTrigger>> configure)
+        : this(store, workflow, configure, w => w(c, t), w => w(c, t))
+    {
+    }
+
+    private PersistedWorkflow(FlyStore store, WorkflowRecord workflow, Action<StateMachine<TState, TTrigger>> configure,
+        Action<Action<SqliteConnection, SqliteTransaction>> read, Action<Action<SqliteConnection, SqliteTransaction>> write)
     {
         ArgumentNullException.ThrowIfNull(configure);
         Store = store;
         Workflow = workflow;
-        this.onPersist = onPersist;
+        this.read = read;
+        this.write = write;
         Machine = new StateMachine<TState, TTrigger>(ReadState, WriteState);
         configure(Machine);
     }
@@ -82,9 +98,10 @@ public sealed class PersistedWorkflow<TState, TTrigger>
 
     private TState ReadState()
     {
-        var text = Store.Read((c, t) => c.Scalar<string>(t, "SELECT state FROM workflows WHERE id = $id;", ("$id", Workflow.Id)))
-            ?? throw Conflict("its record is gone");
-        return Enum.TryParse<TState>(text, out var state) ? state
+        string? text = null;
+        read((c, t) => text = WorkflowRepository.StateOf(c, t, Workflow.Id));
+        return text is null ? throw Conflict("its record is gone")
+            : Enum.TryParse<TState>(text, out var state) ? state
             : throw new FlyException(ErrorIds.WorkflowConflict, FlyErrorCategory.InvalidData,
                 $"The {Workflow.Kind} workflow '{Workflow.Key}' is in state '{text}', which this FlyImages does not know.", Workflow.Key);
     }
@@ -92,24 +109,12 @@ public sealed class PersistedWorkflow<TState, TTrigger>
     private void WriteState(TState to)
     {
         var p = pending ?? throw new InvalidOperationException("Workflow states change only through Fire().");
-        Store.Write((c, t) =>
+        write((c, t) =>
         {
-            var from = c.Scalar<string>(t, "SELECT state FROM workflows WHERE id = $id AND run_id = $run;", ("$id", Workflow.Id), ("$run", RunId))
+            var from = WorkflowRepository.Move(c, t, Workflow.Id, RunId, to.ToString(), p.Error ?? p.Detail, interrupted: p.Trigger.ToString() == "Interrupt")
                 ?? throw Conflict("another run has taken it over");
-            var changed = c.Exec(t, """
-                UPDATE workflows SET state = $to, state_detail = $d, updated_at = $now,
-                    interrupted_at = CASE WHEN $interrupted THEN $now ELSE NULL END
-                WHERE id = $id AND run_id = $run;
-                """, ("$to", to.ToString()), ("$d", p.Error ?? p.Detail), ("$now", StoreTime.Now()), ("$interrupted", p.Trigger.ToString() == "Interrupt"),
-                ("$id", Workflow.Id), ("$run", RunId));
-            if (changed != 1)
-            {
-                throw Conflict("another run has taken it over");
-            }
-
             WorkflowJournal.Append(c, t, Workflow, RunId, from, to.ToString(), p.Trigger.ToString(), p.Detail, p.Error, inState.Elapsed, Who);
             p.AlsoWrite?.Invoke(c, t);
-            onPersist?.Invoke(c, t, Workflow, to, p.Error ?? p.Detail);
         });
     }
 

@@ -13,8 +13,12 @@ public static class WorkflowMachines
     public static void ConfigureInstall(StateMachine<InstallState, InstallTrigger> m)
     {
         ArgumentNullException.ThrowIfNull(m);
+        // Save-FlyImage records its outcome only where no install decided (Pending, Failed): never over
+        // Ready, Rejected or a run in flight. Removing the pool of an install's chains undoes it (not a
+        // Rejected one: it stays Rejected, nothing of it is in the pool).
         m.Configure(InstallState.Pending)
-            .Permit(InstallTrigger.Start, InstallState.Resolving);
+            .Permit(InstallTrigger.Start, InstallState.Resolving)
+            .Permit(InstallTrigger.SaveFailed, InstallState.Failed);
         foreach (var (working, next, done) in new[]
                  {
                      (InstallState.Resolving, InstallState.Fetching, InstallTrigger.Resolved),
@@ -27,14 +31,19 @@ public static class WorkflowMachines
                 .Permit(InstallTrigger.Fail, InstallState.Failed)
                 .Permit(InstallTrigger.Reject, InstallState.Rejected)
                 .PermitReentry(InstallTrigger.Interrupt)
-                .PermitReentry(InstallTrigger.Resume);
+                .PermitReentry(InstallTrigger.Resume)
+                .Permit(InstallTrigger.PoolRemoved, InstallState.Pending);
         }
 
         m.Configure(InstallState.Ready)
-            .Permit(InstallTrigger.Reverify, InstallState.Resolving);
+            .Permit(InstallTrigger.Reverify, InstallState.Resolving)
+            .Permit(InstallTrigger.PoolRemoved, InstallState.Pending);
         m.Configure(InstallState.Failed)
             .Permit(InstallTrigger.Retry, InstallState.Resolving)
-            .Permit(InstallTrigger.ForceRetry, InstallState.Resolving);
+            .Permit(InstallTrigger.ForceRetry, InstallState.Resolving)
+            .Permit(InstallTrigger.Saved, InstallState.Pending)
+            .PermitReentry(InstallTrigger.SaveFailed)
+            .Permit(InstallTrigger.PoolRemoved, InstallState.Pending);
         m.Configure(InstallState.Rejected)
             .Permit(InstallTrigger.ForceRetry, InstallState.Resolving);
     }
@@ -48,20 +57,27 @@ public static class WorkflowMachines
         m.Configure(ChainState.Creating)
             .Permit(ChainTrigger.Created, ChainState.Applying)
             .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty);
+            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+            .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
         m.Configure(ChainState.Applying)
             .Permit(ChainTrigger.Applied, ChainState.Sealing)
             .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty);
+            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+            .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
         // sealing is idempotent: an interrupted seal resumes
         m.Configure(ChainState.Sealing)
             .Permit(ChainTrigger.Seal, ChainState.Sealed)
             .Permit(ChainTrigger.RollBack, ChainState.Pending)
             .Permit(ChainTrigger.Fault, ChainState.Faulty)
             .PermitReentry(ChainTrigger.Interrupt)
-            .PermitReentry(ChainTrigger.Resume);
+            .PermitReentry(ChainTrigger.Resume)
+            .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
+        // removing the pool the device was in leaves a chain with nothing made: Pending again
+        m.Configure(ChainState.Sealed)
+            .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
         m.Configure(ChainState.Faulty)
-            .Permit(ChainTrigger.Repair, ChainState.Pending);
+            .Permit(ChainTrigger.Repair, ChainState.Pending)
+            .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
     }
 
     public static void ConfigureSnapshot(StateMachine<SnapshotState, SnapshotTrigger> m)
@@ -104,7 +120,8 @@ public static class WorkflowMachines
     {
         var text = new System.Text.StringBuilder();
         text.Append("# Workflow state machines\n\n");
-        text.Append("Generated from the code by `WorkflowMachines.Markdown()` (the test `Graphs_in_docs_are_current` keeps this file in step).\n");
+        text.Append("Generated from the code by `WorkflowMachines.Markdown()`. The test `Graphs_in_docs_are_current` fails while this file differs from it;\n");
+        text.Append("`FLYIMAGES_UPDATE_DOCS=1 dotnet test tests/FlyImages.Tests --filter FullyQualifiedName~GraphTests` rewrites it (and the README's diagram) to commit.\n");
         foreach (var kind in WorkflowKinds.All)
         {
             text.Append("\n## ").Append(kind).Append("\n\n```mermaid\n");

@@ -74,7 +74,8 @@ public sealed record RecoveredWorkflow(string Kind, string Key, string Subject, 
 /// intermediate state whose lease owner is gone (process dead, pid reused, host rebooted, or lease
 /// expired) is taken over and either marked interrupted (resumable: the next run goes on from its
 /// last completed step) or compensated and rolled back (half-made chain devices), each with a
-/// journal entry. Workflows with a live owner are left alone.
+/// journal entry. Workflows with a live owner are left alone. Leases of owners dead on this host that
+/// are left (their work had ended) are released.
 /// </summary>
 public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compensations = null)
 {
@@ -111,6 +112,9 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
             done.Add(await RecoverOneAsync(current, lease.TakenOverFrom, cancellationToken).ConfigureAwait(false));
         }
 
+        // a process killed after its work was done (Ready, Sealed...) but before it released its lease left a
+        // record nothing would take over (there is nothing left to do): forget it
+        leases.ReleaseDead();
         return done;
     }
 
@@ -173,7 +177,7 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
         switch (run.Kind)
         {
             case WorkflowKinds.InstallImage:
-                new PersistedWorkflow<InstallState, InstallTrigger>(Store, run, WorkflowMachines.ConfigureInstall, InstallWorkflow.PersistImageState)
+                new PersistedWorkflow<InstallState, InstallTrigger>(Store, run, WorkflowMachines.ConfigureInstall)
                     .Fire(InstallTrigger.Interrupt, detail);
                 break;
             case WorkflowKinds.MakeChain:

@@ -22,17 +22,48 @@ public sealed class WorkflowRepository(FlyStore store)
     /// run id on it (the state is untouched: the machine decides where the run goes from there).
     /// </summary>
     public WorkflowRecord BeginRun(string kind, string key, string subject, string? source)
-        => Store.Write((c, t) =>
+        => Store.Write((c, t) => BeginRun(c, t, kind, key, subject, source));
+
+    /// <summary><see cref="BeginRun(string, string, string, string?)"/> in the caller's transaction.</summary>
+    internal static WorkflowRecord BeginRun(SqliteConnection c, SqliteTransaction t, string kind, string key, string subject, string? source)
+    {
+        var now = StoreTime.Now();
+        return c.Query(t, $"""
+            INSERT INTO workflows(kind, key, subject, source, state, run_id, attempt, run_started_at, created_at, updated_at)
+            VALUES ($k, $key, $sub, $src, $initial, $run, 1, $now, $now, $now)
+            ON CONFLICT(kind, key) DO UPDATE SET run_id = excluded.run_id, attempt = attempt + 1, subject = excluded.subject,
+                source = excluded.source, run_started_at = excluded.run_started_at, updated_at = excluded.updated_at
+            RETURNING {Columns};
+            """, Map, ("$k", kind), ("$key", key), ("$sub", subject), ("$src", source), ("$run", NewRunId()), ("$now", now), ("$initial", WorkflowKinds.InitialState)).Single();
+    }
+
+    /// <summary>The persisted state of workflow <paramref name="id"/>, or null when it is gone.</summary>
+    internal static string? StateOf(SqliteConnection c, SqliteTransaction t, long id)
+        => c.Scalar<string>(t, "SELECT state FROM workflows WHERE id = $id;", ("$id", id));
+
+    /// <summary>The state of (kind, key), or null when there is no such workflow.</summary>
+    internal static string? StateOf(SqliteConnection c, SqliteTransaction t, string kind, string key)
+        => c.Scalar<string>(t, "SELECT state FROM workflows WHERE kind = $k AND key = $key;", ("$k", kind), ("$key", key));
+
+    /// <summary>
+    /// Moves workflow <paramref name="id"/> to <paramref name="to"/> if run <paramref name="runId"/> still owns it;
+    /// returns the state it left, or null when another run has taken it over. Only <see cref="PersistedWorkflow{TState, TTrigger}"/> calls this.
+    /// </summary>
+    internal static string? Move(SqliteConnection c, SqliteTransaction t, long id, string runId, string to, string? detail, bool interrupted)
+    {
+        var from = c.Scalar<string>(t, "SELECT state FROM workflows WHERE id = $id AND run_id = $run;", ("$id", id), ("$run", runId));
+        if (from is null)
         {
-            var now = StoreTime.Now();
-            return c.Query(t, $"""
-                INSERT INTO workflows(kind, key, subject, source, state, run_id, attempt, run_started_at, created_at, updated_at)
-                VALUES ($k, $key, $sub, $src, $initial, $run, 1, $now, $now, $now)
-                ON CONFLICT(kind, key) DO UPDATE SET run_id = excluded.run_id, attempt = attempt + 1, subject = excluded.subject,
-                    source = excluded.source, run_started_at = excluded.run_started_at, updated_at = excluded.updated_at
-                RETURNING {Columns};
-                """, Map, ("$k", kind), ("$key", key), ("$sub", subject), ("$src", source), ("$run", NewRunId()), ("$now", now), ("$initial", WorkflowKinds.InitialState)).Single();
-        });
+            return null;
+        }
+
+        var changed = c.Exec(t, """
+            UPDATE workflows SET state = $to, state_detail = $d, updated_at = $now,
+                interrupted_at = CASE WHEN $interrupted THEN $now ELSE NULL END
+            WHERE id = $id AND run_id = $run;
+            """, ("$to", to), ("$d", detail), ("$now", StoreTime.Now()), ("$interrupted", interrupted), ("$id", id), ("$run", runId));
+        return changed == 1 ? from : null;
+    }
 
     /// <summary>Steps the workflow completed (across runs, until cleared), with their results.</summary>
     public IReadOnlyDictionary<string, string?> CompletedSteps(long workflowId)

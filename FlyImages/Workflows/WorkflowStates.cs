@@ -33,6 +33,12 @@ public enum InstallTrigger
     Reverify,
     Interrupt,
     Resume,
+    /// <summary>Save-FlyImage brought every blob in: a Failed image goes back to Pending (shown Fetched).</summary>
+    Saved,
+    /// <summary>Save-FlyImage could not bring a blob in: the image is Failed (the next install retries).</summary>
+    SaveFailed,
+    /// <summary>The thin pool holding the image's chains was removed: not installed any more (blobs kept).</summary>
+    PoolRemoved,
 }
 
 /// <summary>Where one layer chain (one thin device shared by every image with this layer prefix) stands.</summary>
@@ -64,6 +70,8 @@ public enum ChainTrigger
     Repair,
     Interrupt,
     Resume,
+    /// <summary>The thin pool holding the chain's device was removed: no device any more.</summary>
+    PoolRemoved,
 }
 
 /// <summary>Where a thin snapshot (an activated image) stands.</summary>

@@ -157,18 +157,14 @@ public sealed class SaveFlyImageTests : IDisposable
         vars["src"] = $"s3://{PublicBucketLayout.Bucket}/{SlowPrefix}";
         proxy.Faults = p => p.IsGet && p.Range is { } range && range.StartsWith($"bytes={3 * part}-", StringComparison.Ordinal) ? new Fault.Stall(100, TimeSpan.FromMinutes(5)) : null;
 
+        proxy.Clear();
         using var running = ps.Start($"Save-FlyImage {name} {Opts} -PartSize {part} -PartConcurrency 1", vars, out var handle);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!proxy.Requests.Any(r => r.Fault is not null) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-
+        await proxy.Stalling.WaitAsync(TimeSpan.FromMinutes(2)); // a hang guard: parts 0-2 are in, part 3 has stalled
         Assert.Contains(proxy.Requests, r => r.Fault is not null);
-        await Task.Delay(300);
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         running.Stop();
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"Stop took {watch.Elapsed}");
+        // stopped promptly: Stop returned while the source was still stalling (the stall lasts 5 minutes, the stall timeout 30 s)
+        Assert.Equal(0, proxy.StallsEnded);
+        Assert.Equal(PSInvocationState.Stopped, running.InvocationStateInfo.State);
         Assert.Single(Directory.GetFiles(Path.Combine(store.Path, "blobs", "partial")));
 
         proxy.Faults = null;

@@ -8,11 +8,11 @@ using FlyImages.State;
 using FlyImages.Workflows;
 
 // FlyImages.TestAgent install --store DIR --image NAME [--source URI] [--layers 5] [--shared 3]
-//     [--calls FILE] [--hang-at CALL] [--hostile-chain DEPTH] [--delay-ms N]
+//     [--calls FILE] [--hang-at CALL] [--hostile-chain DEPTH] [--delay-ms N] [--report-calls 1]
 // FlyImages.TestAgent real-install --store DIR --pool NAME --source URI --endpoint URL --image NAME [--device-size BYTES]
 //     the REAL steps (content store, unpacker, thin pool); prints "PROGRESS <state> <fetched> <sealed>" lines as it goes
 //     and "MOUNTED <verbose text>" when it mounts a device (tests SIGKILL it after the n-th line of either kind), and "READY" at the end.
-// Calls are logged to <FILE>.<pid>. Exit codes: 0 Ready, 2 Rejected, 3 Failed, 1 anything else. Prints "HUNG <call>" before hanging.
+// Calls are logged to <FILE>.<pid> (and printed as "CALL <call>" lines with --report-calls 1, once done). Exit codes: 0 Ready, 2 Rejected, 3 Failed, 1 anything else. Prints "HUNG <call>" before hanging.
 var options = ParseArguments(args);
 if (args.Length > 0 && args[0] == "real-install")
 {
@@ -41,7 +41,8 @@ var steps = new AgentSteps(
     options.GetValueOrDefault("calls"),
     options.GetValueOrDefault("hang-at"),
     options.TryGetValue("hostile-chain", out var hostile) ? int.Parse(hostile, CultureInfo.InvariantCulture) : null,
-    TimeSpan.FromMilliseconds(int.Parse(options.GetValueOrDefault("delay-ms", "0"), CultureInfo.InvariantCulture)));
+    TimeSpan.FromMilliseconds(int.Parse(options.GetValueOrDefault("delay-ms", "0"), CultureInfo.InvariantCulture)),
+    options.GetValueOrDefault("report-calls") == "1");
 try
 {
     var result = await new InstallWorkflow(store, steps, new WorkflowOptions { RetryBaseDelay = TimeSpan.FromMilliseconds(1) })
@@ -67,7 +68,7 @@ static Dictionary<string, string> ParseArguments(string[] args)
 }
 
 /// <summary>Test doubles of the steps: deterministic digests and devices; each call appended to a log shared by processes.</summary>
-internal sealed class AgentSteps(string? callLog, string? hangAt, int? hostileChain, TimeSpan delay) : IInstallSteps
+internal sealed class AgentSteps(string? callLog, string? hangAt, int? hostileChain, TimeSpan delay, bool reportCalls = false) : IInstallSteps
 {
     private static readonly SemaphoreSlim LogGate = new(1, 1);
 
@@ -113,6 +114,20 @@ internal sealed class AgentSteps(string? callLog, string? hangAt, int? hostileCh
             {
                 await using var log = new FileStream($"{callLog}.{Environment.ProcessId}", FileMode.Append, FileAccess.Write, FileShare.Read);
                 await log.WriteAsync(Encoding.UTF8.GetBytes($"{call} pid={Environment.ProcessId}\n"));
+            }
+            finally
+            {
+                LogGate.Release();
+            }
+        }
+
+        if (reportCalls)
+        {
+            await LogGate.WaitAsync(CancellationToken.None);
+            try
+            {
+                Console.WriteLine($"CALL {call}");
+                await Console.Out.FlushAsync();
             }
             finally
             {

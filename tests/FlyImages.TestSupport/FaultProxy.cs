@@ -51,6 +51,8 @@ public sealed class FaultProxy : IDisposable
     private readonly ConcurrentQueue<ProxiedRequest> requests = new();
     private readonly ConcurrentDictionary<Socket, bool> open = new();
     private int sequence;
+    private int stallsEnded;
+    private TaskCompletionSource stalling = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public FaultProxy(string upstreamEndpoint)
     {
@@ -78,7 +80,18 @@ public sealed class FaultProxy : IDisposable
     public IReadOnlyList<ProxiedRequest> Gets(string keySuffix)
         => Requests.Where(r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith(keySuffix, StringComparison.Ordinal)).ToList();
 
-    public void Clear() => requests.Clear();
+    /// <summary>Completes when a <see cref="Fault.Stall"/> has sent its bytes and begun to stall (since the last <see cref="Clear"/>).</summary>
+    public Task Stalling => Volatile.Read(ref stalling).Task;
+
+    /// <summary>How many stalls lasted their whole duration and went on sending (since the last <see cref="Clear"/>).</summary>
+    public int StallsEnded => Volatile.Read(ref stallsEnded);
+
+    public void Clear()
+    {
+        requests.Clear();
+        Volatile.Write(ref stalling, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        Volatile.Write(ref stallsEnded, 0);
+    }
 
     /// <summary>Faults the first <paramref name="count"/> matching requests, then passes everything through.</summary>
     public void FaultFirst(int count, Func<ProxiedRequest, bool> match, Fault fault)
@@ -269,6 +282,7 @@ public sealed class FaultProxy : IDisposable
                         return false;
                     case Fault.Stall s:
                         stalled = true;
+                        Volatile.Read(ref stalling).TrySetResult();
                         try
                         {
                             await Task.Delay(s.Duration, stopping.Token).ConfigureAwait(false);
@@ -278,6 +292,7 @@ public sealed class FaultProxy : IDisposable
                             return false;
                         }
 
+                        Interlocked.Increment(ref stallsEnded);
                         continue;
                 }
             }

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.Text;
+using FlyImages.Content;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Install;
@@ -233,6 +234,12 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         var evilChains = chains.Where(c => c.State == ChainState.Sealed).Select(c => c.ChainId).ToHashSet();
         Assert.True(ready.Chains.Take(2).All(c => evilChains.Contains(c.ChainId)));
 
+        // Save-FlyImage brings its blobs in but does not overrule the install: Get and Install tell one truth, Rejected
+        var saved = Assert.Single(await new ImageFetcher(new ContentStore(Store)).FetchAsync(source, [evil], Context));
+        Assert.True(saved.Succeeded);
+        Assert.Equal(ImageState.Rejected, saved.Image.State);
+        Assert.Equal(ImageState.Rejected, new ImageRepository(Store).Find(evil.Source, evil.Name)!.State);
+
         // Rejected is not retried without -Force
         var again = await Assert.ThrowsAsync<FlyException>(() => installer.InstallAsync(source, evil, Context));
         Assert.Equal(ErrorIds.ImageRejected, again.ErrorId);
@@ -300,6 +307,7 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
 
         Assert.All(new LayerChainRepository(Store).List(), c => Assert.Equal((ChainState.Pending, (string?)null), (c.State, c.Device)));
         Assert.Contains(WorkflowJournal.Query(Store), e => e.Image == "golang" && e.Kind == WorkflowKinds.InstallImage && e.Trigger == "PoolRemoved" && e.From == "Ready" && e.To == "Pending");
+        Assert.Equal(7, WorkflowJournal.Query(Store).Count(e => e.Kind == WorkflowKinds.MakeChain && e.Trigger == "PoolRemoved" && e.From == "Sealed" && e.To == "Pending"));
 
         // a new pool: the images install again, every chain is made again, no blob is downloaded again
         var gets = images.SelectMany(i => i.Layers).Sum(l => proxy.Gets(l.Key).Count);

@@ -5,6 +5,7 @@ using FlyImages.Model;
 using FlyImages.Operations;
 using FlyImages.Sources;
 using FlyImages.State;
+using FlyImages.Workflows;
 using FlyImages.TestSupport;
 using Xunit;
 
@@ -50,7 +51,14 @@ public sealed class S3ImageSourceTests(SeededS3Fixture s3) : IClassFixture<Seede
         var golang = first.Single(i => i.Name == "golang");
         Assert.Equal(ImageState.Remote, golang.State);
 
-        new ImageRepository(store).Upsert(golang, ImageState.Ready);
+        new ImageRepository(store).Record(golang);
+        var run = new WorkflowRepository(store).BeginRun(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(golang.Source, golang.Name), golang.Name, golang.Source);
+        var install = new PersistedWorkflow<InstallState, InstallTrigger>(store, run, WorkflowMachines.ConfigureInstall);
+        foreach (var step in new[] { InstallTrigger.Start, InstallTrigger.Resolved, InstallTrigger.Fetched, InstallTrigger.Unpacked })
+        {
+            install.Fire(step);
+        }
+
         var second = await ImageCatalog.ListAsync(source, store, NullOperationContext.Instance);
         Assert.Equal(ImageState.Ready, second.Single(i => i.Name == "golang").State);
         Assert.Equal(ImageState.Remote, second.Single(i => i.Name == "node").State);

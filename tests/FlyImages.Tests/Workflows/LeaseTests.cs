@@ -75,6 +75,25 @@ public sealed class LeaseTests : IDisposable
     }
 
     [Fact]
+    public async Task Recovery_releases_the_lease_of_an_owner_killed_after_its_work_ended_and_keeps_live_ones()
+    {
+        // a process killed between making the image Ready and releasing its lease: nothing would ever take it over
+        await h.RunAsync(WorkflowHarness.Image("golang"), new FakeSteps());
+        var key = new LeaseKey(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(WorkflowHarness.Source, "golang"));
+        new LeaseManager(h.Store) { Self = ProcessIdentity.Current with { Pid = int.MaxValue } }.TryAcquire(key, Ttl)!.Abandon();
+        var elsewhere = new LeaseKey(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(WorkflowHarness.Source, "node"));
+        var remote = new LeaseManager(h.Store) { Self = ProcessIdentity.Current with { Host = "elsewhere", Pid = int.MaxValue } }.TryAcquire(elsewhere, Ttl)!;
+        await using var live = Leases.TryAcquire(new LeaseKey(WorkflowKinds.MakeChain, "sha256:live"), Ttl);
+        Assert.NotNull(Leases.Owner(key));
+
+        Assert.Empty(await new WorkflowRecovery(h.Store).RecoverAsync(CancellationToken.None)); // no workflow had work in flight
+        Assert.Null(Leases.Owner(key));
+        Assert.Equal(remote.Token, Leases.Owner(elsewhere)!.Token); // another host's owner cannot be judged dead
+        Assert.Equal(live!.Token, Leases.Owner(live.Key)!.Token);
+        remote.Abandon();
+    }
+
+    [Fact]
     public void A_live_owner_on_another_host_is_respected_until_its_lease_expires()
     {
         var remote = new LeaseManager(h.Store) { Self = ProcessIdentity.Current with { Host = "elsewhere", Pid = int.MaxValue } };

@@ -59,20 +59,37 @@ public sealed class ProcessConcurrencyTests : IDisposable
         Assert.Contains(journal, e => e.Kind == WorkflowKinds.MakeChain && e.Key == chains[3] && e.Trigger == nameof(ChainTrigger.RollBack));
     }
 
+    /// <summary>
+    /// Six processes are SIGKILLed, each while its install is certainly in flight: it is told to hang at
+    /// a random call among those no process has completed yet (so one it must still make), and is killed
+    /// once it says it hangs there, while its other work (parallel fetches, chains) goes on. Every kill is
+    /// checked to have landed mid-run: the process printed no result and the install is not Ready.
+    /// </summary>
     [Fact]
     public async Task Processes_killed_at_random_moments_never_lose_completed_work_and_the_last_run_ends_Ready()
     {
         var seed = Environment.TickCount;
         var random = new Random(seed);
+        var image = WorkflowHarness.Image("golang");
+        var chainIds = ChainIds.Compute(image.Layers.Select(FakeSteps.DigestOf));
+        var every = new[] { "resolve golang" }.Concat(image.Layers.Select(l => $"fetch {l.ETag}"))
+            .Concat(chainIds.SelectMany(c => new[] { $"create {c}", $"apply {c}", $"seal {c}" })).ToList();
         var rounds = new List<string>();
         for (var round = 0; round < 6; round++)
         {
             var log = logs.Combine($"round{round}.log");
+            var done = Calls(rounds).ToHashSet(StringComparer.Ordinal);
+            var hangAt = every.Where(c => !done.Contains(c)).OrderBy(_ => random.Next()).First();
             rounds.Add(log);
-            using var child = TestAgent.Start("install", "--store", h.Store.RootPath, "--image", "golang", "--calls", log, "--delay-ms", "25");
-            await Task.Delay(random.Next(150, 900));
-            child.Kill(entireProcessTree: true);
+            using var child = TestAgent.Start("install", "--store", h.Store.RootPath, "--image", "golang", "--calls", log, "--delay-ms", "25", "--hang-at", hangAt);
+            var line = await child.StandardOutput.ReadLineAsync();
+            child.Kill(entireProcessTree: true); // SIGKILL: no cleanup of any kind
             await child.WaitForExitAsync();
+            Assert.True(line == $"HUNG {hangAt}", $"seed {seed}, round {round}: expected it to hang at '{hangAt}', it printed '{line}': {await child.StandardError.ReadToEndAsync()}");
+            Assert.Equal("", await child.StandardOutput.ReadToEndAsync()); // no result: it was killed mid-run
+            Assert.NotEqual(0, child.ExitCode);
+            Assert.NotEqual(nameof(InstallState.Ready), h.Workflow("golang")?.State);
+            Assert.DoesNotContain(hangAt, Calls([log]));
         }
 
         var last = logs.Combine("final.log");
@@ -81,10 +98,8 @@ public sealed class ProcessConcurrencyTests : IDisposable
         Assert.True(final.Exit == 0, $"seed {seed}: {final.Output}");
 
         // the log of every process, in the order they ran
-        var calls = rounds.SelectMany(r => Directory.GetFiles(logs.Path, Path.GetFileName(r) + ".*").SelectMany(File.ReadAllLines))
-            .Select(l => l[..l.IndexOf(" pid=", StringComparison.Ordinal)]).ToList();
-        var image = WorkflowHarness.Image("golang");
-        foreach (var chain in ChainIds.Compute(image.Layers.Select(FakeSteps.DigestOf)))
+        var calls = Calls(rounds);
+        foreach (var chain in chainIds)
         {
             var sealedAt = calls.IndexOf($"seal {chain}");
             Assert.True(sealedAt >= 0, $"seed {seed}: chain {chain} never sealed");
@@ -99,6 +114,11 @@ public sealed class ProcessConcurrencyTests : IDisposable
         Assert.All(new LayerChainRepository(h.Store).OfImage(WorkflowHarness.Source, "golang"), c => Assert.Equal(ChainState.Sealed, c.State));
         Assert.Null(new LeaseManager(h.Store).Owner(new LeaseKey(WorkflowKinds.InstallImage, workflow.Key)));
     }
+
+    /// <summary>The calls the processes of <paramref name="rounds"/> completed, in the order they ran.</summary>
+    private List<string> Calls(IEnumerable<string> rounds)
+        => rounds.SelectMany(r => Directory.GetFiles(logs.Path, Path.GetFileName(r) + ".*").SelectMany(File.ReadAllLines))
+            .Select(l => l[..l.IndexOf(" pid=", StringComparison.Ordinal)]).ToList();
 
     public void Dispose()
     {
