@@ -88,16 +88,15 @@ public sealed class ImageFetcher(ContentStore content)
                 $"{failedLayers} layers of image '{image.Name}' could not be fetched; the first: {error.Message}", image.Name, error) { RecommendedAction = error.RecommendedAction });
         }
 
-        for (var i = 0; i < image.Layers.Count; i++)
-        {
-            image.Layers[i].Digest = layerTasks[i].Result.Digest;
-            image.Layers[i].BlobPath = layerTasks[i].Result.Path;
-        }
-
         var state = keepState ? recorded!.State : ImageState.Fetched;
+        image = image with
+        {
+            Layers = image.Layers.Select((l, i) => l with { Digest = layerTasks[i].Result.Digest, BlobPath = layerTasks[i].Result.Path }).ToArray(),
+            State = state,
+            StateDetail = keepState ? recorded!.StateDetail : null,
+            UpdatedAt = DateTimeOffset.UtcNow,
+        };
         images.Upsert(image, state, keepState ? recorded!.StateDetail : null);
-        image.State = state;
-        image.UpdatedAt = DateTimeOffset.UtcNow;
         var downloaded = layerTasks.Count(t => t.Result.Outcome == FetchOutcome.Downloaded);
         context.WriteVerbose($"Image '{image.Name}': {image.Layers.Count} layers in the store ({downloaded} downloaded, {image.Layers.Count - downloaded} already here or shared).");
         return new ImageFetchResult(image, null);
