@@ -19,37 +19,43 @@ public abstract class SourceCmdlet : FlyCmdlet
     [ValidateNotNullOrEmpty]
     public string? Source { get; set; }
 
-    /// <summary>URL of an S3-compatible service (path-style addressing). Default: FLYIMAGES_S3_ENDPOINT, else AWS.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
+    /// <summary>
+    /// URL of an S3-compatible service (path-style addressing). Default: FLYIMAGES_S3_ENDPOINT, else AWS. Binds from
+    /// piped images by property name (an image carries the endpoint it was listed through); empty means the default.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowNull]
+    [AllowEmptyString]
     public string? Endpoint { get; set; }
 
-    /// <summary>The S3 region. Default: us-east-1.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string Region { get; set; } = FlyEnvironment.DefaultRegion;
+    /// <summary>The S3 region. Default: us-east-1. Binds from piped images by property name; empty means the default.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowNull]
+    [AllowEmptyString]
+    public string? Region { get; set; } = FlyEnvironment.DefaultRegion;
 
     /// <summary>An access key (user name) and secret key (password). Default: AWS_* variables or the shared profile, else anonymous.</summary>
     [Parameter]
     [Credential]
     public PSCredential? Credential { get; set; }
 
-    /// <summary>A profile of the shared AWS credentials and config files.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
+    /// <summary>A profile of the shared AWS credentials and config files. Binds from piped images by property name; empty means none.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowNull]
+    [AllowEmptyString]
     public string? ProfileName { get; set; }
 
-    /// <summary>Send unsigned requests even when credentials are available.</summary>
-    [Parameter]
+    /// <summary>Send unsigned requests even when credentials are available. Binds from piped images by property name.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     public SwitchParameter Anonymous { get; set; }
 
     /// <summary>The options these parameters describe; a folder -Source is resolved against the current location.</summary>
     protected SourceOptions BuildSourceOptions(string? sourceOverride = null) => new()
     {
         Source = SourceResolver.Absolute(this, sourceOverride ?? Source),
-        Endpoint = Endpoint,
-        Region = Region,
-        ProfileName = ProfileName,
+        Endpoint = NonEmpty(Endpoint),
+        Region = NonEmpty(Region) ?? FlyEnvironment.DefaultRegion,
+        ProfileName = NonEmpty(ProfileName),
         Anonymous = Anonymous.IsPresent,
         Credentials = Credentials(),
     };
@@ -66,13 +72,15 @@ public abstract class SourceCmdlet : FlyCmdlet
         return new SourceOptions
         {
             Source = SourceResolver.Absolute(this, image.Source.Length == 0 ? Source : image.Source),
-            Endpoint = bound.ContainsKey(nameof(Endpoint)) || !carried ? Endpoint : image.Endpoint,
-            Region = bound.ContainsKey(nameof(Region)) || !carried || string.IsNullOrEmpty(image.Region) ? Region : image.Region,
-            ProfileName = ownCredentials || !carried ? ProfileName : image.ProfileName,
+            Endpoint = NonEmpty(bound.ContainsKey(nameof(Endpoint)) || !carried ? Endpoint : image.Endpoint),
+            Region = NonEmpty(bound.ContainsKey(nameof(Region)) || !carried ? Region : image.Region) ?? NonEmpty(Region) ?? FlyEnvironment.DefaultRegion,
+            ProfileName = NonEmpty(ownCredentials || !carried ? ProfileName : image.ProfileName),
             Anonymous = ownCredentials || !carried ? Anonymous.IsPresent : image.Anonymous,
             Credentials = Credentials(),
         };
     }
+
+    private static string? NonEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
 
     private S3Credentials? Credentials()
         => Credential is null ? null : new S3Credentials(Credential.UserName, Credential.GetNetworkCredential().Password);

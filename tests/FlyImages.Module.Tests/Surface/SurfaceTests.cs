@@ -15,7 +15,8 @@ namespace FlyImages.Module.Tests.Surface;
 [Collection(SeededS3Collection.Name)]
 public sealed class SurfaceTests(SeededS3 s3) : IDisposable
 {
-    private readonly PowerShellSession ps = new();
+    // 80 columns: the width the views must fit (only the engine's own cmdlets exist in this hosted engine)
+    private readonly PowerShellSession ps = new(80);
     private readonly TempDirectory store = new("flyimages-store");
     private readonly TempDirectory work = new("flyimages-work");
 
@@ -26,12 +27,13 @@ public sealed class SurfaceTests(SeededS3 s3) : IDisposable
         ["store"] = store.Path,
         ["work"] = work.Path,
         ["folder"] = work.Combine("images"),
+        ["folderUri"] = new Uri(work.Combine("images")).AbsoluteUri,
     };
 
     [Fact]
     public void Every_output_type_is_immutable_carries_ComputerName_and_has_no_lists()
     {
-        var r = ps.Invoke("(Get-Command -Module FlyImages).OutputType.Type | Sort-Object FullName -Unique");
+        var r = ps.Invoke("(Get-Command -Module FlyImages).OutputType.Type");
         r.ShouldSucceed();
         var types = new HashSet<Type>(r.Objects<Type>());
         Assert.Contains(types, t => t.FullName == "FlyImages.Model.Image");
@@ -86,7 +88,7 @@ public sealed class SurfaceTests(SeededS3 s3) : IDisposable
         Assert.Equal(["golang/1.tar", "golang/2.tar", "golang/3.tar", "golang/4.tar", "golang/5.tar", "True", "True", host, host],
             r.Output.Select(o => o.ToString()));
 
-        var expanded = ps.Invoke("Expand-FlyLayer -Path (Join-Path $folder golang/1.tar) -Destination (Join-Path $work root)", Vars);
+        var expanded = ps.Invoke("Expand-FlyLayer -Path $folder/golang/1.tar -Destination $work/root", Vars);
         expanded.ShouldSucceed();
         var result = Assert.Single(expanded.Output);
         Assert.True(result.Properties["Skipped"].Value.GetType().IsArray);
@@ -99,13 +101,14 @@ public sealed class SurfaceTests(SeededS3 s3) : IDisposable
     {
         PublicBucketLayout.WriteFolder(work.Combine("images"));
         var r = ps.Invoke("""
-            Push-Location $work
+            $ExecutionContext.SessionState.Path.PushCurrentLocation('')
             try {
+                $null = $ExecutionContext.SessionState.Path.SetLocation($work)
                 (Get-FlyImage node -Source ./images -StorePath $store).Source
                 (Get-FlyImage node -Source images -StorePath $store).Source
-                (Get-FlyImage node -Source ([uri]$folder).AbsoluteUri -StorePath $store).Source
+                (Get-FlyImage node -Source $folderUri -StorePath $store).Source
                 (Get-FlyImage node -Source "$folder/" -StorePath $store).Source
-            } finally { Pop-Location }
+            } finally { $null = $ExecutionContext.SessionState.Path.PopLocation('') }
             """, Vars);
         r.ShouldSucceed();
         var expected = new Uri(work.Combine("images")).AbsoluteUri;
@@ -128,7 +131,7 @@ public sealed class SurfaceTests(SeededS3 s3) : IDisposable
     public void An_image_listed_from_an_endpoint_carries_it_but_never_a_secret()
     {
         var r = ps.Invoke("""
-            $secret = ConvertTo-SecureString 'S3RVER' -AsPlainText -Force
+            $secret = [securestring]::new(); 'S3RVER'.ToCharArray().ForEach{ $secret.AppendChar($_) }
             $image = Get-FlyImage golang -Source $src -Endpoint $ep -Credential ([pscredential]::new('S3RVER', $secret)) -StorePath $store
             $image.Endpoint
             $image.Region
@@ -155,7 +158,7 @@ public sealed class SurfaceTests(SeededS3 s3) : IDisposable
         ViewChecks.AssertViews(ps, Vars, "Get-FlyImage -Source $folder -StorePath $store", "Name", "Layers", "Size", "State", "Source");
         ViewChecks.AssertViews(ps, Vars, "(Get-FlyImage golang -Source $folder -StorePath $store).Layers", "Index", "Size", "Key", "Digest");
         ViewChecks.AssertViews(ps, Vars,
-            "Expand-FlyLayer -Path (Join-Path $folder golang/1.tar), (Join-Path $folder golang/2.tar) -Destination (Join-Path $work root)",
+            "Expand-FlyLayer -Path $folder/golang/1.tar, $folder/golang/2.tar -Destination $work/root",
             "Layer", "Format", "Entries", "Written", "Whiteouts", "Skipped", "Duration");
     }
 
@@ -202,7 +205,7 @@ public sealed class SurfaceTests(SeededS3 s3) : IDisposable
     private long Sqlite(string database, string sql)
     {
         var r = ps.Invoke("""
-            $assembly = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'Microsoft.Data.Sqlite' } | Select-Object -First 1
+            $assembly = @([AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'Microsoft.Data.Sqlite' })[0]
             $type = $assembly.GetType('Microsoft.Data.Sqlite.SqliteConnection')
             $connection = $type::new("Data Source=$db;Pooling=False")
             try {
@@ -234,20 +237,24 @@ internal static class ViewChecks
     /// </summary>
     public static void AssertViews(PowerShellSession ps, IDictionary<string, object?> vars, string script, params string[] labels)
     {
+        // the session's host is 80 columns wide: Out-Default formats to it (Out-String is not in this hosted engine)
         var r = ps.Invoke($$"""
-            $objects = @({{script}})
-            if ($objects.Count -eq 0) { throw 'nothing to format' }
-            $objects[0].pstypenames[0]
-            $objects | Out-String -Width 80
-            $back = $objects | ForEach-Object { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) }
-            $back[0].pstypenames[0]
-            $back | Out-String -Width 80
+            $global:viewObjects = @({{script}})
+            if ($viewObjects.Count -eq 0) { throw 'nothing to format' }
+            $viewObjects[0].pstypenames[0]
+            $viewObjects | Out-Default
             """, vars);
         r.ShouldSucceed();
-        var typeName = r.Output[0].ToString();
-        var live = r.Output[1].ToString();
-        Assert.Equal("Deserialized." + typeName, r.Output[2].ToString());
-        var deserialized = r.Output[3].ToString();
+        var typeName = r.Output.Single().ToString();
+        var live = r.HostText;
+        var back = ps.Invoke("""
+            $back = @($viewObjects | ForEach-Object { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) })
+            $back[0].pstypenames[0]
+            $back | Out-Default
+            """);
+        back.ShouldSucceed();
+        Assert.Equal("Deserialized." + typeName, back.Output.Single().ToString());
+        var deserialized = back.HostText;
 
         var lines = live.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Trim().Length > 0).ToList();
         Assert.All(lines, l => Assert.True(l.Length <= 80, $"{typeName}: a line of {l.Length} columns:\n{live}"));
