@@ -22,6 +22,7 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     public const string InstalledSet = "Installed";
 
     private readonly Dictionary<string, IReadOnlyList<Image>> listings = new(StringComparer.Ordinal);
+    private readonly HashSet<string> written = new(StringComparer.Ordinal);
 
     /// <summary>Image names; wildcards allowed. Default: all.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -37,8 +38,16 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     protected override void ProcessRecord()
     {
         var images = Installed ? ListInstalled() : ListSource();
-        var (matched, missing) = MatchNames(images, Name ?? ["*"]);
-        matched.ForEach(WriteObject);
+        var (matched, missing) = new NameMatcher(Name).Select(images, i => i.Name);
+        foreach (var image in matched)
+        {
+            // each image once per command, however many names (or piped names) match it
+            if (written.Add($"{image.Source}\n{image.Name}"))
+            {
+                WriteObject(image);
+            }
+        }
+
         WriteNotFound(missing, Installed ? $"the store {ResolvedStorePath}" : DescribeSource());
     }
 
@@ -46,47 +55,26 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     {
         var options = BuildSourceOptions();
         var key = $"{FlyEnvironment.ResolveSource(options.Source)}|{options.Endpoint}|{options.Region}";
-        if (listings.TryGetValue(key, out var cached))
+        if (!listings.TryGetValue(key, out var images))
         {
-            return cached;
+            listings[key] = images = ListSource(options, ExistingStore());
         }
 
-        try
-        {
-            var current = ExistingStore();
-            var images = RunCore(async context =>
-            {
-                using var source = ImageSourceFactory.Create(options, context);
-                return await ImageCatalog.ListAsync(source, current, context).ConfigureAwait(false);
-            });
-            listings[key] = images;
-            return images;
-        }
-        catch (Exception e) when (e is not PipelineStoppedException && !(e is OperationCanceledException && StopToken.IsCancellationRequested))
-        {
-            ThrowFlyError(e, Source);
-            throw;
-        }
+        return images;
     }
 
     private IReadOnlyList<Image> ListInstalled()
     {
-        if (listings.TryGetValue("installed", out var cached))
-        {
-            return cached;
-        }
-
         try
         {
-            var current = ExistingStore();
-            string? sourceUri = null;
-            if (MyInvocation.BoundParameters.ContainsKey(nameof(Source)) && Source is not null)
+            var sourceUri = MyInvocation.BoundParameters.ContainsKey(nameof(Source)) && Source is not null ? SourceResolver.Canonical(this, Source) : null;
+            var key = $"installed|{sourceUri}";
+            if (!listings.TryGetValue(key, out var images))
             {
-                sourceUri = SourceSpec.Parse(BuildSourceOptions().Source!).Uri;
+                var current = ExistingStore();
+                listings[key] = images = current is null ? [] : ImageCatalog.ListInstalled(current, sourceUri);
             }
 
-            IReadOnlyList<Image> images = current is null ? [] : ImageCatalog.ListInstalled(current, sourceUri);
-            listings["installed"] = images;
             return images;
         }
         catch (Exception e) when (e is not PipelineStoppedException)
@@ -95,7 +83,6 @@ public sealed class GetFlyImageCommand : SourceCmdlet
             throw;
         }
     }
-
 
     private string DescribeSource() => FlyEnvironment.ResolveSource(BuildSourceOptions().Source);
 }

@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using FlyImages.Cmdlets.Infrastructure;
-using FlyImages.Sources;
 using FlyImages.State;
 using FlyImages.Workflows;
 
@@ -21,6 +20,7 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
 {
     public const string DefaultSet = "Default";
 
+    private readonly HashSet<long> written = [];
 
     /// <summary>Image names; wildcards allowed. Default: every image. A name typed without wildcards that has no
     /// journal entries is an error (ImageNotFound); piped names that have none produce nothing.</summary>
@@ -53,13 +53,13 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
     protected override void ProcessRecord()
     {
         IReadOnlyList<WorkflowEvent> events = [];
-        var patterns = (Name ?? ["*"]).Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase))).ToList();
+        var matcher = new NameMatcher(Name);
         try
         {
             var current = ExistingStore();
             if (current is not null)
             {
-                events = WorkflowJournal.Query(current, image => patterns.Any(p => p.Pattern.IsMatch(image)), CanonicalSource(), Kind, RunId, Last);
+                events = WorkflowJournal.Query(current, matcher.IsMatch, CanonicalSource(), Kind, RunId, Last);
             }
         }
         catch (Exception e) when (e is not PipelineStoppedException)
@@ -68,7 +68,8 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
             throw;
         }
 
-        foreach (var e in events)
+        var (matched, missing) = matcher.Select(events, e => e.Image);
+        foreach (var e in matched.Where(e => written.Add(e.Id)))
         {
             WriteObject(e);
         }
@@ -78,16 +79,13 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
             return;
         }
 
-        foreach (var (text, pattern) in patterns)
+        foreach (var text in missing)
         {
-            if (!WildcardPattern.ContainsWildcardCharacters(text) && !events.Any(e => pattern.IsMatch(e.Image)))
+            WriteFlyError(new Errors.FlyException(Errors.ErrorIds.ImageNotFound, Errors.FlyErrorCategory.ObjectNotFound,
+                $"The journal of the store '{ResolvedStorePath}' has no entries for an image named '{text}'{(Kind is null && RunId is null && Source is null ? "" : " matching the filters")}.", text)
             {
-                WriteFlyError(new Errors.FlyException(Errors.ErrorIds.ImageNotFound, Errors.FlyErrorCategory.ObjectNotFound,
-                    $"The journal of the store '{ResolvedStorePath}' has no entries for an image named '{text}'{(Kind is null && RunId is null && Source is null ? "" : " matching the filters")}.", text)
-                {
-                    RecommendedAction = "Run Get-FlyImageEvent without -Name to see which images have entries.",
-                }, text);
-            }
+                RecommendedAction = "Run Get-FlyImageEvent without -Name to see which images have entries.",
+            }, text);
         }
     }
 
@@ -100,7 +98,7 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
 
         try
         {
-            return SourceSpec.Parse(Source).Uri;
+            return SourceResolver.Canonical(this, Source);
         }
         catch (Errors.FlyException)
         {

@@ -17,6 +17,8 @@ namespace FlyImages.Cmdlets;
 [OutputType(typeof(ThinPoolStatus))]
 public sealed class GetFlyThinPoolCommand : FlyCmdlet
 {
+    private readonly HashSet<string> written = new(StringComparer.Ordinal);
+
     /// <summary>Pool names; wildcards allowed. Default: all.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
@@ -39,35 +41,19 @@ public sealed class GetFlyThinPoolCommand : FlyCmdlet
             return;
         }
 
-        var patterns = (Name ?? ["*"]).Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase), Wild: WildcardPattern.ContainsWildcardCharacters(n))).ToList();
-        var found = new bool[patterns.Count];
-        foreach (var pool in pools)
+        var (matched, missing) = new NameMatcher(Name).Select(pools, p => p.Name);
+        foreach (var pool in matched.Where(p => written.Add(p.Name)))
         {
-            var match = false;
-            for (var i = 0; i < patterns.Count; i++)
-            {
-                if (patterns[i].Pattern.IsMatch(pool.Name))
-                {
-                    found[i] = match = true;
-                }
-            }
-
-            if (match)
-            {
-                TryPerItem(() => WriteObject(RunCore(context => catalog!.GetStatusAsync(pool.Name, context))), pool.Name);
-            }
+            TryPerItem(() => WriteObject(RunCore(context => catalog!.GetStatusAsync(pool.Name, context))), pool.Name);
         }
 
-        for (var i = 0; i < patterns.Count; i++)
+        foreach (var name in missing)
         {
-            if (!found[i] && !patterns[i].Wild)
+            WriteFlyError(new FlyException(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound,
+                $"The store '{ResolvedStorePath}' records no thin pool named '{name}'.", name)
             {
-                WriteFlyError(new FlyException(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound,
-                    $"The store '{ResolvedStorePath}' records no thin pool named '{patterns[i].Text}'.", patterns[i].Text)
-                {
-                    RecommendedAction = "Run Initialize-FlyThinPool first.",
-                }, patterns[i].Text);
-            }
+                RecommendedAction = "Run Initialize-FlyThinPool first.",
+            }, name);
         }
     }
 }

@@ -13,6 +13,8 @@ namespace FlyImages.Cmdlets;
 [OutputType(typeof(ThinSnapshot))]
 public sealed class GetFlyThinSnapshotCommand : SnapshotCmdlet
 {
+    private readonly HashSet<long> written = [];
+
     /// <summary>Snapshot names; wildcards allowed. Default: all.</summary>
     [Parameter(Position = 0)]
     [SupportsWildcards]
@@ -39,16 +41,20 @@ public sealed class GetFlyThinSnapshotCommand : SnapshotCmdlet
             throw;
         }
 
-        var images = (Image ?? ["*"]).Select(i => WildcardPattern.Get(i, WildcardOptions.IgnoreCase)).ToList();
-        foreach (var pattern in Name ?? ["*"])
+        var ofImages = new NameMatcher(Image);
+        var (matched, missing) = new NameMatcher(Name).Select(all.Where(s => ofImages.IsMatch(s.Image)), s => s.Name);
+        foreach (var snapshot in matched)
         {
-            var wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase);
-            var matched = all.Where(s => wildcard.IsMatch(s.Name) && images.Any(i => i.IsMatch(s.Image))).ToList();
-            matched.ForEach(WriteObject);
-            if (matched.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(pattern))
+            // each snapshot once per command, however many patterns (or piped images) match it
+            if (written.Add(snapshot.Id))
             {
-                WriteFlyError(new FlyException(ErrorIds.SnapshotNotFound, FlyErrorCategory.ObjectNotFound, $"No thin snapshot named '{pattern}'.", pattern), pattern);
+                WriteObject(snapshot);
             }
+        }
+
+        foreach (var name in missing)
+        {
+            WriteFlyError(new FlyException(ErrorIds.SnapshotNotFound, FlyErrorCategory.ObjectNotFound, $"No thin snapshot named '{name}'.", name), name);
         }
     }
 }

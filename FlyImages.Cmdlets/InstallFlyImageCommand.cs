@@ -44,9 +44,10 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
     {
         if (ParameterSetName == InputObjectSet)
         {
-            foreach (var group in InputObject.Where(i => i is not null).GroupBy(i => i.Source, StringComparer.Ordinal))
+            // each piped image from where it was listed: its source, endpoint, region and credential choice
+            foreach (var image in InputObject.Where(i => i is not null))
             {
-                InstallAll(BuildSourceOptions(group.Key.Length == 0 ? null : group.Key), group.ToList());
+                InstallAll(BuildSourceOptions(image), [image]);
             }
         }
         else
@@ -56,7 +57,7 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
         }
     }
 
-    private void InstallAll(SourceOptions options, List<Image> images)
+    private void InstallAll(SourceOptions options, IReadOnlyList<Image> images)
     {
         foreach (var image in images.DistinctBy(i => i.Name, StringComparer.Ordinal))
         {
@@ -82,7 +83,7 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
                     return await installer.InstallAsync(source, image, context, id).ConfigureAwait(false);
                 });
                 WriteVerbose(result.DidWork ? $"'{image.Name}' is Ready (run {result.RunId})." : $"'{image.Name}' was already Ready: nothing to do.");
-                WriteObject(new ImageRepository(OpenStore()).Find(image.Source, image.Name) ?? result.Image);
+                WriteObject(WithConnectionOf(new ImageRepository(OpenStore()).Find(image.Source, image.Name) ?? result.Image, image));
             }, image.Name);
         }
     }

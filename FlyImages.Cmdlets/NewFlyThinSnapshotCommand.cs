@@ -1,9 +1,7 @@
 using System.Management.Automation;
 using FlyImages.Cmdlets.Infrastructure;
-using FlyImages.Configuration;
 using FlyImages.Install;
 using FlyImages.Model;
-using FlyImages.Sources;
 using FlyImages.Workflows;
 
 namespace FlyImages.Cmdlets;
@@ -29,7 +27,11 @@ public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
     [ArgumentCompleter(typeof(ImageNameCompleter))]
     public string Image { get; set; } = "";
 
-    /// <summary>The source the image was installed from (default as for Get-FlyImage).</summary>
+    /// <summary>
+    /// The source the image was installed from (s3://bucket/prefix, a file:// URI, or a folder relative to the current
+    /// location). Default: the source of the one installed image of that name; needed only when images of that
+    /// name are installed from several sources (ImageNameAmbiguous names them).
+    /// </summary>
     [Parameter(ParameterSetName = ImageNameSet)]
     [ValidateNotNullOrEmpty]
     public string? Source { get; set; }
@@ -60,8 +62,11 @@ public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
         }
         else
         {
-            var source = Source is not null && !Source.Contains("://", StringComparison.Ordinal) ? GetUnresolvedProviderPathFromPSPath(Source) : Source;
-            TryPerItem(() => Snapshot(SourceSpec.Parse(FlyEnvironment.ResolveSource(source)).Uri, Image), Image);
+            TryPerItem(() =>
+            {
+                var (source, image) = FindInstalled(Image, Source);
+                Snapshot(source, image);
+            }, Image);
         }
     }
 

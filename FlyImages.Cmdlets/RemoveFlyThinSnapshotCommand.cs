@@ -47,7 +47,10 @@ public sealed class RemoveFlyThinSnapshotCommand : SnapshotCmdlet
 
     private void Remove(string name)
     {
-        var matches = ListSnapshots().Where(s => s.Name == name && (Image is null || s.Image == Image) && (Source is null || s.Source == Source)).ToList();
+        var source = Source is null ? null : SourceResolver.Canonical(this, Source);
+        var ofImage = new NameMatcher(Image is null ? null : [Image], wildcards: false);
+        var candidates = ListSnapshots().Where(s => (Image is null || ofImage.IsMatch(s.Image)) && (source is null || s.Source == source));
+        var matches = new NameMatcher([name], wildcards: false).Select(candidates, s => s.Name).Matched;
         if (matches.Count == 0)
         {
             throw new FlyException(ErrorIds.SnapshotNotFound, FlyErrorCategory.ObjectNotFound, $"No thin snapshot named '{name}'{(Image is null ? "" : $" of '{Image}'")}.", name);

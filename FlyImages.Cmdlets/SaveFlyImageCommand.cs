@@ -98,7 +98,7 @@ public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
         });
 
         // by name: from -Source; piped images: from the source each names
-        var batches = new List<(SourceOptions Options, List<Image> Images)>();
+        var batches = new List<(SourceOptions Options, IReadOnlyList<Image> Images)>();
         if (names.Count > 0)
         {
             var options = BuildSourceOptions();
@@ -109,9 +109,10 @@ public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
             }
         }
 
-        foreach (var group in inputImages.GroupBy(i => i.Source, StringComparer.Ordinal))
+        // piped images: from where each was listed (source, endpoint, region, credential choice)
+        foreach (var group in inputImages.GroupBy(i => (i.Source, i.Endpoint, i.Region, i.ProfileName, i.Anonymous)))
         {
-            batches.Add((BuildSourceOptions(group.Key.Length == 0 ? null : group.Key), group.DistinctBy(i => i.Name, StringComparer.Ordinal).ToList()));
+            batches.Add((BuildSourceOptions(group.First()), group.DistinctBy(i => i.Name, StringComparer.Ordinal).ToList()));
         }
 
         foreach (var (options, images) in batches)

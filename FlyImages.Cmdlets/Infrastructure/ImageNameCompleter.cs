@@ -6,7 +6,10 @@ using FlyImages.State;
 
 namespace FlyImages.Cmdlets.Infrastructure;
 
-/// <summary>Completes image names from the local store (fast, no network).</summary>
+/// <summary>
+/// Completes image names from the local store (fast, no network). Completion only reads: it never creates a store
+/// (a missing one completes nothing) and never migrates one (a store of another schema version completes nothing).
+/// </summary>
 public sealed class ImageNameCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
@@ -15,7 +18,7 @@ public sealed class ImageNameCompleter : IArgumentCompleter
         IReadOnlyList<string> names;
         try
         {
-            var store = FlyStore.OpenExisting(FlyEnvironment.ResolveStorePath(storePath));
+            var store = StoreProbe.OpenIfCurrent(FlyEnvironment.ResolveStorePath(storePath));
             names = store is null ? [] : new ImageRepository(store).List().Select(i => i.Name).Distinct(StringComparer.Ordinal).ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Errors.FlyException)
@@ -23,8 +26,8 @@ public sealed class ImageNameCompleter : IArgumentCompleter
             yield break;
         }
 
-        var pattern = WildcardPattern.Get(wordToComplete + "*", WildcardOptions.IgnoreCase);
-        foreach (var name in names.Where(n => pattern.IsMatch(n)))
+        var matcher = new NameMatcher([(wordToComplete ?? "") + "*"]);
+        foreach (var name in names.Where(matcher.IsMatch))
         {
             yield return new CompletionResult(name, name, CompletionResultType.ParameterValue, name);
         }

@@ -19,7 +19,10 @@ public abstract class ImageSelectionCmdlet : SourceCmdlet
     [ArgumentCompleter(typeof(ImageNameCompleter))]
     public string[] Name { get; set; } = [];
 
-    /// <summary>Images from Get-FlyImage; each is taken from the source it names.</summary>
+    /// <summary>
+    /// Images from Get-FlyImage; each is taken from the source it names, through the endpoint, region and credential
+    /// choice it was listed with (parameters given here win; a -Credential is never carried).
+    /// </summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
     [ValidateNotNull]
     public Image[] InputObject { get; set; } = [];

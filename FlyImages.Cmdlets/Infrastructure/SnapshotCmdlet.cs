@@ -1,4 +1,6 @@
+using FlyImages.Errors;
 using FlyImages.Install;
+using FlyImages.Model;
 using FlyImages.State;
 using FlyImages.ThinPools;
 using FlyImages.Workflows;
@@ -32,6 +34,37 @@ public abstract class SnapshotCmdlet : FlyCmdlet
         }
 
         return workflow;
+    }
+
+    /// <summary>
+    /// The installed image a snapshot cmdlet means by <paramref name="image"/>: from <paramref name="source"/> when one
+    /// is given (<see cref="SourceResolver"/>), else the one Ready image of that name in the store whatever source it
+    /// came from (<see cref="NameMatcher"/>, exact names). Two sources with a Ready image of that name is an
+    /// ImageNameAmbiguous error naming both. With none Ready, the one record of that name (the workflow then says
+    /// why it is not Ready), else the default source.
+    /// </summary>
+    protected (string Source, string Image) FindInstalled(string image, string? source)
+    {
+        if (source is not null)
+        {
+            return (SourceResolver.Canonical(this, source), image);
+        }
+
+        var store = ExistingStore();
+        IReadOnlyList<Image> records = store is null ? [] : new ImageRepository(store).List();
+        var (named, _) = new NameMatcher([image], wildcards: false).Select(records, i => i.Name);
+        var ready = named.Where(i => i.State == ImageState.Ready).ToList();
+        if (ready.Count > 1)
+        {
+            throw new FlyException(ErrorIds.ImageNameAmbiguous, FlyErrorCategory.InvalidArgument,
+                $"Images named '{image}' are installed from {string.Join(" and ", ready.Select(i => $"'{i.Source}'"))}: say which with -Source.", image)
+            {
+                RecommendedAction = $"Add -Source {ready[0].Source} (or another of them).",
+            };
+        }
+
+        var chosen = ready.Count == 1 ? ready[0] : named.Count == 1 ? named[0] : null;
+        return chosen is null ? (SourceResolver.Canonical(this, null), image) : (chosen.Source, chosen.Name);
     }
 
     /// <summary>Snapshots as recorded (no pool needed), without those already removed.</summary>

@@ -19,105 +19,125 @@ public abstract class SourceCmdlet : FlyCmdlet
     [ValidateNotNullOrEmpty]
     public string? Source { get; set; }
 
-    /// <summary>URL of an S3-compatible service (path-style addressing). Default: FLYIMAGES_S3_ENDPOINT, else AWS.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
+    /// <summary>
+    /// URL of an S3-compatible service (path-style addressing). Default: FLYIMAGES_S3_ENDPOINT, else AWS. Binds from
+    /// piped images by property name (an image carries the endpoint it was listed through); empty means the default.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowNull]
+    [AllowEmptyString]
     public string? Endpoint { get; set; }
 
-    /// <summary>The S3 region. Default: us-east-1.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string Region { get; set; } = FlyEnvironment.DefaultRegion;
+    /// <summary>The S3 region. Default: us-east-1. Binds from piped images by property name; empty means the default.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowNull]
+    [AllowEmptyString]
+    public string? Region { get; set; } = FlyEnvironment.DefaultRegion;
 
     /// <summary>An access key (user name) and secret key (password). Default: AWS_* variables or the shared profile, else anonymous.</summary>
     [Parameter]
     [Credential]
     public PSCredential? Credential { get; set; }
 
-    /// <summary>A profile of the shared AWS credentials and config files.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
+    /// <summary>A profile of the shared AWS credentials and config files. Binds from piped images by property name; empty means none.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [AllowNull]
+    [AllowEmptyString]
     public string? ProfileName { get; set; }
 
-    /// <summary>Send unsigned requests even when credentials are available.</summary>
-    [Parameter]
+    /// <summary>Send unsigned requests even when credentials are available. Binds from piped images by property name.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     public SwitchParameter Anonymous { get; set; }
 
     /// <summary>The options these parameters describe; a folder -Source is resolved against the current location.</summary>
-    protected SourceOptions BuildSourceOptions(string? sourceOverride = null)
+    protected SourceOptions BuildSourceOptions(string? sourceOverride = null) => new()
     {
-        var source = sourceOverride ?? Source;
-        if (source is not null && !source.Contains("://", StringComparison.Ordinal))
-        {
-            source = GetUnresolvedProviderPathFromPSPath(source);
-        }
+        Source = SourceResolver.Absolute(this, sourceOverride ?? Source),
+        Endpoint = NonEmpty(Endpoint),
+        Region = NonEmpty(Region) ?? FlyEnvironment.DefaultRegion,
+        ProfileName = NonEmpty(ProfileName),
+        Anonymous = Anonymous.IsPresent,
+        Credentials = Credentials(),
+    };
 
+    /// <summary>
+    /// The options to reach a piped <paramref name="image"/>: its own source, and the endpoint, region and credential
+    /// choice it was listed with, unless this command names them (a secret is never carried: -Credential only).
+    /// </summary>
+    protected SourceOptions BuildSourceOptions(Image image)
+    {
+        var bound = MyInvocation.BoundParameters;
+        var carried = image.Source.StartsWith("s3://", StringComparison.OrdinalIgnoreCase);
+        var ownCredentials = bound.ContainsKey(nameof(ProfileName)) || bound.ContainsKey(nameof(Credential)) || bound.ContainsKey(nameof(Anonymous));
         return new SourceOptions
         {
-            Source = source,
-            Endpoint = Endpoint,
-            Region = Region,
-            ProfileName = ProfileName,
-            Anonymous = Anonymous.IsPresent,
-            Credentials = Credential is null ? null : new S3Credentials(Credential.UserName, Credential.GetNetworkCredential().Password),
+            Source = SourceResolver.Absolute(this, image.Source.Length == 0 ? Source : image.Source),
+            Endpoint = NonEmpty(bound.ContainsKey(nameof(Endpoint)) || !carried ? Endpoint : image.Endpoint),
+            Region = NonEmpty(bound.ContainsKey(nameof(Region)) || !carried ? Region : image.Region) ?? NonEmpty(Region) ?? FlyEnvironment.DefaultRegion,
+            ProfileName = NonEmpty(ownCredentials || !carried ? ProfileName : image.ProfileName),
+            Anonymous = ownCredentials || !carried ? Anonymous.IsPresent : image.Anonymous,
+            Credentials = Credentials(),
         };
     }
 
+    private static string? NonEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
+
+    private S3Credentials? Credentials()
+        => Credential is null ? null : new S3Credentials(Credential.UserName, Credential.GetNetworkCredential().Password);
+
+    /// <summary>
+    /// <paramref name="image"/> carrying how it was reached (endpoint, region, profile name, anonymous: never a
+    /// secret), so the next cmdlet in a pipeline repeats none of it. Folder sources carry nothing.
+    /// </summary>
+    protected static Image WithConnection(Image image, SourceOptions options)
+        => image.Source.StartsWith("s3://", StringComparison.OrdinalIgnoreCase)
+            ? image with
+            {
+                Endpoint = FlyEnvironment.ResolveEndpoint(options.Endpoint),
+                Region = options.Region,
+                ProfileName = options.ProfileName,
+                Anonymous = options.Anonymous,
+            }
+            : image;
+
+    /// <summary><paramref name="image"/> carrying the connection <paramref name="listed"/> was reached with.</summary>
+    protected static Image WithConnectionOf(Image image, Image listed) => image with
+    {
+        Endpoint = listed.Endpoint,
+        Region = listed.Region,
+        ProfileName = listed.ProfileName,
+        Anonymous = listed.Anonymous,
+    };
+
     /// <summary>
     /// The images of the source named by <paramref name="options"/> whose names match <paramref name="names"/>
-    /// (wildcards, case-insensitive). A name without wildcards that matches nothing is an ImageNotFound error
-    /// (non-terminating); a source that cannot be listed stops the pipeline.
+    /// (<see cref="NameMatcher"/>), each carrying its connection. A name without wildcards that matches nothing
+    /// is an ImageNotFound error (non-terminating); a source that cannot be listed stops the pipeline.
     /// </summary>
-    protected List<Image> ResolveImageNames(SourceOptions options, FlyStore? store, IEnumerable<string> names)
+    protected IReadOnlyList<Image> ResolveImageNames(SourceOptions options, FlyStore? store, IEnumerable<string> names)
     {
-        IReadOnlyList<Image> listed;
+        var (matched, missing) = new NameMatcher(names).Select(ListSource(options, store), i => i.Name);
+        WriteNotFound(missing, FlyEnvironment.ResolveSource(options.Source));
+        return matched;
+    }
+
+    /// <summary>Every image the source offers, with the store's state of each and its connection; a failure stops the pipeline.</summary>
+    protected IReadOnlyList<Image> ListSource(SourceOptions options, FlyStore? store)
+    {
         try
         {
-            listed = RunCore(async context =>
+            var listed = RunCore(async context =>
             {
                 using var source = ImageSourceFactory.Create(options, context);
                 return await ImageCatalog.ListAsync(source, store, context).ConfigureAwait(false);
             });
+            return listed.Select(i => WithConnection(i, options)).ToArray();
         }
         catch (Exception e) when (e is not PipelineStoppedException && !(e is OperationCanceledException && StopToken.IsCancellationRequested))
         {
             ThrowFlyError(e, options.Source);
             throw;
         }
-
-        var (matched, missing) = MatchNames(listed, names.Distinct(StringComparer.OrdinalIgnoreCase));
-        WriteNotFound(missing, FlyEnvironment.ResolveSource(options.Source));
-        return matched;
-    }
-
-    /// <summary>
-    /// The images whose names match any of <paramref name="names"/> (wildcards, case-insensitive), in
-    /// <paramref name="images"/>' order, and the names without wildcards that matched nothing.
-    /// </summary>
-    protected static (List<Image> Matched, List<string> Missing) MatchNames(IEnumerable<Image> images, IEnumerable<string> names)
-    {
-        var patterns = names.Select(n => (Text: n, Pattern: WildcardPattern.Get(n, WildcardOptions.IgnoreCase))).ToList();
-        var found = new bool[patterns.Count];
-        var matched = new List<Image>();
-        foreach (var image in images)
-        {
-            var match = false;
-            for (var i = 0; i < patterns.Count; i++)
-            {
-                if (patterns[i].Pattern.IsMatch(image.Name))
-                {
-                    found[i] = match = true;
-                }
-            }
-
-            if (match)
-            {
-                matched.Add(image);
-            }
-        }
-
-        var missing = patterns.Where((p, i) => !found[i] && !WildcardPattern.ContainsWildcardCharacters(p.Text)).Select(p => p.Text).ToList();
-        return (matched, missing);
     }
 
     /// <summary>One ImageNotFound error (non-terminating) per name, naming where it was looked for.</summary>

@@ -71,32 +71,26 @@ public sealed class ImageFetcher(ContentStore content)
 
             var error = Wrap(first);
             var failedLayers = layerTasks.Count(t => t.IsFaulted);
-            Keep(image, layerTasks);
+            image = Keep(image, layerTasks);
             await saves.RecordAsync(image, error).ConfigureAwait(false);
             return new ImageFetchResult(image, failedLayers == 1 ? error : new FlyException(error.ErrorId, error.Category,
                 $"{failedLayers} layers of image '{image.Name}' could not be fetched; the first: {error.Message}", image.Name, error) { RecommendedAction = error.RecommendedAction });
         }
 
-        Keep(image, layerTasks);
-        image.State = await saves.RecordAsync(image, null).ConfigureAwait(false);
-        image.UpdatedAt = DateTimeOffset.UtcNow;
+        image = Keep(image, layerTasks);
+        image = image with { State = await saves.RecordAsync(image, null).ConfigureAwait(false), UpdatedAt = DateTimeOffset.UtcNow };
         var downloaded = layerTasks.Count(t => t.Result.Outcome == FetchOutcome.Downloaded);
         context.WriteVerbose($"Image '{image.Name}': {image.Layers.Count} layers in the store ({downloaded} downloaded, {image.Layers.Count - downloaded} already here or shared).");
         return new ImageFetchResult(image, null);
     }
 
     /// <summary>The digest and blob of every layer that is in the store.</summary>
-    private static void Keep(Image image, List<Task<BlobInfo>> layerTasks)
+    private static Image Keep(Image image, List<Task<BlobInfo>> layerTasks) => image with
     {
-        for (var i = 0; i < image.Layers.Count; i++)
-        {
-            if (layerTasks[i].IsCompletedSuccessfully)
-            {
-                image.Layers[i].Digest = layerTasks[i].Result.Digest;
-                image.Layers[i].BlobPath = layerTasks[i].Result.Path;
-            }
-        }
-    }
+        Layers = image.Layers.Select((l, i) => layerTasks[i].IsCompletedSuccessfully
+            ? l with { Digest = layerTasks[i].Result.Digest, BlobPath = layerTasks[i].Result.Path }
+            : l).ToArray(),
+    };
 
     private static FlyException Wrap(Exception e) => e as FlyException
         ?? new FlyException(ErrorIds.UnexpectedError, FlyErrorCategory.NotSpecified, e.Message, null, e);

@@ -10,4 +10,7 @@ public static partial class ErrorIds
 
     /// <summary>Snapshots of several images have that name: say which image.</summary>
     public const string SnapshotNameAmbiguous = "SnapshotNameAmbiguous";
+
+    /// <summary>Images of that name are installed from several sources: say which with -Source.</summary>
+    public const string ImageNameAmbiguous = "ImageNameAmbiguous";
 }

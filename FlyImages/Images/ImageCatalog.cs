@@ -27,40 +27,40 @@ public static class ImageCatalog
 
         context.WriteProgress(new ProgressReport(1, $"Listing {source.Spec.Uri}", "done", Completed: true));
         var images = ImageLayout.BuildImages(source.Spec.Uri, objects, context.WriteWarning);
-        if (store is not null)
+        if (store is null)
         {
-            var recorded = new ImageRepository(store).List(source.Spec.Uri).ToDictionary(i => i.Name, StringComparer.Ordinal);
-            foreach (var image in images)
+            return images;
+        }
+
+        var recorded = new ImageRepository(store).List(source.Spec.Uri).ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var content = new Content.ContentStore(store);
+        return images.Select(image =>
+        {
+            if (!image.IsValid)
             {
-                if (image.IsValid && recorded.TryGetValue(image.Name, out var known) && ImageLayers.Same(image, known))
+                return image;
+            }
+
+            if (recorded.TryGetValue(image.Name, out var known) && ImageLayers.Same(image, known))
+            {
+                image = image with
                 {
-                    image.State = known.State;
-                    image.StateDetail = known.StateDetail;
-                    image.UpdatedAt = known.UpdatedAt;
-                    for (var i = 0; i < image.Layers.Count; i++)
-                    {
-                        image.Layers[i].Digest = known.Layers[i].Digest;
-                        image.Layers[i].BlobPath = known.Layers[i].BlobPath;
-                    }
-                }
+                    State = known.State,
+                    StateDetail = known.StateDetail,
+                    UpdatedAt = known.UpdatedAt,
+                    Layers = image.Layers.Zip(known.Layers, (l, k) => l with { Digest = k.Digest, BlobPath = k.BlobPath }).ToArray(),
+                };
             }
 
             // layers already in the content store (fetched for this or any image) show their digest and blob
-            var content = new Content.ContentStore(store);
-            foreach (var image in images.Where(i => i.IsValid))
+            var source = image.Source;
+            return image with
             {
-                foreach (var layer in image.Layers.Where(l => l.BlobPath is null))
-                {
-                    if (content.TryGetBlob(image.Source, layer) is { } blob)
-                    {
-                        layer.Digest = blob.Digest;
-                        layer.BlobPath = blob.Path;
-                    }
-                }
-            }
-        }
-
-        return images;
+                Layers = image.Layers.Select(l => l.BlobPath is null && content.TryGetBlob(source, l) is { } blob
+                    ? l with { Digest = blob.Digest, BlobPath = blob.Path }
+                    : l).ToArray(),
+            };
+        }).ToArray();
     }
 
     /// <summary>What the store records, optionally of one source.</summary>

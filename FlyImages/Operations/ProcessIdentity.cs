@@ -76,22 +76,7 @@ public sealed record ProcessIdentity(string Host, string BootId, int Pid, long S
         return long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
     }
 
-    private static string HostName()
-    {
-        try
-        {
-            var name = File.ReadAllText("/proc/sys/kernel/hostname").Trim();
-            if (name.Length > 0)
-            {
-                return name;
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
-
-        return Environment.MachineName;
-    }
+    private static string HostName() => Model.LocalHost.ComputerName;
 
     private static string BootIdOfThisBoot()
     {

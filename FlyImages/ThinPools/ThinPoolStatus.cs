@@ -80,7 +80,8 @@ public sealed record ThinPoolStatus
     /// <summary>Whether this is the store's default pool.</summary>
     public bool IsDefault { get; init; }
 
-    public string HostName { get; init; } = Environment.MachineName;
+    /// <summary>The host this object describes (see <see cref="Model.LocalHost"/>).</summary>
+    public string ComputerName { get; init; } = Model.LocalHost.ComputerName;
 
     public double DataUsedPercent => Percent(DataUsedBytes, DataTotalBytes);
 

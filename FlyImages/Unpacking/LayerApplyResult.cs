@@ -12,6 +12,9 @@ public enum LayerFormat
 /// <summary>An entry the unpacker did not create, and why (devices, unknown types, same-layer whiteouts...).</summary>
 public sealed record SkippedEntry(string Name, string Reason)
 {
+    /// <summary>The host this object describes (see <see cref="Model.LocalHost"/>).</summary>
+    public string ComputerName { get; init; } = Model.LocalHost.ComputerName;
+
     public override string ToString() => $"{Name}: {Reason}";
 }
 
@@ -63,14 +66,28 @@ public sealed class LayerApplyResult
     /// <summary>All entries not created, devices included.</summary>
     public long SkippedCount { get; init; }
 
-    /// <summary>The first skipped entries with their reasons (see <see cref="UnpackLimits.MaxSkippedListed"/>).</summary>
-    public IReadOnlyList<SkippedEntry> Skipped { get; init; } = [];
+    private readonly IReadOnlyList<SkippedEntry> skipped = [];
+    private readonly IReadOnlyList<string> warnings = [];
 
-    /// <summary>Problems that did not reject the layer (e.g. an xattr the file system refused).</summary>
-    public IReadOnlyList<string> Warnings { get; init; } = [];
+    /// <summary>The first skipped entries with their reasons (see <see cref="UnpackLimits.MaxSkippedListed"/>); an array.</summary>
+    public IReadOnlyList<SkippedEntry> Skipped
+    {
+        get => skipped;
+        init => skipped = value is null ? [] : value.ToArray();
+    }
+
+    /// <summary>Problems that did not reject the layer (e.g. an xattr the file system refused); an array.</summary>
+    public IReadOnlyList<string> Warnings
+    {
+        get => warnings;
+        init => warnings = value is null ? [] : value.ToArray();
+    }
 
     /// <summary>Whether owners were applied (only when running as root).</summary>
     public bool OwnershipApplied { get; init; }
 
     public TimeSpan Duration { get; init; }
+
+    /// <summary>The host this object describes (see <see cref="Model.LocalHost"/>).</summary>
+    public string ComputerName { get; init; } = Model.LocalHost.ComputerName;
 }

@@ -9,6 +9,9 @@ namespace FlyImages.Workflows;
 public sealed record ThinSnapshot(long Id, string Name, string Image, string Source, string ChainId, string? Device, string? DevicePath,
     SnapshotState State, string? StateDetail, DateTimeOffset CreatedAt)
 {
+    /// <summary>The host this object describes (see <see cref="Model.LocalHost"/>).</summary>
+    public string ComputerName { get; init; } = Model.LocalHost.ComputerName;
+
     public override string ToString() => Name;
 }
 

@@ -47,9 +47,13 @@ public sealed class WorkflowEvent
     /// <summary>Time spent in <see cref="From"/> by this run before the transition.</summary>
     public TimeSpan Duration { get; init; }
 
+    /// <summary>The host of the process that made the transition (as its lease recorded it).</summary>
     public string Host { get; init; } = "";
 
     public int ProcessId { get; init; }
+
+    /// <summary>The host this object was read on (see <see cref="Model.LocalHost"/>).</summary>
+    public string ComputerName { get; init; } = Model.LocalHost.ComputerName;
 
     /// <summary>The error when there is one, else the detail: what the table view shows.</summary>
     public string? Message => Error ?? Detail;

@@ -15,9 +15,10 @@ public sealed class PowerShellSession : IDisposable
 {
     private readonly Runspace runspace;
 
-    public PowerShellSession()
+    /// <param name="width">The console width the engine's formatting sees (default 160).</param>
+    public PowerShellSession(int width = 160)
     {
-        Host = new RecordingHost();
+        Host = new RecordingHost(width);
         var state = InitialSessionState.CreateDefault2();
         state.ImportPSModule(ModuleManifest);
         state.ThrowOnRunspaceOpenError = true;

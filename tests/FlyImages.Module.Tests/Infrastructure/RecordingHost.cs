@@ -8,9 +8,10 @@ using System.Text;
 namespace FlyImages.Module.Tests.Infrastructure;
 
 /// <summary>A PSHost that records what a user would see (-WhatIf lines, formatted output) and answers prompts.</summary>
-public sealed class RecordingHost : PSHost
+/// <param name="width">The console width formatting sees (Out-Default fits tables to it).</param>
+public sealed class RecordingHost(int width = 160) : PSHost
 {
-    private readonly RecordingUi ui = new();
+    private readonly RecordingUi ui = new(width);
 
     public override CultureInfo CurrentCulture => CultureInfo.InvariantCulture;
 
@@ -55,7 +56,7 @@ public sealed class RecordingHost : PSHost
     {
     }
 
-    private sealed class RecordingUi : PSHostUserInterface
+    private sealed class RecordingUi(int width) : PSHostUserInterface
     {
         private readonly StringBuilder text = new();
 
@@ -74,7 +75,7 @@ public sealed class RecordingHost : PSHost
             }
         }
 
-        public override PSHostRawUserInterface RawUI { get; } = new RawUi();
+        public override PSHostRawUserInterface RawUI { get; } = new RawUi(width);
 
         public void Clear()
         {
@@ -129,11 +130,11 @@ public sealed class RecordingHost : PSHost
         }
     }
 
-    private sealed class RawUi : PSHostRawUserInterface
+    private sealed class RawUi(int width) : PSHostRawUserInterface
     {
         public override ConsoleColor BackgroundColor { get; set; }
 
-        public override Size BufferSize { get => new(160, 9999); set { } }
+        public override Size BufferSize { get => new(width, 9999); set { } }
 
         public override Coordinates CursorPosition { get; set; }
 
@@ -143,13 +144,13 @@ public sealed class RecordingHost : PSHost
 
         public override bool KeyAvailable => false;
 
-        public override Size MaxPhysicalWindowSize => new(160, 50);
+        public override Size MaxPhysicalWindowSize => new(width, 50);
 
-        public override Size MaxWindowSize => new(160, 50);
+        public override Size MaxWindowSize => new(width, 50);
 
         public override Coordinates WindowPosition { get; set; }
 
-        public override Size WindowSize { get => new(160, 50); set { } }
+        public override Size WindowSize { get => new(width, 50); set { } }
 
         public override string WindowTitle { get; set; } = "";
 

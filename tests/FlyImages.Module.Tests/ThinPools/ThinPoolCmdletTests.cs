@@ -35,8 +35,8 @@ public sealed class ThinPoolCmdletTests : IDisposable
         var text = table.HostText;
         Assert.Contains("Backend", text, StringComparison.Ordinal);
         Assert.Contains("BlockFile", text, StringComparison.Ordinal);
-        Assert.Contains("/ 64.0 MiB", text, StringComparison.Ordinal);
-        Assert.Matches(@"BlockFile \((own XFS|folder)\)", text);
+        Assert.Contains("% of 64.0 MiB", text, StringComparison.Ordinal);
+        Assert.Matches(@"BlockFile(\+XFS)? ", text); // own XFS, or block files in a folder
         Assert.Contains((string)listed.Output[0].Properties["Storage"].Value, new[] { "own XFS", "folder" });
     }
 

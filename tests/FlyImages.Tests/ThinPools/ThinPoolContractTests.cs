@@ -521,7 +521,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         Assert.Equal((PoolName, ThinPoolMode.ReadWrite, 2, 64 * 1024L, true), (status.Name, status.Mode, status.DeviceCount, status.BlockSizeBytes, status.IsDefault));
         Assert.Equal(256 * MiB, status.DataTotalBytes);
         Assert.InRange(status.DataUsedPercent, 0, 10);
-        Assert.False(string.IsNullOrEmpty(status.HostName));
+        Assert.False(string.IsNullOrEmpty(status.ComputerName));
         Assert.Equal(10, status.FreeSpaceFloorPercent);
         Assert.Equal(2, pool.ListDevices().Count);
     }
