@@ -12,14 +12,21 @@ public abstract class ImageSelectionCmdlet : SourceCmdlet
     public const string NameSet = "Name";
     public const string InputObjectSet = "InputObject";
 
-    /// <summary>Names of the images; wildcards allowed.</summary>
+    /// <summary>
+    /// Names of the images in -Source; wildcards allowed, case-insensitive. A name without wildcards that matches
+    /// nothing is a non-terminating ImageNotFound error. Binds from the pipeline: strings, or objects with a Name
+    /// property.
+    /// </summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = NameSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(ImageNameCompleter))]
     public string[] Name { get; set; } = [];
 
-    /// <summary>Images from Get-FlyImage; each is taken from the source it names.</summary>
+    /// <summary>
+    /// Images from Get-FlyImage (or Install-FlyImage, Save-FlyImage -PassThru), by value from the pipeline; each is
+    /// taken from the source it names (its Source property), whatever -Source says.
+    /// </summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
     [ValidateNotNull]
     public Image[] InputObject { get; set; } = [];
