@@ -57,14 +57,21 @@ public sealed class GetFlyImageCommand : SourceCmdlet
 
     private readonly Dictionary<string, IReadOnlyList<Image>> listings = new(StringComparer.Ordinal);
 
-    /// <summary>Image names; wildcards allowed. Default: all.</summary>
+    /// <summary>
+    /// Names of the images to list; wildcards allowed, case-insensitive. Default: every image. A name without wildcards
+    /// that matches nothing is a non-terminating ImageNotFound error. Binds from the pipeline: strings, or objects with
+    /// a Name property.
+    /// </summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(ImageNameCompleter))]
     public string[]? Name { get; set; }
 
-    /// <summary>List what the local store records instead of asking the source.</summary>
+    /// <summary>
+    /// List what the local store records (images fetched, installed, failed or rejected on this host) instead of asking
+    /// the source; no network. With -Source, only the images of that source.
+    /// </summary>
     [Parameter(Mandatory = true, ParameterSetName = InstalledSet)]
     public SwitchParameter Installed { get; set; }
 

@@ -42,7 +42,7 @@ internal sealed record ExampleHelp(string Code, IReadOnlyList<string> Remarks);
 internal sealed record TypeHelp(string TypeName, IReadOnlyList<string> Description);
 
 /// <summary>Everything the MAML of one cmdlet says.</summary>
-internal sealed record CommandHelp(
+internal sealed partial record CommandHelp(
     string Name,
     string Verb,
     string Noun,
@@ -113,15 +113,26 @@ internal sealed record CommandHelp(
             s => s.Key,
             s => new ParameterInSet(s.Value.IsMandatory, s.Value.Position == int.MinValue ? null : s.Value.Position, s.Value.ValueFromPipeline, s.Value.ValueFromPipelineByPropertyName),
             StringComparer.Ordinal);
+        var description = docs.AllParagraphs(doc?.Element("summary"));
         return new ParameterHelp(
             parameter.Name,
             parameter.ParameterType,
             parameter.Aliases.ToList(),
             parameter.Attributes.OfType<SupportsWildcardsAttribute>().Any(),
-            DefaultValue(property, instance),
-            docs.AllParagraphs(doc?.Element("summary")),
+            DefaultValue(property, instance) ?? StatedDefault(description),
+            description,
             sets);
     }
+
+    /// <summary>
+    /// A default the code cannot show (it is decided later: FLYIMAGES_HOME, 10 GiB, every image...), as the text states
+    /// it: "Default: X." gives X.
+    /// </summary>
+    private static string? StatedDefault(IEnumerable<string> description)
+        => description.Select(p => DefaultSentence().Match(p)).FirstOrDefault(m => m.Success)?.Groups[1].Value;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\bDefault: (.+?)\.(?:\s|$)")]
+    private static partial System.Text.RegularExpressions.Regex DefaultSentence();
 
     private static ParameterHelp ShouldProcessParameter(string name, string[] aliases, string text)
         => new(name, typeof(SwitchParameter), aliases, false, "False", [text],
