@@ -9,7 +9,8 @@
     Package - publishes the module to out/FlyImages (dotnet publish -r linux-x64) and checks its layout:
               the manifest, every FormatsToProcess file and the cmdlet assembly at the top; the core and
               every dependency in deps/ (loaded in the module's own AssemblyLoadContext), with
-              libe_sqlite3.so flat beside SQLitePCLRaw.provider.e_sqlite3.dll (runtimes/ is not searched).
+              libe_sqlite3.so flat beside SQLitePCLRaw.provider.e_sqlite3.dll (runtimes/ is not searched); the help
+              (en-US/FlyImages.Cmdlets.dll-Help.xml, generated at build, and about_FlyImages) beside the cmdlets.
               Then publishes it with Publish-PSResource to the local file repository out/repo (registered,
               trusted, as 'FlyImagesLocal'), giving out/repo/FlyImages.<version>.nupkg, which users install
               with Install-PSResource (see README) and CI installs with Save-PSResource before the Pester suites.
@@ -67,7 +68,8 @@ foreach ($t in $Task) {
             Invoke-Native dotnet @('publish', (Join-Path $root 'FlyImages.Cmdlets/FlyImages.Cmdlets.csproj'), '-c', $Configuration,
                 '-r', 'linux-x64', '--self-contained', 'false', '-o', $out, '-nologo')
             $manifest = Import-PowerShellDataFile (Join-Path $out 'FlyImages.psd1')
-            $required = @($manifest.RootModule, 'FlyImages.psd1', 'deps/FlyImages.dll', 'deps/libe_sqlite3.so', 'deps/SQLitePCLRaw.provider.e_sqlite3.dll') + $manifest.FormatsToProcess
+            $required = @($manifest.RootModule, 'FlyImages.psd1', 'deps/FlyImages.dll', 'deps/libe_sqlite3.so', 'deps/SQLitePCLRaw.provider.e_sqlite3.dll',
+                "en-US/$($manifest.RootModule)-Help.xml", 'en-US/about_FlyImages.help.txt') + $manifest.FormatsToProcess
             $missing = $required | Where-Object { -not (Test-Path (Join-Path $out $_)) }
             if ($missing) { throw "The packaged module lacks: $($missing -join ', ')" }
             Get-ChildItem $out -Filter *.pdb | Remove-Item

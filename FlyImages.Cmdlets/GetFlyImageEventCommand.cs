@@ -8,12 +8,28 @@ namespace FlyImages.Cmdlets;
 /// <summary>
 /// <para type="synopsis">Shows the journal of image workflows: what happened to an image, when, and why.</para>
 /// <para type="description">Every state change of an install (and of the layer chains and snapshots it made) is
-/// journaled in the store in the same transaction as the change: time, image, run id, from, to, trigger,
+/// journaled in the store in the same transaction as the change: time, image, kind, run id, from, to, trigger,
 /// detail or error, time spent in the previous state, host and process id. Entries come oldest first
-/// (newest last).</para>
+/// (newest last), as WorkflowEvent objects.</para>
+/// <para type="description">Reads only; without a store there are no entries. A -Name typed without wildcards that has no
+/// journal entries writes a non-terminating ImageNotFound error; piped names that have none produce nothing.</para>
 /// </summary>
-/// <example><code>Get-FlyImageEvent golang -Last 10</code></example>
-/// <example><code>Get-FlyImage -Installed | Where-Object State -eq Failed | Get-FlyImageEvent -Last 3</code></example>
+/// <example>
+/// <code>Get-FlyImageEvent golang -Last 10</code>
+/// <para>The ten newest entries of golang's workflows, oldest first.</para>
+/// </example>
+/// <example>
+/// <code>Get-FlyImage -Installed | Where-Object State -eq 'Failed' | Get-FlyImageEvent -Last 3</code>
+/// <para>For each image whose last install failed, its three newest entries: the Error column says what failed. Name and
+/// Source bind from the piped images by property name.</para>
+/// </example>
+/// <example>
+/// <code>Get-FlyImageEvent -Kind snapshot | Where-Object To -eq 'Failed'</code>
+/// <para>Every snapshot workflow step that ended Failed, on any image.</para>
+/// </example>
+/// <seealso cref="GetFlyImageCommand"/>
+/// <seealso cref="InstallFlyImageCommand"/>
+/// <seealso cref="NewFlyThinSnapshotCommand"/>
 [Cmdlet(VerbsCommon.Get, "FlyImageEvent", DefaultParameterSetName = DefaultSet)]
 [OutputType(typeof(WorkflowEvent))]
 public sealed class GetFlyImageEventCommand : FlyCmdlet
@@ -22,30 +38,43 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
 
     private readonly HashSet<long> written = [];
 
-    /// <summary>Image names; wildcards allowed. Default: every image. A name typed without wildcards that has no
-    /// journal entries is an error (ImageNotFound); piped names that have none produce nothing.</summary>
+    /// <summary>
+    /// Image names; wildcards allowed, case-insensitive. Default: every image. A name typed without wildcards that has
+    /// no journal entries is a non-terminating ImageNotFound error; piped names that have none produce nothing. Binds
+    /// from the pipeline: strings, or objects with a Name property.
+    /// </summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(ImageNameCompleter))]
     public string[]? Name { get; set; }
 
-    /// <summary>Only events of images from this source (as Get-FlyImage shows it, e.g. s3://bucket/images). Binds from piped images.</summary>
+    /// <summary>
+    /// Only events of images from this source, as Get-FlyImage shows it (e.g. s3://bucket/images, file:///srv/images).
+    /// Default: every source. Binds from piped images by property name.
+    /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string? Source { get; set; }
 
-    /// <summary>Only events of this workflow kind: install-image, make-chain or snapshot.</summary>
+    /// <summary>
+    /// Only events of this workflow kind: install-image, make-chain or snapshot. Default: every kind.
+    /// </summary>
     [Parameter]
     [ValidateSet(WorkflowKinds.InstallImage, WorkflowKinds.MakeChain, WorkflowKinds.Snapshot)]
     public string? Kind { get; set; }
 
-    /// <summary>Only events of this run.</summary>
+    /// <summary>
+    /// Only events of this run (the RunId column: each attempt at an install, a layer chain or a snapshot is one run).
+    /// Default: every run.
+    /// </summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? RunId { get; set; }
 
-    /// <summary>Only the newest N events (still shown oldest first), per input.</summary>
+    /// <summary>
+    /// Only the newest N events (still shown oldest first), per input: at least 1. Default: every event.
+    /// </summary>
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
     public int? Last { get; set; }

@@ -10,46 +10,91 @@ namespace FlyImages.Cmdlets;
 /// <para type="description">With the DeviceMapper backend, a new pool is a loop-backed dm thin-pool on sparse data and
 /// metadata files under the store (pools/&lt;name&gt;/), made the way the challenge's setup makes one (losetup,
 /// dmsetup create ... thin-pool). With the BlockFile backend (kernels without device-mapper), devices are sparse
-/// image files on loop devices. Running it again is safe: an existing pool is left alone; after a reboot its files
+/// image files on loop devices; where the store's filesystem cannot reflink (ext4) and mkfs.xfs is installed, they live
+/// on the pool's own XFS filesystem with reflink, so layer chains and snapshots share blocks instead of being
+/// copied.</para>
+/// <para type="description">Running it again is safe: an existing pool is left alone; after a reboot its files
 /// are re-attached, its table re-created and its devices re-activated. -Name with the name of a dm thin-pool the
-/// store does not know adopts that pool unchanged. The first pool of a store becomes its default pool.</para>
+/// store does not know adopts that pool unchanged (FlyImages only adds and deletes its own devices in it). The first
+/// pool of a store becomes its default pool, the one Install-FlyImage and New-FlyThinSnapshot use. Creates the store
+/// when there is none. Needs root. Outputs the pool's status.</para>
+/// <para type="description">Errors: ThinPoolNameInvalid, ThinPoolSizeInvalid, ThinPoolBackendUnavailable (DeviceMapper asked
+/// for where the kernel has none), ThinPoolConflict (the name is taken by something else), DeviceMapperFailed,
+/// LoopDeviceFailed, FormatFailed, MountFailed, StoreUnavailable.</para>
 /// </summary>
-/// <example><code>Initialize-FlyThinPool -DataSize 20GB -Verbose</code></example>
-/// <example><code>Initialize-FlyThinPool -Name pool -Backend DeviceMapper   # adopt the challenge's 'pool'</code></example>
+/// <example>
+/// <code>Initialize-FlyThinPool -DataSize 20GB -Verbose</code>
+/// <para>Makes the default pool 'flyimages' with 20 GB of (sparse) data space, devicemapper where the kernel has it,
+/// else block files; -Verbose tells each step.</para>
+/// </example>
+/// <example>
+/// <code>Initialize-FlyThinPool -Name pool -Backend DeviceMapper</code>
+/// <para>Adopts the dm thin-pool named 'pool' that the challenge's setup script made: it is recorded, not changed.</para>
+/// </example>
+/// <example>
+/// <code>Initialize-FlyThinPool</code>
+/// <para>After a reboot: re-attaches the default pool's loop devices, re-creates its table and re-activates its devices
+/// (snapshots included). Does nothing when the pool is already up.</para>
+/// </example>
+/// <example>
+/// <code>Initialize-FlyThinPool -Name scratch -Backend BlockFile -ReflinkFilesystem:$false -Default -WhatIf</code>
+/// <para>Shows what making a second, block-file pool in a plain folder and making it the default would do, without doing
+/// it.</para>
+/// </example>
+/// <seealso cref="GetFlyThinPoolCommand"/>
+/// <seealso cref="RemoveFlyThinPoolCommand"/>
+/// <seealso cref="InstallFlyImageCommand"/>
 [Cmdlet(VerbsData.Initialize, "FlyThinPool", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = DefaultSet)]
 [OutputType(typeof(ThinPoolStatus))]
 public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
 {
     public const string DefaultSet = "Default";
 
-    /// <summary>The pool's name (1-48 of letters, digits, '_', '.', '+', '-'); for DeviceMapper also the dm device name. Default: flyimages.</summary>
+    /// <summary>
+    /// The pool's name: 1-48 of letters, digits, '_', '.', '+', '-'; for DeviceMapper also the dm device name. Default:
+    /// flyimages. The name of a dm thin-pool the store does not know adopts that pool.
+    /// </summary>
     [Parameter(Position = 0, ParameterSetName = DefaultSet)]
     [ValidateNotNullOrEmpty]
     public string Name { get; set; } = ThinPoolSpec.DefaultName;
 
-    /// <summary>DeviceMapper, BlockFile, or Auto (default): DeviceMapper when the kernel has it, else BlockFile with a warning.</summary>
+    /// <summary>
+    /// DeviceMapper, BlockFile, or Auto: DeviceMapper when the kernel has device-mapper, else BlockFile with a warning.
+    /// Default: Auto. Applies to new pools.
+    /// </summary>
     /// <remarks>A string, not the core's enum: an enum-typed field would make PowerShell load the core
     /// into the default load context while it scans this assembly, before the module isolates it.</remarks>
     [Parameter(ParameterSetName = DefaultSet)]
     [ValidateSet("Auto", "DeviceMapper", "BlockFile", IgnoreCase = true)]
     public string Backend { get; set; } = "Auto";
 
-    /// <summary>Data size of a new pool in bytes (a sparse file; 16 MB at least). Default: 10 GiB.</summary>
+    /// <summary>
+    /// Data size of a new pool in bytes (a sparse file: only what is written uses disk): 16 MB at least. Default: 10
+    /// GiB.
+    /// </summary>
     [Parameter(ParameterSetName = DefaultSet)]
     [ValidateRange(ThinPoolSizing.MinDataSize, long.MaxValue)]
     public long DataSize { get; set; }
 
-    /// <summary>Metadata size of a new devicemapper pool in bytes. Default: computed from the data and block sizes.</summary>
+    /// <summary>
+    /// Metadata size of a new devicemapper pool in bytes. Default: computed from the data and block sizes.
+    /// </summary>
     [Parameter(ParameterSetName = DefaultSet)]
     [ValidateRange(ThinPoolSizing.MinMetadataSize, ThinPoolSizing.MaxMetadataSize)]
     public long MetadataSize { get; set; }
 
-    /// <summary>Block size in bytes: a multiple of 64 KiB from 64 KiB to 1 GiB. Default: 64 KiB (large blocks make small writes slow).</summary>
+    /// <summary>
+    /// Block size of a new pool in bytes: a multiple of 64 KiB from 64 KiB to 1 GiB. Default: 64 KiB (large blocks make
+    /// small writes slow).
+    /// </summary>
     [Parameter(ParameterSetName = DefaultSet)]
     [ValidateRange(ThinPoolSizing.MinBlockSize, ThinPoolSizing.MaxBlockSize)]
     public long BlockSize { get; set; }
 
-    /// <summary>Refuse new devices when free data or metadata falls below this percentage. Default: 10.</summary>
+    /// <summary>
+    /// Refuse new devices (ThinPoolBelowFloor) when free data or metadata space falls below this percentage: 0 to 99.
+    /// Default: 10.
+    /// </summary>
     [Parameter(ParameterSetName = DefaultSet)]
     [ValidateRange(0.0, 99.0)]
     public double FreeSpaceFloorPercent { get; set; }
@@ -63,7 +108,10 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
     [Parameter(ParameterSetName = DefaultSet)]
     public SwitchParameter ReflinkFilesystem { get; set; }
 
-    /// <summary>Make this pool the store's default pool (the first pool of a store always is).</summary>
+    /// <summary>
+    /// Make this pool the store's default pool, the one Install-FlyImage and the snapshot cmdlets use without -Pool
+    /// (the first pool of a store always is).
+    /// </summary>
     [Parameter(ParameterSetName = DefaultSet)]
     public SwitchParameter Default { get; set; }
 

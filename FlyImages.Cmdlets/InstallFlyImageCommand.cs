@@ -11,13 +11,45 @@ namespace FlyImages.Cmdlets;
 /// <summary>
 /// <para type="synopsis">Installs images onto this host: each layer blob fetched only if it is not already here, each
 /// layer chain unpacked into a thin device only if that was not already done.</para>
-/// <para type="description">A persisted state machine drives every image (Pending, Resolving, Fetching, Unpacking, Ready;
-/// Failed is retried by the next run, Rejected - a hostile or invalid layer - only with -Force). Layer chains are
-/// shared: images with the same first layers share their devices. A Ready image costs one store lookup. Ctrl+C stops
-/// promptly; the next run resumes from the last completed step. Outputs the Ready images.</para>
+/// <para type="description">Picks images by name (wildcards) from -Source, or takes the images piped from Get-FlyImage,
+/// each from the source it names. For each image, a persisted state machine drives the work: Pending, Resolving,
+/// Fetching (layer blobs into the content store, verified, as Save-FlyImage does), Unpacking (each layer chain onto its
+/// own thin device in the pool), Ready. Layer chains are shared: images with the same first layers share their devices.
+/// A Ready image costs one store lookup. Outputs the Ready images.</para>
+/// <para type="description">Ctrl+C stops promptly; the next run resumes from the last completed step, and a run whose
+/// process died is taken over. An attempt that fails for a reason worth retrying leaves the image Failed (error
+/// InstallFailed); the next Install-FlyImage retries it. A hostile or invalid layer leaves it Rejected (error
+/// ImageRejected); it is retried only with -Force. An image listed as Invalid is skipped with an ImageInvalid error.
+/// Get-FlyImageEvent shows every step, and Get-FlyImage -Installed shows State and StateDetail.</para>
+/// <para type="description">When the store has no thin pool, the first install makes one with Initialize-FlyThinPool's
+/// defaults (devicemapper where the kernel has it, else block files on loop devices). Needs root: it attaches loop
+/// devices and mounts filesystems. -WhatIf names each image with its layer count and size and changes nothing.</para>
 /// </summary>
-/// <example><code>Get-FlyImage go* | Install-FlyImage | New-FlyThinSnapshot</code></example>
-/// <example><code>Install-FlyImage golang, node, python -Source s3://my-bucket/images</code></example>
+/// <example>
+/// <code>Get-FlyImage go* | Install-FlyImage | New-FlyThinSnapshot</code>
+/// <para>Installs every image of the default source whose name starts with 'go', then activates a thin snapshot of each
+/// (named after the image and the time).</para>
+/// </example>
+/// <example>
+/// <code>Install-FlyImage golang, node, python -Source s3://my-bucket/images</code>
+/// <para>Installs three images from another bucket. Layers they share (the same first layer, say) are downloaded once
+/// and unpacked once.</para>
+/// </example>
+/// <example>
+/// <code>Install-FlyImage alpine -Source /srv/images -StorePath /srv/flyimages -WhatIf</code>
+/// <para>Shows what would be installed from a local folder into the store /srv/flyimages: one 'What if' line per image,
+/// with its layers and size. Nothing is downloaded or created.</para>
+/// </example>
+/// <example>
+/// <code>Get-FlyImage -Installed | Where-Object State -eq 'Rejected' | Install-FlyImage -Force</code>
+/// <para>Retries the images a hostile or invalid layer stopped, after the source was fixed; -Force also re-hashes
+/// their stored blobs.</para>
+/// </example>
+/// <seealso cref="GetFlyImageCommand"/>
+/// <seealso cref="SaveFlyImageCommand"/>
+/// <seealso cref="NewFlyThinSnapshotCommand"/>
+/// <seealso cref="InitializeFlyThinPoolCommand"/>
+/// <seealso cref="GetFlyImageEventCommand"/>
 [Cmdlet(VerbsLifecycle.Install, "FlyImage", DefaultParameterSetName = NameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Image))]
 public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
@@ -26,17 +58,27 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
     private ImageInstaller? installer;
     private int activity;
 
-    /// <summary>The thin pool to use. Default: the pool Initialize-FlyThinPool made, else one made now (devicemapper when the kernel has it, else block files).</summary>
+    /// <summary>
+    /// The name of the thin pool to install into. Default: the store's default pool (the first one
+    /// Initialize-FlyThinPool made), else a pool made now with Initialize-FlyThinPool's defaults (devicemapper when the
+    /// kernel has it, else block files).
+    /// </summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Pool { get; set; }
 
-    /// <summary>Virtual size of each layer chain's thin device (default 4 GiB; only written blocks use space).</summary>
+    /// <summary>
+    /// Virtual size in bytes of each layer chain's thin device made by this run: 64 MiB to 16 TiB. Default: 4 GiB. Only
+    /// written blocks use pool space.
+    /// </summary>
     [Parameter]
     [ValidateRange(64L * 1024 * 1024, 16L * 1024 * 1024 * 1024 * 1024)]
     public long DeviceSize { get; set; } = InstallOptions.Default.DeviceSize;
 
-    /// <summary>Re-verify blobs by re-hashing them, and retry an image that was Rejected.</summary>
+    /// <summary>
+    /// Re-verify the image's stored blobs by hashing them again (a damaged blob is fetched again), and retry an image
+    /// that is Rejected.
+    /// </summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

@@ -9,11 +9,31 @@ namespace FlyImages.Cmdlets;
 /// <summary>
 /// <para type="synopsis">Activates an installed image: a thin snapshot of its top layer chain on a block device a
 /// micro-VM can boot from.</para>
-/// <para type="description">The same -Name on the same image returns the existing snapshot. Without -Name a name is
-/// made from the image and the time.</para>
+/// <para type="description">The image must be Ready (Install-FlyImage); otherwise the error is ImageNotReady. The snapshot
+/// is made in the pool the image was installed into and activated: /dev/mapper/flyimages-&lt;pool&gt;-&lt;id&gt; on
+/// devicemapper, /dev/loopN with block files. Writes to it never reach the image's layer chains. Outputs the
+/// ThinSnapshot (Name, Image, Source, ChainId, Device, DevicePath, State, CreatedAt).</para>
+/// <para type="description">The same -Name on the same image returns the existing snapshot, so running it again is safe; an
+/// interrupted one resumes, and a failed one is removed and recorded Failed (SnapshotFailed). Without -Name a name is
+/// made from the image and the time (UTC, to the millisecond). A name that is not 1-63 letters, digits, '.', '_' or '-'
+/// starting with a letter or digit is SnapshotNameInvalid. Needs root. -WhatIf says which snapshot would be made.</para>
 /// </summary>
-/// <example><code>Get-FlyImage golang -Installed | New-FlyThinSnapshot -Name web-1</code></example>
-/// <example><code>New-FlyThinSnapshot -Image golang -Name web-1</code></example>
+/// <example>
+/// <code>New-FlyThinSnapshot -Image golang -Name web-1</code>
+/// <para>Activates golang as the snapshot web-1 and shows its device; run again, it returns the same snapshot.</para>
+/// </example>
+/// <example>
+/// <code>Get-FlyImage golang -Installed | New-FlyThinSnapshot -Name web-1</code>
+/// <para>Installed images bind by value: the snapshot is made of the image from the source it was installed from.</para>
+/// </example>
+/// <example>
+/// <code>Get-FlyImage go* | Install-FlyImage | New-FlyThinSnapshot</code>
+/// <para>Installs the images whose names start with 'go' and activates one snapshot of each, named after the image and
+/// the time.</para>
+/// </example>
+/// <seealso cref="GetFlyThinSnapshotCommand"/>
+/// <seealso cref="RemoveFlyThinSnapshotCommand"/>
+/// <seealso cref="InstallFlyImageCommand"/>
 [Cmdlet(VerbsCommon.New, "FlyThinSnapshot", DefaultParameterSetName = ImageNameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(ThinSnapshot))]
 public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
@@ -21,7 +41,7 @@ public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
     public const string ImageNameSet = "ImageName";
     public const string InputObjectSet = "InputObject";
 
-    /// <summary>The installed image's name.</summary>
+    /// <summary>The name of the installed (Ready) image, exactly.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = ImageNameSet)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(ImageNameCompleter))]
@@ -36,17 +56,25 @@ public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
     [ValidateNotNullOrEmpty]
     public string? Source { get; set; }
 
-    /// <summary>Installed images from Get-FlyImage or Install-FlyImage.</summary>
+    /// <summary>
+    /// Installed images from Get-FlyImage or Install-FlyImage, by value from the pipeline; each snapshot is made of the
+    /// image from the source it names.
+    /// </summary>
     [Parameter(Mandatory = true, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
     [ValidateNotNull]
     public Image[] InputObject { get; set; } = [];
 
-    /// <summary>The snapshot's name (letters, digits, '.', '_', '-'; at most 63). Default: &lt;image&gt;-&lt;time&gt;.</summary>
+    /// <summary>
+    /// The snapshot's name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit. Default:
+    /// &lt;image&gt;-&lt;time&gt; (UTC, yyyyMMddHHmmssfff).
+    /// </summary>
     [Parameter(Position = 1)]
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 
-    /// <summary>The thin pool (default: the store's default pool, where Install-FlyImage put the image).</summary>
+    /// <summary>
+    /// The thin pool to make the snapshot in. Default: the store's default pool, where Install-FlyImage put the image.
+    /// </summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Pool { get; set; }

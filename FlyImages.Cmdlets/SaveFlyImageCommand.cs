@@ -12,12 +12,40 @@ namespace FlyImages.Cmdlets;
 /// <summary>
 /// <para type="synopsis">Brings every layer blob of images into the local content store, verified, once.</para>
 /// <para type="description">Layers already in the store (same source object: key, ETag, size) are not requested again;
-/// identical layers of several images are downloaded once. Bytes are verified while they stream (sha256, the MD5 of a
-/// plain-MD5 ETag, the announced length) and reach blobs/sha256/ only when they match. An interrupted download keeps
-/// its partial file and the next run resumes it. Large blobs are fetched with several ranged GETs in parallel.</para>
+/// identical layers of several images are downloaded once, and a layer whose plain-MD5 ETag matches a stored blob is
+/// reused without downloading. Bytes are verified while they stream (sha256, the MD5 of a plain-MD5 ETag, the announced
+/// length) and reach blobs/sha256/ under the store only when they match. An interrupted download keeps its finished
+/// parts and the next run fetches only the missing ones. Large blobs are fetched as several ranged GETs in
+/// parallel.</para>
+/// <para type="description">Save-FlyImage does not unpack anything: Install-FlyImage does that (and saves first). Afterwards
+/// Get-FlyImage -Installed shows the images Fetched. -WhatIf names each image with its layer count and size and
+/// downloads nothing.</para>
+/// <para type="description">Errors: BlobTooLarge (larger than -MaxBlobSize), StoreFull (not enough free space), both before
+/// downloading; BlobCorrupt, BlobLengthMismatch and BlobDownloadFailed after every attempt; SourceObjectChanged (the
+/// object changed since it was listed); BlobWriteFailed; ImageInvalid for an image listed as Invalid; ImageNotFound for
+/// a -Name without wildcards that matches nothing.</para>
 /// </summary>
-/// <example><code>Get-FlyImage go* | Save-FlyImage</code></example>
-/// <example><code>Save-FlyImage golang, node -PassThru | Select-Object -ExpandProperty Layers</code></example>
+/// <example>
+/// <code>Get-FlyImage go* | Save-FlyImage</code>
+/// <para>Downloads the layers of every image whose name starts with 'go', each blob once.</para>
+/// </example>
+/// <example>
+/// <code>Save-FlyImage golang, node, python -PassThru | ForEach-Object Layers | Format-Table Index, Key, Digest</code>
+/// <para>Saves three images and shows where each layer went: -PassThru writes the images with each layer's Digest and
+/// BlobPath.</para>
+/// </example>
+/// <example>
+/// <code>Save-FlyImage golang -Force</code>
+/// <para>Hashes the stored blobs of golang again; a damaged blob is fetched again.</para>
+/// </example>
+/// <example>
+/// <code>Save-FlyImage node -PartSize 16MB -PartConcurrency 8 -StallTimeoutSeconds 60</code>
+/// <para>Tunes the download for a fast but bursty link: 16 MiB ranged GETs, eight in flight per blob, and a minute
+/// without a byte before a part is retried.</para>
+/// </example>
+/// <seealso cref="GetFlyImageCommand"/>
+/// <seealso cref="InstallFlyImageCommand"/>
+/// <seealso cref="ExpandFlyLayerCommand"/>
 [Cmdlet(VerbsData.Save, "FlyImage", DefaultParameterSetName = NameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(Image))]
 public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
@@ -25,35 +53,43 @@ public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
     private readonly List<string> names = [];
     private readonly List<Image> inputImages = [];
 
-    /// <summary>Re-verify blobs already in the store by hashing them again (a damaged blob is fetched again).</summary>
+    /// <summary>
+    /// Re-verify blobs already in the store by hashing them again; a damaged blob is fetched again.
+    /// </summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    /// <summary>Write the saved images (each layer with its Digest and BlobPath) to the pipeline.</summary>
+    /// <summary>
+    /// Write the saved images to the pipeline, each layer with its Digest and BlobPath. By default nothing is written.
+    /// </summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    /// <summary>Bytes per ranged GET (default 8 MiB).</summary>
+    /// <summary>Bytes per ranged GET: 64 KiB to 1 GiB. Default: 8 MiB.</summary>
     [Parameter]
     [ValidateRange(64L * 1024, 1024L * 1024 * 1024)]
     public long PartSize { get; set; } = FetchOptions.Default.PartSize;
 
-    /// <summary>Ranged GETs in flight per blob (default 6).</summary>
+    /// <summary>Ranged GETs in flight per blob: 1 to 64. Default: 6.</summary>
     [Parameter]
     [ValidateRange(1, 64)]
     public int PartConcurrency { get; set; } = FetchOptions.Default.PartConcurrency;
 
-    /// <summary>Blobs downloading at once (default 3).</summary>
+    /// <summary>Blobs downloading at once: 1 to 64. Default: 3.</summary>
     [Parameter]
     [ValidateRange(1, 64)]
     public int LayerConcurrency { get; set; } = FetchOptions.Default.LayerConcurrency;
 
-    /// <summary>Refuse blobs larger than this many bytes before downloading (default 64 GiB).</summary>
+    /// <summary>
+    /// Refuse blobs larger than this many bytes, before downloading (BlobTooLarge). Default: 64 GiB.
+    /// </summary>
     [Parameter]
     [ValidateRange(1L, long.MaxValue)]
     public long MaxBlobSize { get; set; } = FetchOptions.Default.MaxBlobSize;
 
-    /// <summary>Seconds without a byte on an open download before it is abandoned and retried (default 30).</summary>
+    /// <summary>
+    /// Seconds without a byte on an open download before that part is abandoned and retried: 1 to 3600. Default: 30.
+    /// </summary>
     [Parameter]
     [ValidateRange(1, 3600)]
     public int StallTimeoutSeconds { get; set; } = (int)FetchOptions.Default.StallTimeout.TotalSeconds;

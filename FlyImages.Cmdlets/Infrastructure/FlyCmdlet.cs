@@ -18,8 +18,9 @@ public abstract class FlyCmdlet : PSCmdlet
     private bool existingStoreOpened;
 
     /// <summary>
-    /// The store folder (SQLite database, blobs, pools). Default: FLYIMAGES_HOME, else
-    /// /var/lib/flyimages for root, else the XDG data folder.
+    /// The store folder: the SQLite database (flyimages.db), the content store (blobs/) and the thin pools (pools/).
+    /// Default: the FLYIMAGES_HOME environment variable, else /var/lib/flyimages for root, else
+    /// $XDG_DATA_HOME/flyimages (~/.local/share/flyimages). Cmdlets that only read never create a store.
     /// </summary>
     [Parameter]
     [ValidateNotNullOrEmpty]

@@ -12,7 +12,11 @@ public abstract class ImageSelectionCmdlet : SourceCmdlet
     public const string NameSet = "Name";
     public const string InputObjectSet = "InputObject";
 
-    /// <summary>Names of the images; wildcards allowed.</summary>
+    /// <summary>
+    /// Names of the images in -Source; wildcards allowed, case-insensitive. A name without wildcards that matches
+    /// nothing is a non-terminating ImageNotFound error. Binds from the pipeline: strings, or objects with a Name
+    /// property.
+    /// </summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = NameSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]

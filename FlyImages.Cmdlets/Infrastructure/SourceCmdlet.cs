@@ -11,41 +11,57 @@ namespace FlyImages.Cmdlets.Infrastructure;
 public abstract class SourceCmdlet : FlyCmdlet
 {
     /// <summary>
-    /// Where images come from: <c>s3://bucket/prefix</c>, a <c>file://</c> URI, or a local folder laid out
-    /// as <c>&lt;folder&gt;/&lt;image&gt;/&lt;n&gt;.tar</c>. Default: FLYIMAGES_SOURCE, else the public bucket
-    /// s3://flyio-platform-hiring-challenge/images.
+    /// Where images come from: <c>s3://bucket/prefix</c>, a <c>file://</c> URI, or a local folder (relative to the
+    /// current location) laid out as <c>&lt;folder&gt;/&lt;image&gt;/&lt;n&gt;.tar</c>. Default: the FLYIMAGES_SOURCE
+    /// environment variable, else the public bucket s3://flyio-platform-hiring-challenge/images. Binds by property name
+    /// from piped objects with a Source property.
     /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string? Source { get; set; }
 
     /// <summary>
-    /// URL of an S3-compatible service (path-style addressing). Default: FLYIMAGES_S3_ENDPOINT, else AWS. Binds from
-    /// piped images by property name (an image carries the endpoint it was listed through); empty means the default.
+    /// URL of an S3-compatible service (MinIO, s3rver...), e.g. http://127.0.0.1:9000, addressed path-style. Default:
+    /// the FLYIMAGES_S3_ENDPOINT environment variable, else AWS itself. Binds from piped images by property name (an
+    /// image carries the endpoint it was listed through); empty means the default.
     /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [AllowNull]
     [AllowEmptyString]
     public string? Endpoint { get; set; }
 
-    /// <summary>The S3 region. Default: us-east-1. Binds from piped images by property name; empty means the default.</summary>
+    /// <summary>
+    /// The S3 region used to sign requests. Default: us-east-1. Binds from piped images by property name; empty means
+    /// the default.
+    /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [AllowNull]
     [AllowEmptyString]
     public string? Region { get; set; } = FlyEnvironment.DefaultRegion;
 
-    /// <summary>An access key (user name) and secret key (password). Default: AWS_* variables or the shared profile, else anonymous.</summary>
+    /// <summary>
+    /// An access key (as the user name) and secret key (as the password), e.g. from Get-Credential. Default:
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, else the shared profile (AWS_PROFILE or
+    /// 'default') when one exists, else anonymous requests. Instance metadata (EC2 IMDS) is never asked.
+    /// </summary>
     [Parameter]
     [Credential]
     public PSCredential? Credential { get; set; }
 
-    /// <summary>A profile of the shared AWS credentials and config files. Binds from piped images by property name; empty means none.</summary>
+    /// <summary>
+    /// A profile of the shared AWS credentials and config files (~/.aws/credentials, ~/.aws/config). A profile that
+    /// does not exist is a SourceInvalid error. Default: the credentials described under -Credential. Binds from piped
+    /// images by property name; empty means none.
+    /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [AllowNull]
     [AllowEmptyString]
     public string? ProfileName { get; set; }
 
-    /// <summary>Send unsigned requests even when credentials are available. Binds from piped images by property name.</summary>
+    /// <summary>
+    /// Send unsigned requests even when credentials are available (public buckets such as the default one). Binds
+    /// from piped images by property name.
+    /// </summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public SwitchParameter Anonymous { get; set; }
 
