@@ -75,13 +75,60 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
         var blob = chain.BlobPath ?? content.TryGetBlob(chain.LayerDigest)?.Path
             ?? throw new FlyException(ErrorIds.WorkflowStepInvalid, FlyErrorCategory.InvalidOperation, $"The blob {chain.LayerDigest} of {chain} is not in the content store.", chain.ChainId);
-        await pool.ActivateAsync(device, cancel).ConfigureAwait(false);
-        OnApply?.Invoke(chain, false);
-        await using (var mount = await pool.MountAsync(device, readOnly: false, cancel).ConfigureAwait(false))
+
+        // refuse early: a layer larger than the pool's room is never written (a compressed one is stopped
+        // as soon as its files pass the room); what cannot be known ahead is caught by the checks after it
+        var guard = new ChainWriteGuard(pool);
+        var room = await guard.RoomAsync(chain, cancel).ConfigureAwait(false);
+        if (ChainWriteGuard.PlainTarSize(blob) is { } size && size > room)
         {
-            var result = await LayerUnpacker.ApplyAsync(blob, mount.Path, options.Limits, context.Operation, cancel).ConfigureAwait(false);
-            context.Operation.WriteVerbose($"{chain}: {result.Entries} entries, {ByteSize.Format(result.BytesWritten)} written, {result.WhiteoutsApplied} whiteouts, {result.Skipped.Count} skipped.");
-            await mount.UnmountAsync(cancel).ConfigureAwait(false);
+            throw await guard.RefusedAsync(chain, size, room, beforeWriting: true, null, cancel).ConfigureAwait(false);
+        }
+
+        var limits = (options.Limits ?? UnpackLimits.Default) with { DestinationRoomBytes = room };
+        var devicePath = await pool.ActivateAsync(device, cancel).ConfigureAwait(false);
+        OnApply?.Invoke(chain, false);
+        try
+        {
+            await using (var mount = await pool.MountAsync(device, readOnly: false, cancel).ConfigureAwait(false))
+            {
+                LayerApplyResult result;
+                try
+                {
+                    result = await LayerUnpacker.ApplyAsync(blob, mount.Path, limits, context.Operation, cancel).ConfigureAwait(false);
+                }
+                catch (FlyException e) when (e.ErrorId == ErrorIds.DestinationFull)
+                {
+                    throw await guard.RefusedAsync(chain, room + 1, room, beforeWriting: false, e, cancel).ConfigureAwait(false);
+                }
+
+                context.Operation.WriteVerbose($"{chain}: {result.Entries} entries, {ByteSize.Format(result.BytesWritten)} written, {result.WhiteoutsApplied} whiteouts, {result.Skipped.Count} skipped.");
+
+                // nothing is sealed unless its bytes are on the device: flush, no filesystem errors, a clean unmount
+                if (Ext4Health.FlushMounted(mount.Path, mount.DevicePath) is { } unflushed)
+                {
+                    throw guard.WriteFailed(chain, unflushed);
+                }
+
+                await mount.UnmountAsync(cancel).ConfigureAwait(false);
+            }
+
+            if (Ext4Health.CheckUnmounted(devicePath) is { } damaged)
+            {
+                throw guard.WriteFailed(chain, damaged);
+            }
+
+            await guard.CheckAfterAsync(chain, cancel).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var explained = await guard.ExplainAsync(chain, e).ConfigureAwait(false);
+            if (!ReferenceEquals(explained, e))
+            {
+                throw explained;
+            }
+
+            throw;
         }
 
         OnApply?.Invoke(chain, true);

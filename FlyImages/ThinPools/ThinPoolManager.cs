@@ -78,7 +78,8 @@ public static class ThinPoolManager
             {
                 try
                 {
-                    overhead = await CreatePoolFilesystemAsync(store, name, image, dataSize, devices, options, ct).ConfigureAwait(false);
+                    (overhead, dataSize) = await PoolSizeReport.OwnFilesystemAsync(name, dataSize, context,
+                        () => CreatePoolFilesystemAsync(store, name, image, dataSize, devices, options, ct)).ConfigureAwait(false);
                 }
                 catch (FlyException e) when (spec.ReflinkFilesystem is null && e.ErrorId != ErrorIds.ThinPoolConflict)
                 {
@@ -360,7 +361,7 @@ public static class ThinPoolManager
         return true;
     }
 
-    private static async Task<long> CreatePoolFilesystemAsync(FlyStore store, string name, string image, long dataSize, string devices, ThinPoolOptions options, CancellationToken ct)
+    private static async Task<(long Overhead, long Capacity)> CreatePoolFilesystemAsync(FlyStore store, string name, string image, long dataSize, string devices, ThinPoolOptions options, CancellationToken ct)
     {
         ThinPoolLayout.CreatePrivateDirectory(ThinPoolLayout.PoolDirectory(store.RootPath, name));
         if (File.Exists(image) || (Directory.Exists(devices) && Directory.EnumerateFileSystemEntries(devices).Any()))

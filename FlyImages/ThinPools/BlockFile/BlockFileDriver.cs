@@ -226,6 +226,11 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             foreach (var entry in Directory.EnumerateFileSystemEntries(devices))
             {
                 var name = Path.GetFileName(entry);
+                if (record.FilesystemImage is not null && name == PoolFilesystem.ReserveFileName)
+                {
+                    continue; // the room of the pool's own filesystem beyond its data size
+                }
+
                 if (TryParseImageName(name) is { } id)
                 {
                     known.Add(id);
