@@ -84,7 +84,17 @@ internal sealed class ChainWriteGuard(IThinPool pool)
             return failure;
         }
 
-        var writeFailure = failure is IOException or FlyException { ErrorId: ErrorIds.ChainWriteFailed or ErrorIds.LayerApplyFailed or ErrorIds.UnmountFailed };
+        if (failure is FlyException { ErrorId: ErrorIds.ThinPoolBelowFloor })
+        {
+            return new FlyException(ErrorIds.PoolFull, FlyErrorCategory.QuotaExceeded, $"There is no room for {chain} (layer {chain.Depth}, {chain.LayerDigest}): {failure.Message}", pool.Name, failure)
+            {
+                RecommendedAction = Advice,
+            };
+        }
+
+        var writeFailure = failure is IOException
+            or FlyException { ErrorId: ErrorIds.ChainWriteFailed or ErrorIds.LayerApplyFailed or ErrorIds.UnmountFailed or ErrorIds.ThinPoolUnavailable or ErrorIds.ThinDeviceCopyFailed or ErrorIds.FormatFailed }
+            or FlyException { Category: FlyErrorCategory.QuotaExceeded or FlyErrorCategory.DeviceError };
         if (!writeFailure)
         {
             return failure;

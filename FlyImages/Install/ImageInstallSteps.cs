@@ -49,16 +49,30 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
         // a device left by a run that died before recording it is half-made: start again
         await pool.DeleteIfPresentAsync(name, cancel).ConfigureAwait(false);
 
-        if (chain.ParentDevice is null)
+        try
         {
-            await pool.CreateThinAsync(name, options.DeviceSize, cancel).ConfigureAwait(false);
-            await pool.ActivateAsync(name, cancel).ConfigureAwait(false);
-            await pool.FormatExt4Async(name, cancel).ConfigureAwait(false);
+            if (chain.ParentDevice is null)
+            {
+                await pool.CreateThinAsync(name, options.DeviceSize, cancel).ConfigureAwait(false);
+                await pool.ActivateAsync(name, cancel).ConfigureAwait(false);
+                await pool.FormatExt4Async(name, cancel).ConfigureAwait(false);
+            }
+            else
+            {
+                await pool.CreateSnapshotAsync(name, chain.ParentDevice, cancel).ConfigureAwait(false);
+                await pool.ActivateAsync(name, cancel).ConfigureAwait(false);
+            }
         }
-        else
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            await pool.CreateSnapshotAsync(name, chain.ParentDevice, cancel).ConfigureAwait(false);
-            await pool.ActivateAsync(name, cancel).ConfigureAwait(false);
+            // a pool below its floor or out of space says PoolFull, like a layer that does not fit
+            var explained = await new ChainWriteGuard(pool).ExplainAsync(chain, e).ConfigureAwait(false);
+            if (!ReferenceEquals(explained, e))
+            {
+                throw explained;
+            }
+
+            throw;
         }
 
         return name;
@@ -80,12 +94,12 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
         // as soon as its files pass the room); what cannot be known ahead is caught by the checks after it
         var guard = new ChainWriteGuard(pool);
         var room = await guard.RoomAsync(chain, cancel).ConfigureAwait(false);
-        if (ChainWriteGuard.PlainTarSize(blob) is { } size && size > room)
+        if (options.RefuseEarly && ChainWriteGuard.PlainTarSize(blob) is { } size && size > room)
         {
             throw await guard.RefusedAsync(chain, size, room, beforeWriting: true, null, cancel).ConfigureAwait(false);
         }
 
-        var limits = (options.Limits ?? UnpackLimits.Default) with { DestinationRoomBytes = room };
+        var limits = options.RefuseEarly ? (options.Limits ?? UnpackLimits.Default) with { DestinationRoomBytes = room } : options.Limits;
         var devicePath = await pool.ActivateAsync(device, cancel).ConfigureAwait(false);
         OnApply?.Invoke(chain, false);
         try
