@@ -92,10 +92,12 @@ internal sealed class ChainWriteGuard(IThinPool pool)
             };
         }
 
-        var writeFailure = failure is IOException
-            or FlyException { ErrorId: ErrorIds.ChainWriteFailed or ErrorIds.LayerApplyFailed or ErrorIds.UnmountFailed or ErrorIds.ThinPoolUnavailable or ErrorIds.ThinDeviceCopyFailed or ErrorIds.FormatFailed }
+        // a write that failed: the pool running out is the likely cause, else it is ChainWriteFailed
+        var writeFailure = failure is IOException or FlyException { ErrorId: ErrorIds.ChainWriteFailed or ErrorIds.LayerApplyFailed or ErrorIds.UnmountFailed };
+        // a device step that failed: PoolFull when the pool ran out, else it keeps its own id
+        var deviceFailure = failure is FlyException { ErrorId: ErrorIds.ThinPoolUnavailable or ErrorIds.ThinDeviceCopyFailed or ErrorIds.FormatFailed }
             or FlyException { Category: FlyErrorCategory.QuotaExceeded or FlyErrorCategory.DeviceError };
-        if (!writeFailure)
+        if (!writeFailure && !deviceFailure)
         {
             return failure;
         }
@@ -119,7 +121,7 @@ internal sealed class ChainWriteGuard(IThinPool pool)
             return Full(chain, $"{why} while {chain} was written ({failure.Message})", status, failure);
         }
 
-        return failure is FlyException { ErrorId: ErrorIds.ChainWriteFailed } ? failure : WriteFailed(chain, failure.Message, failure);
+        return !writeFailure || failure is FlyException { ErrorId: ErrorIds.ChainWriteFailed } ? failure : WriteFailed(chain, failure.Message, failure);
     }
 
     /// <summary>ChainWriteFailed: the layer's bytes are not safely on the device.</summary>
