@@ -69,8 +69,9 @@ public sealed class InitializeFlyThinPoolCommand : FlyCmdlet
     public string Backend { get; set; } = "Auto";
 
     /// <summary>
-    /// Data size of a new pool in bytes (a sparse file: only what is written uses disk): 16 MB at least. Default: 10
-    /// GiB.
+    /// Data size of a new pool in bytes (a sparse file; 16 MB at least): what its devices can use. A block-file
+    /// pool on its own XFS holds the filesystem's room beyond it in a reserve file (XFS needs at least 300 MB);
+    /// in a plain folder it bounds the blocks the device images allocate. Default: 10 GiB.
     /// </summary>
     [Parameter(ParameterSetName = DefaultSet)]
     [ValidateRange(ThinPoolSizing.MinDataSize, long.MaxValue)]

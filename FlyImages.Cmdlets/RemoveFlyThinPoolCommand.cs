@@ -57,7 +57,7 @@ public sealed class RemoveFlyThinPoolCommand : FlyCmdlet
         var store = ExistingStore() ?? throw new FlyException(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound,
             $"There is no store at '{ResolvedStorePath}', so no thin pool named '{name}'.", name);
         // the name as recorded (exact names, the same case rules as every other cmdlet)
-        var recorded = new NameMatcher([name], wildcards: false).Select(ThinPools.ThinPoolManager.List(store), p => p.Name).Matched;
+        var recorded = new NameMatcher([name], wildcards: false).Select(new ThinPools.ThinPoolCatalog(store).List(), p => p.Name).Matched;
         var plan = PoolRemoval.Plan(store, recorded.Count == 1 ? recorded[0].Name : name);
         if (!ShouldProcessUnlessForced(Force, $"thin pool '{plan.Pool.Name}'", plan.Describe()))
         {

@@ -23,4 +23,10 @@ public static partial class ErrorIds
     public const string FormatFailed = "FormatFailed";
     public const string MountFailed = "MountFailed";
     public const string UnmountFailed = "UnmountFailed";
+
+    /// <summary>The pool has too little room for a layer (refused before writing), or ran out of data or metadata space while one was written.</summary>
+    public const string PoolFull = "PoolFull";
+
+    /// <summary>A layer's bytes did not reach the chain device safely (flush error, filesystem errors, unclean unmount) while the pool still had room.</summary>
+    public const string ChainWriteFailed = "ChainWriteFailed";
 }

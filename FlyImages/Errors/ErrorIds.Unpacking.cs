@@ -36,6 +36,9 @@ public static partial class ErrorIds
     /// <summary>The file system refused an operation (no space, I/O error...); the message names the entry.</summary>
     public const string LayerApplyFailed = "LayerApplyFailed";
 
+    /// <summary>The layer's files need more room than <see cref="Unpacking.UnpackLimits.DestinationRoomBytes"/> allows (refused before the entry is written).</summary>
+    public const string DestinationFull = "DestinationFull";
+
     /// <summary>An unpack limit given by the caller is unknown or out of range.</summary>
     public const string LayerLimitsInvalid = "LayerLimitsInvalid";
 

@@ -49,16 +49,30 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
         // a device left by a run that died before recording it is half-made: start again
         await pool.DeleteIfPresentAsync(name, operation).ConfigureAwait(false);
 
-        if (chain.ParentDevice is null)
+        try
         {
-            await pool.CreateThinAsync(name, options.DeviceSize, operation).ConfigureAwait(false);
-            await pool.ActivateAsync(name, operation).ConfigureAwait(false);
-            await pool.FormatExt4Async(name, operation).ConfigureAwait(false);
+            if (chain.ParentDevice is null)
+            {
+                await pool.CreateThinAsync(name, options.DeviceSize, operation).ConfigureAwait(false);
+                await pool.ActivateAsync(name, operation).ConfigureAwait(false);
+                await pool.FormatExt4Async(name, operation).ConfigureAwait(false);
+            }
+            else
+            {
+                await pool.CreateSnapshotAsync(name, chain.ParentDevice, operation).ConfigureAwait(false);
+                await pool.ActivateAsync(name, operation).ConfigureAwait(false);
+            }
         }
-        else
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            await pool.CreateSnapshotAsync(name, chain.ParentDevice, operation).ConfigureAwait(false);
-            await pool.ActivateAsync(name, operation).ConfigureAwait(false);
+            // a pool below its floor or out of space says PoolFull, like a layer that does not fit
+            var explained = await new ChainWriteGuard(pool).ExplainAsync(chain, e).ConfigureAwait(false);
+            if (!ReferenceEquals(explained, e))
+            {
+                throw explained;
+            }
+
+            throw;
         }
 
         return name;
@@ -75,13 +89,60 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
         var blob = chain.BlobPath ?? content.TryGetBlob(chain.LayerDigest)?.Path
             ?? throw new FlyException(ErrorIds.WorkflowStepInvalid, FlyErrorCategory.InvalidOperation, $"The blob {chain.LayerDigest} of {chain} is not in the content store.", chain.ChainId);
-        await pool.ActivateAsync(device, operation).ConfigureAwait(false);
-        OnApply?.Invoke(chain, false);
-        await using (var mount = await pool.MountAsync(device, readOnly: false, operation).ConfigureAwait(false))
+
+        // refuse early: a layer larger than the pool's room is never written (a compressed one is stopped
+        // as soon as its files pass the room); what cannot be known ahead is caught by the checks after it
+        var guard = new ChainWriteGuard(pool);
+        var room = await guard.RoomAsync(chain, operation).ConfigureAwait(false);
+        if (options.RefuseEarly && ChainWriteGuard.PlainTarSize(blob) is { } size && size > room)
         {
-            var result = await LayerUnpacker.ApplyAsync(blob, mount.Path, options.Limits, operation, context.CancellationToken).ConfigureAwait(false);
-            operation.WriteVerbose($"{chain}: {result.Entries} entries, {ByteSize.Format(result.BytesWritten)} written, {result.WhiteoutsApplied} whiteouts, {result.Skipped.Count} skipped.");
-            await mount.UnmountAsync(operation).ConfigureAwait(false);
+            throw await guard.RefusedAsync(chain, size, room, beforeWriting: true, null, operation).ConfigureAwait(false);
+        }
+
+        var limits = options.RefuseEarly ? (options.Limits ?? UnpackLimits.Default) with { DestinationRoomBytes = room } : options.Limits;
+        var devicePath = await pool.ActivateAsync(device, operation).ConfigureAwait(false);
+        OnApply?.Invoke(chain, false);
+        try
+        {
+            await using (var mount = await pool.MountAsync(device, readOnly: false, operation).ConfigureAwait(false))
+            {
+                LayerApplyResult result;
+                try
+                {
+                    result = await LayerUnpacker.ApplyAsync(blob, mount.Path, limits, operation, context.CancellationToken).ConfigureAwait(false);
+                }
+                catch (FlyException e) when (e.ErrorId == ErrorIds.DestinationFull)
+                {
+                    throw await guard.RefusedAsync(chain, room + 1, room, beforeWriting: false, e, operation).ConfigureAwait(false);
+                }
+
+                operation.WriteVerbose($"{chain}: {result.Entries} entries, {ByteSize.Format(result.BytesWritten)} written, {result.WhiteoutsApplied} whiteouts, {result.Skipped.Count} skipped.");
+
+                // nothing is sealed unless its bytes are on the device: flush, no filesystem errors, a clean unmount
+                if (Ext4Health.FlushMounted(mount.Path, mount.DevicePath) is { } unflushed)
+                {
+                    throw guard.WriteFailed(chain, unflushed);
+                }
+
+                await mount.UnmountAsync(operation).ConfigureAwait(false);
+            }
+
+            if (Ext4Health.CheckUnmounted(devicePath) is { } damaged)
+            {
+                throw guard.WriteFailed(chain, damaged);
+            }
+
+            await guard.CheckAfterAsync(chain, operation).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var explained = await guard.ExplainAsync(chain, e).ConfigureAwait(false);
+            if (!ReferenceEquals(explained, e))
+            {
+                throw explained;
+            }
+
+            throw;
         }
 
         OnApply?.Invoke(chain, true);

@@ -27,5 +27,11 @@ public sealed record InstallOptions
     /// </summary>
     public int FetchParallelism { get; init; } = 1;
 
+    /// <summary>
+    /// Whether a layer is measured against the pool's room before it is written (default true). Tests turn
+    /// it off to prove that a layer whose size is not known ahead still cannot yield a Ready image.
+    /// </summary>
+    internal bool RefuseEarly { get; init; } = true;
+
     public static InstallOptions Default { get; } = new();
 }

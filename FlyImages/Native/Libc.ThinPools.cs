@@ -32,6 +32,9 @@ internal static partial class Libc
         internal const ulong FIFREEZE = 0xC0045877;
         internal const ulong FITHAW = 0xC0045878;
 
+        /// <summary>BLKFLSBUF (_IO(0x12, 97)): write back and drop a block device's buffer cache, so reads go to the device.</summary>
+        internal const ulong BLKFLSBUF = 0x1261;
+
         /// <summary>LOOP_CLR_FD: detach a loop device.</summary>
         internal const ulong LOOP_CLR_FD = 0x4C01;
 

@@ -91,5 +91,6 @@ public sealed record ThinPoolStatus
 
     public long MetadataFreeBytes => Math.Max(0, MetadataTotalBytes - MetadataUsedBytes);
 
-    private static double Percent(long used, long total) => total <= 0 ? 0 : Math.Round(100.0 * used / total, 2);
+    /// <summary>Never above 100: a pool cannot hold more than its total (a block-file pool in a plain folder can pass it for a moment, and the write that did fails with PoolFull).</summary>
+    private static double Percent(long used, long total) => total <= 0 ? 0 : Math.Min(100, Math.Round(100.0 * used / total, 2));
 }

@@ -25,6 +25,14 @@ internal sealed unsafe partial class LayerApplication
             throw UnpackErrors.Limit(display, $"writing its {entry.Size} bytes would pass the total bytes limit ({limits.MaxTotalBytes})");
         }
 
+        var footprint = (entry.Size + 4095) / 4096 * 4096;
+        if (limits.DestinationRoomBytes is { } room && footprint > room - roomUsed)
+        {
+            throw UnpackErrors.NoRoom(display, roomUsed + footprint, room);
+        }
+
+        roomUsed += footprint;
+
         var parentFd = tree!.OpenDir(parent, DirMode.Create, display);
         Span<byte> leafBytes = stackalloc byte[leaf.Length + 1];
         RootedTree.Z(leaf, leafBytes);

@@ -47,6 +47,7 @@ internal sealed partial class LayerApplication : IDisposable
     private long hardLinks;
     private long fifos;
     private long bytesWritten;
+    private long roomUsed;
     private long whiteouts;
     private long opaques;
     private long lowerRemoved;

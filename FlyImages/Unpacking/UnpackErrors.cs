@@ -31,6 +31,14 @@ internal static class UnpackErrors
     public static FlyException Unsupported(string? entry, string rule) =>
         Make(ErrorIds.LayerFormatUnsupported, FlyErrorCategory.InvalidData, entry, rule);
 
+    /// <summary>The layer needs more room than the destination has: <paramref name="needed"/> bytes so far, <paramref name="room"/> available.</summary>
+    public static FlyException NoRoom(string entry, long needed, long room) =>
+        new(ErrorIds.DestinationFull, FlyErrorCategory.QuotaExceeded,
+            $"Layer refused at entry '{entry}': its files need at least {needed} bytes so far, more than the {room} bytes of room the destination has.", entry)
+        {
+            RecommendedAction = Discard,
+        };
+
     public static FlyException Failed(string entry, string operation, int errno) =>
         Make(ErrorIds.LayerApplyFailed, FlyErrorCategory.WriteError, entry,
             $"{operation} failed: {Native.Libc.ErrnoText(errno)}");

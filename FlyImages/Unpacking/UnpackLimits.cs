@@ -48,6 +48,14 @@ public sealed record UnpackLimits
     /// <summary>Wall time for one layer (default 1 hour).</summary>
     public TimeSpan MaxWallTime { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Room the destination has for file contents (null, the default: not checked). Each regular file
+    /// counts its size rounded up to 4 KiB; the entry that would pass it is refused with
+    /// <see cref="Errors.ErrorIds.DestinationFull"/> before it is written. The installer sets it to the
+    /// thin pool's free space above its floor.
+    /// </summary>
+    public long? DestinationRoomBytes { get; init; }
+
     /// <summary>Skipped entries listed one by one in the result (the count is always complete; default 1000).</summary>
     public int MaxSkippedListed { get; init; } = 1000;
 
@@ -56,7 +64,7 @@ public sealed record UnpackLimits
     {
         if (MaxTotalBytes <= 0 || MaxFileSize <= 0 || MaxEntries <= 0 || MaxPathLength <= 0 || MaxPathDepth <= 0
             || MaxLinkTargetLength <= 0 || MaxPathLength > 4095 || MaxLinkTargetLength > 4095 || !(MaxCompressionRatio >= 1) || CompressionRatioGraceBytes < 0 || MaxXattrsPerEntry < 0
-            || MaxXattrValueSize < 0 || MaxExtendedHeaderSize < 512 || MaxWallTime <= TimeSpan.Zero || MaxSkippedListed < 0)
+            || DestinationRoomBytes < 0 || MaxXattrValueSize < 0 || MaxExtendedHeaderSize < 512 || MaxWallTime <= TimeSpan.Zero || MaxSkippedListed < 0)
         {
             throw new ArgumentException("every unpack limit must be positive (ratio at least 1, extended header at least 512 bytes, path and link target lengths at most 4095)", nameof(UnpackLimits));
         }

@@ -15,7 +15,7 @@ namespace FlyImages.ThinPools.BlockFile;
 /// </summary>
 internal sealed class BlockFileDriver : IThinPoolDriver
 {
-    /// <summary>Below this much free space on the filesystem holding the images the pool is out of data space.</summary>
+    /// <summary>Below this much free space on the filesystem holding the images (or 5% of a smaller pool's size) the pool is out of data space.</summary>
     internal const long MinimumFilesystemFree = 16L << 20;
 
     private readonly ThinPoolRecord record;
@@ -206,7 +206,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             mode = ThinPoolMode.ReadOnly;
             detail = $"the filesystem holding '{devices}' is read-only";
         }
-        else if (available < MinimumFilesystemFree || used >= record.DataSize)
+        else if (available < Math.Min(MinimumFilesystemFree, record.DataSize / 20) || used >= record.DataSize)
         {
             mode = ThinPoolMode.OutOfDataSpace;
             detail = string.Create(CultureInfo.InvariantCulture, $"{ByteSize.Format(used)} used of {ByteSize.Format(record.DataSize)}; the filesystem has {ByteSize.Format(available)} free");
@@ -224,6 +224,11 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             foreach (var entry in Directory.EnumerateFileSystemEntries(devices))
             {
                 var name = Path.GetFileName(entry);
+                if (record.FilesystemImage is not null && name == PoolFilesystem.ReserveFileName)
+                {
+                    continue; // the room of the pool's own filesystem beyond its data size
+                }
+
                 if (TryParseImageName(name) is { } id)
                 {
                     known.Add(id);

@@ -35,7 +35,8 @@ internal sealed class BlockFilePools(ThinPoolOptions options) : IThinPoolBackend
         {
             try
             {
-                overhead = await CreateFilesystemAsync(root, name, image, dataSize, devices, context.CancellationToken).ConfigureAwait(false);
+                (overhead, dataSize) = await PoolSizeReport.OwnFilesystemAsync(name, dataSize, context,
+                    () => CreateFilesystemAsync(root, name, image, dataSize, devices, context.CancellationToken)).ConfigureAwait(false);
             }
             catch (FlyException e) when (request.Spec.ReflinkFilesystem is null && e.ErrorId != ErrorIds.ThinPoolConflict)
             {
@@ -90,7 +91,7 @@ internal sealed class BlockFilePools(ThinPoolOptions options) : IThinPoolBackend
         return true;
     }
 
-    private async Task<long> CreateFilesystemAsync(string root, string name, string image, long dataSize, string devices, CancellationToken ct)
+    private async Task<(long Overhead, long Capacity)> CreateFilesystemAsync(string root, string name, string image, long dataSize, string devices, CancellationToken ct)
     {
         ThinPoolLayout.CreatePrivateDirectory(ThinPoolLayout.PoolDirectory(root, name));
         if (File.Exists(image) || (Directory.Exists(devices) && Directory.EnumerateFileSystemEntries(devices).Any()))

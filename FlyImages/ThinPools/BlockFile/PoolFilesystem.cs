@@ -13,14 +13,24 @@ namespace FlyImages.ThinPools.BlockFile;
 internal static class PoolFilesystem
 {
     /// <summary>XFS refuses filesystems under 300 MB.</summary>
-    private const long MinimumFileSize = 512L << 20;
+    private const long MinimumFileSize = 300L << 20;
+
+    /// <summary>
+    /// The file in the pool's filesystem that holds the room beyond the pool's data size (XFS cannot be
+    /// smaller than 300 MB, and its log and reservations are only known once it is made): fallocated, so
+    /// it takes no space in the sparse file on the host, only in the pool's own free-space count.
+    /// </summary>
+    public const string ReserveFileName = ".pool-reserve";
 
     /// <summary>
     /// Makes the file (new, sparse, 0600; room for <paramref name="dataSize"/> plus the filesystem's own
-    /// log and reservations), attaches it, makes XFS with reflink and mounts it on <paramref name="mountPoint"/>.
-    /// Returns what the empty filesystem already has in use (its overhead, not the pool's data).
+    /// log and reservations, at least XFS's minimum), attaches it, makes XFS with reflink and mounts it on
+    /// <paramref name="mountPoint"/>; then holds whatever room the filesystem has beyond
+    /// <paramref name="dataSize"/> in <see cref="ReserveFileName"/>, so the pool's devices can never use
+    /// more than the size asked for. Returns what the filesystem has in use now (its overhead and the
+    /// reserve: not the pool's data) and the room left for devices (the pool's real data size).
     /// </summary>
-    public static async Task<long> CreateAsync(string image, long dataSize, string mountPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<(long Overhead, long Capacity)> CreateAsync(string image, long dataSize, string mountPoint, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using (var file = ThinPoolLayout.CreateNewPrivateFile(image))
         {
@@ -38,7 +48,52 @@ internal static class PoolFilesystem
 
         ThinPoolLayout.CreatePrivateDirectory(mountPoint);
         Mount(loop.Path, mountPoint);
-        return UsedBytes(mountPoint);
+        var capacity = Reserve(mountPoint, dataSize);
+        return (UsedBytes(mountPoint), capacity);
+    }
+
+    /// <summary>
+    /// Sizes the reserve file so the filesystem has <paramref name="dataSize"/> available (a few rounds:
+    /// the reserve's own extent records take room too); returns what it has available then.
+    /// </summary>
+    internal static long Reserve(string mountPoint, long dataSize)
+    {
+        var path = Path.Combine(mountPoint, ReserveFileName);
+        long reserved = 0;
+        for (var round = 0; round < 4; round++)
+        {
+            var excess = (Available(mountPoint) - dataSize) / 4096 * 4096;
+            var wanted = Math.Max(0, reserved + excess);
+            if (excess == 0 || (excess < 0 && reserved == 0) || wanted == reserved)
+            {
+                break;
+            }
+
+            File.Delete(path);
+            if (wanted > 0)
+            {
+                // PreallocationSize: fallocate(2) - blocks reserved in the pool's filesystem, nothing written to the host file
+                using var reserve = new FileStream(path, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew, Access = FileAccess.Write, PreallocationSize = wanted,
+                });
+            }
+
+            reserved = wanted;
+            Commit(mountPoint);
+        }
+
+        return Available(mountPoint);
+    }
+
+    private static long Available(string mountPoint)
+    {
+        if (P.Statvfs(mountPoint, out var fs) != 0)
+        {
+            throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"statvfs '{mountPoint}' failed: {P.Describe(P.LastError)}.", mountPoint);
+        }
+
+        return (long)(fs.BlocksAvailable * fs.FragmentSize);
     }
 
     /// <summary>What the filesystem mounted on <paramref name="mountPoint"/> has in use (shared extents once).</summary>

@@ -68,6 +68,11 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         var cancellationToken = context.CancellationToken;
         if (await IsReadyAsync(cancellationToken).ConfigureAwait(false))
         {
+            if (await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false) is { ErrorsWhenFull: false })
+            {
+                context.WriteWarning($"The devicemapper thin-pool '{poolDm}' of pool '{record.Name}' has no 'error_if_no_space' feature: when it runs out of data space the kernel queues writes instead of failing them, and an install can hang until the pool is grown. Re-create the pool with 'error_if_no_space' in its table (dmsetup reload), or replace it.");
+            }
+
             return;
         }
 
@@ -84,13 +89,17 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         await CreatePoolTableAsync(dm, poolDm, record.DataPath, record.MetadataPath, record.DataSize, record.BlockSize, options.CommandTimeout, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Attaches the files (found by backing file first) and creates the thin-pool table. Existing metadata is kept.</summary>
+    /// <summary>
+    /// Attaches the files (found by backing file first) and creates the thin-pool table. Existing metadata is kept.
+    /// The table has the feature <c>error_if_no_space</c>: a full pool fails writes at once (the writer sees
+    /// EIO and the install fails with PoolFull) instead of queueing them until the pool grows.
+    /// </summary>
     internal static async Task CreatePoolTableAsync(DmSetup dm, string poolDm, string dataFile, string metadataFile, long dataSize, long blockSize, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var metadata = await LoopDevices.FindOrAttachAsync(metadataFile, timeout, cancellationToken).ConfigureAwait(false);
         var data = await LoopDevices.FindOrAttachAsync(dataFile, timeout, cancellationToken).ConfigureAwait(false);
         var table = string.Create(CultureInfo.InvariantCulture,
-            $"0 {dataSize / 512} thin-pool {metadata.Path} {data.Path} {blockSize / 512} {ThinPoolSizing.LowWaterMark(dataSize, blockSize)}");
+            $"0 {dataSize / 512} thin-pool {metadata.Path} {data.Path} {blockSize / 512} {ThinPoolSizing.LowWaterMark(dataSize, blockSize)} 1 {DmThinPoolTable.ErrorIfNoSpace}");
         await dm.RunAsync(["create", poolDm, "--table", table], poolDm, cancellationToken).ConfigureAwait(false);
     }
 

@@ -63,9 +63,22 @@ public sealed record DmThinPoolStatus(ThinPoolMode Mode, long TransactionId, lon
     }
 }
 
-/// <summary>A parsed thin-pool table: <c>0 &lt;sectors&gt; thin-pool &lt;metadata dev&gt; &lt;data dev&gt; &lt;block sectors&gt; &lt;low water&gt; [features]</c>.</summary>
+/// <summary>
+/// A parsed thin-pool table: <c>0 &lt;sectors&gt; thin-pool &lt;metadata dev&gt; &lt;data dev&gt; &lt;block sectors&gt;
+/// &lt;low water&gt; [&lt;#features&gt; &lt;feature&gt;...]</c> (features: skip_block_zeroing, ignore_discard,
+/// no_discard_passdown, read_only, error_if_no_space).
+/// </summary>
 public sealed record DmThinPoolTable(long LengthSectors, string MetadataDevice, string DataDevice, long BlockSectors, long LowWaterMark)
 {
+    /// <summary>The feature that makes a full pool fail writes instead of queueing them.</summary>
+    public const string ErrorIfNoSpace = "error_if_no_space";
+
+    /// <summary>The table's feature arguments.</summary>
+    public IReadOnlyList<string> Features { get; init; } = [];
+
+    /// <summary>Whether writes to the full pool fail at once (<see cref="ErrorIfNoSpace"/>) rather than queue.</summary>
+    public bool ErrorsWhenFull => Features.Contains(ErrorIfNoSpace);
+
     public static DmThinPoolTable? TryParse(string output)
     {
         var line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
@@ -78,6 +91,9 @@ public sealed record DmThinPoolTable(long LengthSectors, string MetadataDevice, 
             return null;
         }
 
-        return new DmThinPoolTable(length, f[3], f[4], block, lowWater);
+        var features = f.Length > 7 && int.TryParse(f[7], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            ? f.Skip(8).Take(count).ToArray()
+            : [];
+        return new DmThinPoolTable(length, f[3], f[4], block, lowWater) { Features = features };
     }
 }

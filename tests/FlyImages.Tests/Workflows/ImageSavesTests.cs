@@ -33,8 +33,8 @@ public sealed class ImageSavesTests : IDisposable
     {
         var golang = WorkflowHarness.Image("golang");
         await new ImageSaves(h.Store).RecordAsync(golang, Boom);
-        var saved = WorkflowHarness.Image("golang");
-        saved.Layers[0].Digest = FakeSteps.DigestOf(saved.Layers[0]);
+        var unsaved = WorkflowHarness.Image("golang");
+        var saved = unsaved with { Layers = unsaved.Layers.Select((l, i) => i == 0 ? l with { Digest = FakeSteps.DigestOf(l) } : l).ToArray() };
         await new ImageSaves(h.Store).RecordAsync(saved, null);
         Assert.Equal(nameof(InstallState.Pending), h.Workflow("golang")!.State);
         Assert.Equal("Failed>Pending:Saved", h.Journal("golang").Select(e => $"{e.From}>{e.To}:{e.Trigger}").Last());
