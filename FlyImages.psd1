@@ -20,6 +20,7 @@
         'Get-FlyThinPool'
         'Remove-FlyThinPool'
         'Save-FlyImage'
+        'Remove-FlyImage'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
@@ -30,6 +31,7 @@
         'FlyImages.Workflows.Format.ps1xml'
         'FlyImages.Unpacking.Format.ps1xml'
         'FlyImages.ThinPools.Format.ps1xml'
+        'FlyImages.Lifecycle.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{

@@ -55,6 +55,8 @@ public sealed class ImageFetcher(ContentStore content)
                 $"Image '{image.Name}' in {image.Source} is invalid: {string.Join("; ", image.Problems)}.", image.Name));
         }
 
+        // no blob deletion while this image's blobs are looked up, fetched and recorded (ContentGuard)
+        using var guard = await ContentGuard.SharedAsync(content.Store.RootPath, token).ConfigureAwait(false);
         var recorded = images.Find(image.Source, image.Name);
         var sameAsRecorded = recorded is not null && Images.ImageCatalog.SameLayers(image, recorded);
         var keepState = sameAsRecorded && recorded!.State is ImageState.Fetched or ImageState.Unpacking or ImageState.Ready;

@@ -33,6 +33,8 @@ public enum InstallTrigger
     Reverify,
     Interrupt,
     Resume,
+    /// <summary>Remove-FlyImage or a collection forgot the image (its images row, layers and chain uses go in the same transaction).</summary>
+    Remove,
 }
 
 /// <summary>Where one layer chain (one thin device shared by every image with this layer prefix) stands.</summary>
@@ -50,6 +52,8 @@ public enum ChainState
     Sealed,
     /// <summary>A half-made device could not be rolled back: its id is not reused until repaired.</summary>
     Faulty,
+    /// <summary>Nothing uses it any more: its device is being deleted (a crash here is finished by the next run).</summary>
+    Deleting,
 }
 
 /// <summary>What moves a layer chain.</summary>
@@ -64,6 +68,10 @@ public enum ChainTrigger
     Repair,
     Interrupt,
     Resume,
+    /// <summary>No image and no snapshot uses the chain: its device goes (Remove-FlyImage, a collection).</summary>
+    Delete,
+    /// <summary>The device of a Deleting chain is gone.</summary>
+    Deleted,
 }
 
 /// <summary>Where a thin snapshot (an activated image) stands.</summary>

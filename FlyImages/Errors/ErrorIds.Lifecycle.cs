@@ -1,0 +1,11 @@
+namespace FlyImages.Errors;
+
+public static partial class ErrorIds
+{
+    // lifecycle: removal and collection
+    /// <summary>An image to remove has thin snapshots (remove them first, or ask for them to go too).</summary>
+    public const string ImageHasSnapshots = "ImageHasSnapshots";
+
+    /// <summary>A removal stopped half-way: what is left is recorded and the next run finishes it.</summary>
+    public const string RemovalIncomplete = "RemovalIncomplete";
+}
