@@ -54,15 +54,15 @@ public sealed class RemoveFlyImageTests(SeededS3 s3) : IDisposable
         Assert.Equal("node", Assert.Single(ps.Invoke("Get-FlyImage -Installed -StorePath $store", Vars).Output).Properties["Name"].Value);
         Assert.Empty(ps.Invoke("Get-FlyThinSnapshot -StorePath $store", Vars).Output);
 
-        var table = ps.Invoke("Remove-FlyImage node -Force -StorePath $store | Out-String -Width 80", Vars);
+        var table = ps.Invoke("Remove-FlyImage node -Force -StorePath $store | Out-Default", Vars);
         table.ShouldSucceed();
-        Assert.Matches(@"Image\s+Chains\s+Kept\s+Blobs\s+Pool freed\s+Store freed\s+Done", string.Concat(table.Output.Select(o => o.BaseObject)));
+        Assert.Matches(@"Image\s+Chains\s+Kept\s+Blobs\s+Pool freed\s+Store freed\s+Done", table.HostText);
         Assert.Empty(ps.Invoke("Get-FlyImage -Installed -StorePath $store", Vars).Output);
 
         // journaled with its trigger
         var events = ps.Invoke("Get-FlyImageEvent golang -StorePath $store", Vars);
         events.ShouldSucceed();
-        Assert.Contains(events.Output, e => (string)e.Properties["Trigger"].Value == "Remove" && ((string)e.Properties["Detail"].Value).Contains("Remove-FlyImage", StringComparison.Ordinal));
+        Assert.Contains(events.Output, e => (string)e.Properties["Trigger"].Value == "Remove" && (e.Properties["Detail"].Value as string ?? "").Contains("Remove-FlyImage", StringComparison.Ordinal));
 
         var missing = ps.Invoke("Remove-FlyImage nope -Force -StorePath $store", Vars);
         Assert.Equal("ImageNotFound,FlyImages.Cmdlets.RemoveFlyImageCommand", Assert.Single(missing.Errors).FullyQualifiedErrorId);
@@ -74,7 +74,17 @@ public sealed class RemoveFlyImageTests(SeededS3 s3) : IDisposable
 
     public void Dispose()
     {
-        ps.Dispose();
-        store.Dispose();
+        try
+        {
+            ps.Invoke("""
+                Get-FlyThinSnapshot -StorePath $store -ErrorAction SilentlyContinue | Remove-FlyThinSnapshot -StorePath $store -Force
+                Get-FlyThinPool -StorePath $store -ErrorAction SilentlyContinue | Remove-FlyThinPool -StorePath $store -Force
+                """, Vars);
+        }
+        finally
+        {
+            ps.Dispose();
+            store.Dispose();
+        }
     }
 }
