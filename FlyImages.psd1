@@ -21,6 +21,7 @@
         'Remove-FlyThinPool'
         'Save-FlyImage'
         'Remove-FlyImage'
+        'Limit-FlyImageStore'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

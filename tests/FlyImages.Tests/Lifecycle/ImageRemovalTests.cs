@@ -217,6 +217,76 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         }
     }
 
+    [SkippableFact]
+    public async Task A_collection_above_high_removes_unused_images_least_recently_used_first_sparing_snapshots_and_shared_chains_and_reports_a_shortfall()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var listed = await ImageCatalog.ListAsync(source, Store, Context);
+        foreach (var name in new[] { "node", "golang", "python" })
+        {
+            Assert.Equal(InstallState.Ready, (await installer.InstallAsync(source, listed.Single(i => i.Name == name), Context)).State);
+        }
+
+        // python is in use (a snapshot); node was used longest ago, then golang
+        await new SnapshotWorkflow(Store, new PoolSnapshotSteps(installer.Pool)).EnsureActiveAsync(PublicBucketLayout.SourceUri, "python", "app", Context);
+        Store.Write((c, t) => c.Exec(t, "UPDATE images SET last_used_at = CASE name WHEN 'node' THEN '2020-01-01T00:00:00.0000000Z' WHEN 'golang' THEN '2021-01-01T00:00:00.0000000Z' ELSE last_used_at END;"));
+        var collector = new ImageCollector(Store);
+        var used = (await collector.MeasureAsync(Context)).Single(f => f.Resource == $"pool '{poolName}' data");
+
+        // below high: nothing goes
+        var calm = await collector.CollectAsync(new CollectionPolicy { HighPercent = 100, LowPercent = 99.9, MinimumAge = TimeSpan.Zero }, Context);
+        Assert.Empty(calm.Images);
+        Assert.Null(calm.Shortfall);
+
+        // -WhatIf: the order, nothing changes
+        var policy = new CollectionPolicy { HighPercent = Math.Max(0.2, used.Percent - 0.1), LowPercent = 0.1, MinimumAge = TimeSpan.Zero };
+        var whatIf = await collector.CollectAsync(policy, Context, whatIf: true);
+        Assert.Equal(["node", "golang"], whatIf.Images);
+        Assert.Equal(3, new ImageRepository(Store).List().Count);
+
+        // above high and a low nothing can reach: node then golang go, python and the chains it shares stay, the shortfall is said
+        var result = await collector.CollectAsync(policy, Context);
+        Assert.Equal(["node", "golang"], result.Images);
+        Assert.NotNull(result.Shortfall);
+        Assert.Contains("above", result.Trigger, StringComparison.Ordinal);
+        Assert.Equal(4, result.Chains); // node's and golang's own top two chains; chains 1-3 are python's too
+        Assert.True(result.PoolBytes > 0, string.Join("; ", result.Before) + " / " + string.Join("; ", result.After));
+        Assert.Equal("python", Assert.Single(new ImageRepository(Store).List()).Name);
+        Assert.All(new LayerChainRepository(Store).OfImage(PublicBucketLayout.SourceUri, "python"), c =>
+        {
+            Assert.Equal(ChainState.Sealed, c.State);
+            Assert.NotNull(installer.Pool.FindDevice(c.Device!));
+        });
+        var removes = WorkflowJournal.Query(Store).Where(e => e.Trigger == nameof(InstallTrigger.Remove)).ToList();
+        Assert.Equal(["node", "golang"], removes.Select(e => e.Image));
+        Assert.All(removes, e => Assert.Contains("Limit-FlyImageStore", e.Detail));
+
+        // a minimum age spares recently used images
+        Assert.Empty(new ImageCollector(Store).Candidates(new CollectionPolicy { MinimumAge = TimeSpan.FromDays(1) }));
+    }
+
+    [SkippableFact]
+    public async Task A_collection_reports_and_deletes_devices_no_record_explains_and_blobs_no_image_references()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var (golang, _) = await InstallAsync(installer, source);
+        await new ImageRemoval(Store).RemoveAsync(golang.Source, golang.Name, new ImageRemovalOptions { KeepBlobs = true }, Context);
+        await installer.Pool.CreateThinAsync("chain:sha256:" + new string('e', 64), 64L << 20);
+
+        var result = await new ImageCollector(Store).CollectAsync(new CollectionPolicy { HighPercent = 100, LowPercent = 99.9 }, Context);
+
+        Assert.Empty(result.Images);
+        Assert.Contains(result.Orphans, o => o.Contains("chain:sha256:eeee", StringComparison.Ordinal) && o.Contains("no record points to it", StringComparison.Ordinal));
+        Assert.Equal(2, result.Orphans.Count(o => o.Contains("no image references it", StringComparison.Ordinal)));
+        Assert.Null(installer.Pool.FindDevice("chain:sha256:" + new string('e', 64)));
+        Assert.Contains(Context.Warnings, w => w.StartsWith("Collected an orphan: device", StringComparison.Ordinal));
+        Assert.Equal(5, Directory.EnumerateFiles(ContentPaths.BlobDirectory(Store.RootPath)).Count());
+    }
+
     private void AssertConsistent(IThinPool pool, Image image)
     {
         var recorded = new ImageRepository(Store).Find(image.Source, image.Name);
