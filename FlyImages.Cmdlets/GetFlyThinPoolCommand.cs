@@ -53,7 +53,16 @@ public sealed class GetFlyThinPoolCommand : FlyCmdlet
 
             if (match)
             {
-                TryPerItem(() => WriteObject(RunCore(context => ThinPoolManager.GetStatusAsync(store!, pool.Name, context))), pool.Name);
+                TryPerItem(() =>
+                {
+                    var status = RunCore(context => ThinPoolManager.GetStatusAsync(store!, pool.Name, context));
+                    if (Lifecycle.PoolUseWarnings.For(status) is { } warning)
+                    {
+                        WriteWarning(warning);
+                    }
+
+                    WriteObject(status);
+                }, pool.Name);
             }
         }
 
