@@ -287,6 +287,56 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Equal(5, Directory.EnumerateFiles(ContentPaths.BlobDirectory(Store.RootPath)).Count());
     }
 
+    [SkippableFact]
+    public async Task A_removal_SIGKILLed_after_each_of_its_steps_is_finished_by_the_next_run_with_nothing_leaked()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var (golang, node) = await InstallAsync(installer, source);
+        var killed = 0;
+        // intent, then 2 blobs, then 2 chains: kill after each in turn
+        foreach (var killAfter in new[] { 1, 2, 3, 4 })
+        {
+            using (var child = Workflows.TestAgent.Start("real-remove", "--store", Store.RootPath, "--source", golang.Source, "--image", golang.Name))
+            {
+                var errors = child.StandardError.ReadToEndAsync();
+                var seen = 0;
+                string? line;
+                while ((line = await child.StandardOutput.ReadLineAsync()) is not null)
+                {
+                    if (line.StartsWith("STEP ", StringComparison.Ordinal) && ++seen >= killAfter)
+                    {
+                        child.Kill(entireProcessTree: false); // SIGKILL: no finally, no lease released
+                        killed++;
+                        break;
+                    }
+                }
+
+                await child.WaitForExitAsync();
+                _ = await errors;
+            }
+
+            // the next run: the image is gone, what it left is finished, nothing else was touched
+            Assert.Null(new ImageRepository(Store).Find(golang.Source, golang.Name));
+            var devices = new ChainDevices(Store, Context);
+            await new ImageRemoval(Store).FinishLeftoversAsync(devices, Context);
+            await new ImageCollector(Store).CollectAsync(new CollectionPolicy { HighPercent = 100, LowPercent = 99.9 }, Context);
+            Assert.All(new LayerChainRepository(Store).List(), c => Assert.Contains(c.State, new[] { ChainState.Sealed, ChainState.Pending }));
+            AssertConsistent(installer.Pool, node);
+            AssertConsistent(installer.Pool, golang);
+            Assert.Equal(5, installer.Pool.ListDevices().Count); // node's five chains, nothing more
+            Assert.Equal(5, Directory.EnumerateFiles(ContentPaths.BlobDirectory(Store.RootPath)).Count());
+            Assert.Empty(Leaks.MountsUnder(Path.Combine(Store.RootPath, "mounts")));
+            Assert.Empty(Leaks.LoopDevicesUnder(Path.Combine(Store.RootPath, "pools", poolName, "devices")));
+
+            // back for the next round
+            Assert.Equal(InstallState.Ready, (await installer.InstallAsync(source, golang, Context)).State);
+        }
+
+        Assert.Equal(4, killed);
+    }
+
     private void AssertConsistent(IThinPool pool, Image image)
     {
         var recorded = new ImageRepository(Store).Find(image.Source, image.Name);
