@@ -17,7 +17,8 @@ namespace FlyImages.Cmdlets;
 /// record explains, partial downloads untouched for 24 hours, blob files no record points to, and blobs no image references
 /// (such as those Remove-FlyImage -KeepBlobs kept). Blobs and partial downloads are only collected while no fetch or install runs.
 /// -WhatIf lists, without changing anything, the images that would go in order, the chains and bytes they would free and
-/// the orphans found. Outputs one FlyImages.Lifecycle.CollectionResult. Asks for confirmation (ConfirmImpact High) unless -Force.</para>
+/// the orphans found. The journal is pruned too: events older than -JournalRetention (30 days) or beyond -JournalEventsPerImage
+/// (1000) per image go, and the database is compacted (VACUUM) when 10,000 or more went. Outputs one FlyImages.Lifecycle.CollectionResult. Asks for confirmation (ConfirmImpact High) unless -Force.</para>
 /// </summary>
 /// <example>
 /// <code>Limit-FlyImageStore -WhatIf</code>
@@ -52,6 +53,15 @@ public sealed class LimitFlyImageStoreCommand : FlyCmdlet
     [Parameter]
     public TimeSpan? MaximumAge { get; set; }
 
+    /// <summary>Journal events (Get-FlyImageEvent) older than this are pruned. Default 30 days (30.00:00:00).</summary>
+    [Parameter]
+    public TimeSpan JournalRetention { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>At most this many journal events are kept per image (1 or more; the newest stay). Default 1000.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int JournalEventsPerImage { get; set; } = 1000;
+
     /// <summary>Collects without asking for confirmation (never overrides -WhatIf). Default: ask, as ConfirmImpact is High.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -65,7 +75,8 @@ public sealed class LimitFlyImageStoreCommand : FlyCmdlet
             return;
         }
 
-        var policy = new CollectionPolicy { HighPercent = HighPercent, LowPercent = LowPercent, MinimumAge = MinimumAge, MaximumAge = MaximumAge };
+        var policy = new CollectionPolicy { HighPercent = HighPercent, LowPercent = LowPercent, MinimumAge = MinimumAge, MaximumAge = MaximumAge,
+            JournalRetention = JournalRetention, JournalEventsPerImage = JournalEventsPerImage };
         try
         {
             policy.Validate();
@@ -77,7 +88,7 @@ public sealed class LimitFlyImageStoreCommand : FlyCmdlet
 
         var collector = new ImageCollector(store);
         var action = $"Remove unused images least recently used first while use is above {HighPercent}% (down to {LowPercent}%)"
-            + (MaximumAge is { } max ? $" and those unused for more than {max}" : "") + ", and collect orphans";
+            + (MaximumAge is { } max ? $" and those unused for more than {max}" : "") + $", collect orphans, and prune journal events older than {JournalRetention} or beyond {JournalEventsPerImage} per image";
         var whatIf = IsWhatIf();
         if (!whatIf && !ShouldProcessUnlessForced(Force, $"store '{store.RootPath}'", action))
         {

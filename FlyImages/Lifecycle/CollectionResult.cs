@@ -39,6 +39,9 @@ public sealed class CollectionResult
     /// <summary>What removals that could not finish left (the next run finishes it).</summary>
     public string[] Left { get; init; } = [];
 
+    /// <summary>Journal events pruned (older than the retention period, or beyond the count kept per image).</summary>
+    public long JournalEventsPruned { get; init; }
+
     public string ComputerName { get; init; } = Environment.MachineName;
 
     public override string ToString() => $"{Images.Length} image(s), {Chains} chain(s), pool {PoolBytes} B, store {StoreBytes} B, {Orphans.Length} orphan(s)";

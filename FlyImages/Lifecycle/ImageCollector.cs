@@ -27,6 +27,12 @@ public sealed record CollectionPolicy
     /// <summary>Partial downloads not touched for this long are deleted (containerd's lease expiry is 24 h too).</summary>
     public TimeSpan StalePartialAge { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary>Journal events older than this are pruned (default 30 days).</summary>
+    public TimeSpan JournalRetention { get; init; } = TimeSpan.FromDays(30);
+
+    /// <summary>At most this many journal events are kept per image (its install, chains and snapshots together); default 1000.</summary>
+    public int JournalEventsPerImage { get; init; } = 1000;
+
     /// <summary>What the collection runs for (journaled with every removal).</summary>
     public string Trigger { get; init; } = "Limit-FlyImageStore";
 
@@ -212,6 +218,12 @@ public sealed class ImageCollector(FlyStore store)
         }
 
         var orphans = await Orphans.CollectAsync(Store, policy, context).ConfigureAwait(false);
+        var pruned = JournalRetention.Prune(Store, policy);
+        if (pruned > 0)
+        {
+            context.WriteVerbose($"Pruned {pruned} journal event(s) older than {policy.JournalRetention} or beyond {policy.JournalEventsPerImage} per image.");
+        }
+
         var still = over.Count > 0 ? figures.Where(f => f.Percent >= policy.LowPercent).ToList() : [];
         return new CollectionResult
         {
@@ -227,6 +239,7 @@ public sealed class ImageCollector(FlyStore store)
             Shortfall = still.Count == 0 ? null
                 : $"{string.Join(", ", still)} still at or above {policy.LowPercent}% after removing every image that may go ({removed.Count}); the rest have snapshots, are installing, or were used within {policy.MinimumAge}",
             Left = [.. incomplete],
+            JournalEventsPruned = pruned,
         };
     }
 }
