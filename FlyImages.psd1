@@ -21,6 +21,8 @@
         'Get-FlyThinPool'
         'Remove-FlyThinPool'
         'Save-FlyImage'
+        'Remove-FlyImage'
+        'Limit-FlyImageStore'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
@@ -31,6 +33,7 @@
         'FlyImages.Workflows.Format.ps1xml'
         'FlyImages.Unpacking.Format.ps1xml'
         'FlyImages.ThinPools.Format.ps1xml'
+        'FlyImages.Lifecycle.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{

@@ -64,7 +64,16 @@ public sealed class GetFlyThinPoolCommand : FlyCmdlet
         var (matched, missing) = new NameMatcher(Name).Select(pools, p => p.Name);
         foreach (var pool in matched.Where(p => written.Add(p.Name)))
         {
-            TryPerItem(() => WriteObject(RunCore(context => catalog!.GetStatusAsync(pool.Name, context))), pool.Name);
+            TryPerItem(() =>
+            {
+                var status = RunCore(context => catalog!.GetStatusAsync(pool.Name, context));
+                if (Lifecycle.PoolUseWarnings.For(status) is { } warning)
+                {
+                    WriteWarning(warning);
+                }
+
+                WriteObject(status);
+            }, pool.Name);
         }
 
         foreach (var name in missing)

@@ -82,6 +82,16 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>
+    /// Before the first install, runs a collection with Limit-FlyImageStore's defaults (above 85 % use, unused images go least
+    /// recently used first until below 80 %). Default: off, unless the environment variable FLYIMAGES_COLLECT_BEFORE_INSTALL is 1.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter CollectBeforeInstall { get; set; }
+
+    private bool collected;
+    private bool warned;
+
     protected override void ProcessRecord()
     {
         if (ParameterSetName == InputObjectSet)
@@ -120,7 +130,17 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
                 var id = 1 + (3 * activity++);
                 var result = RunCore(async context =>
                 {
+                    await CollectFirstAsync(context).ConfigureAwait(false);
                     installer ??= await ImageInstaller.OpenAsync(OpenStore(), new InstallOptions { DeviceSize = DeviceSize, Force = Force.IsPresent }, context, Pool).ConfigureAwait(false);
+                    if (!warned)
+                    {
+                        warned = true; // once per invocation: the pool's use as the installs begin
+                        if (Lifecycle.PoolUseWarnings.For(await installer.Pool.GetStatusAsync(context).ConfigureAwait(false)) is { } warning)
+                        {
+                            context.WriteWarning(warning);
+                        }
+                    }
+
                     using var source = ImageSourceFactory.Create(options, context);
                     return await installer.InstallAsync(source, image, context, id).ConfigureAwait(false);
                 });
@@ -129,6 +149,27 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
             }, image.Name);
         }
     }
+
+    /// <summary>-CollectBeforeInstall (or FLYIMAGES_COLLECT_BEFORE_INSTALL=1): one collection per invocation, before the first install.</summary>
+    private async Task CollectFirstAsync(Operations.IOperationContext context)
+    {
+        if (collected || !(CollectBeforeInstall.IsPresent || Environment.GetEnvironmentVariable(CollectVariable) == "1"))
+        {
+            return;
+        }
+
+        collected = true;
+        var result = await new Lifecycle.ImageCollector(OpenStore())
+            .CollectAsync(new Lifecycle.CollectionPolicy { Trigger = "Install-FlyImage -CollectBeforeInstall" }, context).ConfigureAwait(false);
+        context.WriteVerbose($"Collected before installing: {result}.");
+        if (result.Shortfall is { } shortfall)
+        {
+            context.WriteWarning($"The collection before installing could not free enough: {shortfall}.");
+        }
+    }
+
+    /// <summary>The environment variable that turns -CollectBeforeInstall on by default.</summary>
+    public const string CollectVariable = "FLYIMAGES_COLLECT_BEFORE_INSTALL";
 
     private FlyStore OpenStore()
     {

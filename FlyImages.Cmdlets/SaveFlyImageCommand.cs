@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using FlyImages.Install;
 using FlyImages.Cmdlets.Infrastructure;
 using FlyImages.Configuration;
 using FlyImages.Content;

@@ -37,6 +37,8 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
     public async Task<FetchedLayer> FetchAsync(Image image, Layer layer, StepContext context)
     {
+        // no blob deletion while the blob is looked up, downloaded and recorded (the install's lease covers the rest)
+        using var guard = await ContentGuard.SharedAsync(content.Store.RootPath, context.CancellationToken).ConfigureAwait(false);
         var blob = await content.FetchLayerAsync(source, layer, context.Operation, context.CancellationToken,
             OnFetchProgress is null ? null : p => OnFetchProgress(layer.Key, p), force: options.Force).ConfigureAwait(false);
         return new FetchedLayer(blob.Digest, blob.Path);

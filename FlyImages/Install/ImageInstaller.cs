@@ -80,7 +80,9 @@ public sealed class ImageInstaller
         });
         try
         {
-            return await workflow.RunAsync(image, context).ConfigureAwait(false);
+            var result = await workflow.RunAsync(image, context).ConfigureAwait(false);
+            ImageUse.Touch(store, image.Source, image.Name); // an install is a use: the collector spares recently used images
+            return result;
         }
         finally
         {

@@ -63,6 +63,14 @@ public sealed class ChainWorkflow(FlyStore store, IInstallSteps steps, WorkflowO
                         device = null;
                         break;
 
+                    case ChainState.Deleting:
+                        // a removal or collection that stopped half-way: finish it, then make the chain afresh
+                        await StepRetry.RunAsync(options, step, $"Finishing the deletion of {plan}", s => steps.DiscardChainDeviceAsync(plan, device, s)).ConfigureAwait(false);
+                        machine.Fire(ChainTrigger.Deleted, "an image needs it again: the deletion an earlier run left was finished",
+                            alsoWrite: (c, t) => LayerChainRepository.SetDevice(c, t, plan.ChainId, null));
+                        device = null;
+                        break;
+
                     case ChainState.Creating or ChainState.Applying:
                         // we hold the lease, so whoever left it here is gone: its device is half-made
                         await RollBackAsync(machine, plan, device, $"run {run.RunId} found it {machine.State} from a run that is gone", null, step).ConfigureAwait(false);

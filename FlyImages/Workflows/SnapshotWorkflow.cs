@@ -62,6 +62,7 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
     public async Task<ThinSnapshot> EnsureActiveAsync(string source, string image, string name, IOperationContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        ImageUse.Touch(store, source, image); // a snapshot is a use: the collector spares recently used images
         if (Find(source, image, name) is { State: SnapshotState.Active } existing)
         {
             return existing;

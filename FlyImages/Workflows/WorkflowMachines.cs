@@ -46,6 +46,14 @@ public static class WorkflowMachines
             .Permit(InstallTrigger.PoolRemoved, InstallState.Pending);
         m.Configure(InstallState.Rejected)
             .Permit(InstallTrigger.ForceRetry, InstallState.Resolving);
+
+        // Remove-FlyImage or a collection forgets the image (from any state: an interrupted install too, under its lease)
+        m.Configure(InstallState.Pending)
+            .PermitReentry(InstallTrigger.Remove);
+        foreach (var state in new[] { InstallState.Resolving, InstallState.Fetching, InstallState.Unpacking, InstallState.Ready, InstallState.Failed, InstallState.Rejected })
+        {
+            m.Configure(state).Permit(InstallTrigger.Remove, InstallState.Pending);
+        }
     }
 
     public static void ConfigureChain(StateMachine<ChainState, ChainTrigger> m)
@@ -77,7 +85,17 @@ public static class WorkflowMachines
             .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
         m.Configure(ChainState.Faulty)
             .Permit(ChainTrigger.Repair, ChainState.Pending)
-            .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
+            .Permit(ChainTrigger.PoolRemoved, ChainState.Pending)
+            .Permit(ChainTrigger.Delete, ChainState.Deleting);
+
+        // nothing uses the chain: its device is deleted; a crash while Deleting is finished by the next run
+        m.Configure(ChainState.Sealed)
+            .Permit(ChainTrigger.Delete, ChainState.Deleting);
+        m.Configure(ChainState.Pending)
+            .Permit(ChainTrigger.Delete, ChainState.Deleting);
+        m.Configure(ChainState.Deleting)
+            .Permit(ChainTrigger.Deleted, ChainState.Pending)
+            .Permit(ChainTrigger.Fault, ChainState.Faulty);
     }
 
     public static void ConfigureSnapshot(StateMachine<SnapshotState, SnapshotTrigger> m)

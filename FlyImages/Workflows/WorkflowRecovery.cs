@@ -44,7 +44,8 @@ public sealed class CompensationRegistry
         };
         return new CompensationRegistry()
             .Register(WorkflowKinds.MakeChain, nameof(ChainState.Creating), discard)
-            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Applying), discard);
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Applying), discard)
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Deleting), discard);
     }
 
     public Compensation? Find(string kind, string state)
@@ -158,6 +159,9 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
                 return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.RolledBack, rolled);
             }
 
+            case WorkflowKinds.MakeChain when workflow.State is nameof(ChainState.Deleting):
+                return await FinishDeletionAsync(workflow, run, compensation, why, cancellationToken).ConfigureAwait(false);
+
             default:
             {
                 if (compensation is not null)
@@ -170,6 +174,32 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
                 return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Interrupted, detail);
             }
         }
+    }
+
+    /// <summary>A removal or collection stopped while deleting a chain's device: delete it and record the chain Pending (or Faulty).</summary>
+    private async Task<RecoveredWorkflow> FinishDeletionAsync(WorkflowRecord workflow, WorkflowRecord run, Compensation? discard, string why, CancellationToken cancellationToken)
+    {
+        var machine = new PersistedWorkflow<ChainState, ChainTrigger>(Store, run, WorkflowMachines.ConfigureChain);
+        if (discard is null)
+        {
+            return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Interrupted,
+                $"{why}; left Deleting for a run that can reach its pool");
+        }
+
+        try
+        {
+            await discard(run, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var failed = $"{why}; finishing its deletion failed: {e.Message}";
+            machine.Fire(ChainTrigger.Fault, error: failed);
+            return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Faulty, failed);
+        }
+
+        var detail = $"{why}; its deletion was finished";
+        machine.Fire(ChainTrigger.Deleted, detail, alsoWrite: (c, t) => LayerChainRepository.SetDevice(c, t, workflow.Key, null));
+        return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.RolledBack, detail);
     }
 
     private void FireInterrupt(WorkflowRecord run, string detail)

@@ -39,6 +39,8 @@ public enum InstallTrigger
     SaveFailed,
     /// <summary>The thin pool holding the image's chains was removed: not installed any more (blobs kept).</summary>
     PoolRemoved,
+    /// <summary>Remove-FlyImage or a collection forgot the image (its images row, layers and chain uses go in the same transaction).</summary>
+    Remove,
 }
 
 /// <summary>Where one layer chain (one thin device shared by every image with this layer prefix) stands.</summary>
@@ -56,6 +58,8 @@ public enum ChainState
     Sealed,
     /// <summary>A half-made device could not be rolled back: its id is not reused until repaired.</summary>
     Faulty,
+    /// <summary>Nothing uses it any more: its device is being deleted (a crash here is finished by the next run).</summary>
+    Deleting,
 }
 
 /// <summary>What moves a layer chain.</summary>
@@ -72,6 +76,10 @@ public enum ChainTrigger
     Resume,
     /// <summary>The thin pool holding the chain's device was removed: no device any more.</summary>
     PoolRemoved,
+    /// <summary>No image and no snapshot uses the chain: its device goes (Remove-FlyImage, a collection).</summary>
+    Delete,
+    /// <summary>The device of a Deleting chain is gone.</summary>
+    Deleted,
 }
 
 /// <summary>Where a thin snapshot (an activated image) stands.</summary>

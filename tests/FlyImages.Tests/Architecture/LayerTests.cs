@@ -29,6 +29,8 @@ public sealed class LayerTests
         ["FlyImages.Workflows"],
         // application services: install, snapshot steps, pool removal
         ["FlyImages.Install"],
+        // taking things away (removal, collection), over the install services, workflows and pools
+        ["FlyImages.Lifecycle"],
     ];
 
     private static readonly Assembly Core = typeof(FlyStore).Assembly;

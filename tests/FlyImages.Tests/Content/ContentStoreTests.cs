@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using FlyImages.Install;
 using FlyImages.Content;
 using FlyImages.Errors;
 using FlyImages.Model;

@@ -1,10 +1,11 @@
+using FlyImages.Content;
 using FlyImages.Errors;
 using FlyImages.Model;
 using FlyImages.Operations;
 using FlyImages.Sources;
 using FlyImages.State;
 
-namespace FlyImages.Content;
+namespace FlyImages.Install;
 
 /// <summary>What fetching one image came to: the image (layers with Digest and BlobPath) or why it failed.</summary>
 public sealed record ImageFetchResult(Image Image, FlyException? Error)
@@ -54,6 +55,9 @@ public sealed class ImageFetcher(ContentStore content)
             return new ImageFetchResult(image, new FlyException(ErrorIds.ImageInvalid, FlyErrorCategory.InvalidData,
                 $"Image '{image.Name}' in {image.Source} is invalid: {string.Join("; ", image.Problems)}.", image.Name));
         }
+
+        // no blob deletion while this image's blobs are looked up, fetched and recorded (ContentGuard)
+        using var guard = await ContentGuard.SharedAsync(content.Store.RootPath, token).ConfigureAwait(false);
 
         var layerTasks = image.Layers.Select(layer => content.FetchLayerAsync(source, layer, context, token, p => board.Update(slot, layer, p), force)).ToList();
         try
