@@ -20,6 +20,9 @@
         'Get-FlyThinPool'
         'Remove-FlyThinPool'
         'Save-FlyImage'
+        'Get-FlyHost'
+        'Test-FlyImageStore'
+        'Export-FlyMetrics'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
@@ -30,6 +33,7 @@
         'FlyImages.Workflows.Format.ps1xml'
         'FlyImages.Unpacking.Format.ps1xml'
         'FlyImages.ThinPools.Format.ps1xml'
+        'FlyImages.Health.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{
