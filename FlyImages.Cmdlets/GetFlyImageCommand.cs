@@ -38,7 +38,8 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     {
         var images = Installed ? ListInstalled() : ListSource();
         var (matched, missing) = MatchNames(images, Name ?? ["*"]);
-        matched.ForEach(WriteObject);
+        var store = ExistingStore();
+        matched.ForEach(i => WriteObject(ImageDiagnosis.Decorate(i, store)));
         WriteNotFound(missing, Installed ? $"the store {ResolvedStorePath}" : DescribeSource());
     }
 
