@@ -23,6 +23,9 @@
         'Save-FlyImage'
         'Remove-FlyImage'
         'Limit-FlyImageStore'
+        'Get-FlyHost'
+        'Test-FlyImageStore'
+        'Export-FlyMetrics'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
@@ -34,6 +37,7 @@
         'FlyImages.Unpacking.Format.ps1xml'
         'FlyImages.ThinPools.Format.ps1xml'
         'FlyImages.Lifecycle.Format.ps1xml'
+        'FlyImages.Health.Format.ps1xml'
     )
     PrivateData          = @{
         PSData = @{

@@ -80,12 +80,13 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     {
         var images = Installed ? ListInstalled() : ListSource();
         var (matched, missing) = new NameMatcher(Name).Select(images, i => i.Name);
+        var store = ExistingStore();
         foreach (var image in matched)
         {
             // each image once per command, however many names (or piped names) match it
             if (written.Add($"{image.Source}\n{image.Name}"))
             {
-                WriteObject(image);
+                WriteObject(ImageDiagnosis.Decorate(image, store));
             }
         }
 

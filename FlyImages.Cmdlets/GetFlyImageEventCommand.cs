@@ -27,6 +27,14 @@ namespace FlyImages.Cmdlets;
 /// <code>Get-FlyImageEvent -Kind snapshot | Where-Object To -eq 'Failed'</code>
 /// <para>Every snapshot workflow step that ended Failed, on any image.</para>
 /// </example>
+/// <example>
+/// <code>Get-FlyImageEvent -RunId (Get-FlyImage -Installed node).FailedRunId</code>
+/// <para>The timeline of the run in which node failed: each transition with the time spent in the state it left (Took).</para>
+/// </example>
+/// <example>
+/// <code>Get-FlyImageEvent -Wait -Kind install-image</code>
+/// <para>Shows the install events so far, then follows new ones as any process writes them, until Ctrl+C.</para>
+/// </example>
 /// <seealso cref="GetFlyImageCommand"/>
 /// <seealso cref="InstallFlyImageCommand"/>
 /// <seealso cref="NewFlyThinSnapshotCommand"/>
@@ -79,6 +87,22 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
     [ValidateRange(1, int.MaxValue)]
     public int? Last { get; set; }
 
+    /// <summary>
+    /// After the events so far, follow the journal: new events matching the filters are output as they are written
+    /// (the journal is polled by id every -PollMilliseconds) until Ctrl+C. Default: off.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    /// <summary>How often -Wait reads the journal for new events, in milliseconds (50 to 60000). Default: 500.</summary>
+    [Parameter]
+    [ValidateRange(50, 60000)]
+    public int PollMilliseconds { get; set; } = 500;
+
+    private long followFrom;
+    private FlyStore? followed;
+    private readonly List<Func<WorkflowEvent, bool>> followFilters = [];
+
     protected override void ProcessRecord()
     {
         IReadOnlyList<WorkflowEvent> events = [];
@@ -88,6 +112,7 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
             var current = ExistingStore();
             if (current is not null)
             {
+                followFrom = Math.Max(followFrom, Health.FailureDiagnosis.NewestId(current));
                 events = WorkflowJournal.Query(current, matcher.IsMatch, CanonicalSource(), Kind, RunId, Last);
             }
         }
@@ -101,7 +126,12 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
         foreach (var e in matched.Where(e => written.Add(e.Id)))
         {
             WriteObject(e);
+            followFrom = Math.Max(followFrom, e.Id);
         }
+
+        var source = CanonicalSource();
+        var (kind, runId) = (Kind, RunId);
+        followFilters.Add(e => matcher.IsMatch(e.Image) && (source is null || e.Source == source) && (kind is null || e.Kind == kind) && (runId is null || e.RunId == runId));
 
         if (MyInvocation.ExpectingInput)
         {
@@ -115,6 +145,32 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
             {
                 RecommendedAction = "Run Get-FlyImageEvent without -Name to see which images have entries.",
             }, text);
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (Wait.IsPresent)
+        {
+            EventFollower.Follow(this, followFrom, followFilters, TimeSpan.FromMilliseconds(PollMilliseconds));
+        }
+    }
+
+    /// <summary>The store for following (it may appear after the cmdlet started).</summary>
+    internal FlyStore? StoreForFollowing() => ExistingStoreOrNull();
+
+    internal CancellationToken FollowToken => StopToken;
+
+    private FlyStore? ExistingStoreOrNull()
+    {
+        try
+        {
+            return followed ??= ExistingStore() ?? FlyStore.OpenExisting(ResolvedStorePath);
+        }
+        catch (Exception e) when (e is not PipelineStoppedException and not OperationCanceledException)
+        {
+            // not there yet, or being created by another process: the next poll tries again
+            return null;
         }
     }
 

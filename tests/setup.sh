@@ -2,7 +2,8 @@
 # Installs what the test suite needs on a fresh Debian 12 machine (run as root). Idempotent.
 #   Node.js + npm (the s3rver S3 endpoint), e2fsprogs/util-linux (mkfs.ext4, losetup, mount),
 #   xfsprogs (mkfs.xfs: block-file pools on their own reflink filesystem),
-#   dmsetup (devicemapper tools), and the qemu VM harness for the devicemapper tests (tests/vm/setup.sh).
+#   dmsetup (devicemapper tools), prometheus (promtool) and prometheus-node-exporter (metrics tests),
+#   openssh-server (the runbook's remoting test), and the qemu VM harness for the devicemapper tests (tests/vm/setup.sh).
 #   Restores the pinned test tools: pwsh (PowerShell 7.6.10, .config/dotnet-tools.json, run as `dotnet pwsh`)
 #   and Pester (tests/tools/TestTools.csproj, version in Directory.Packages.props).
 set -euo pipefail
@@ -16,6 +17,10 @@ command -v losetup >/dev/null || need+=(util-linux)
 command -v mkfs.xfs >/dev/null || need+=(xfsprogs)
 command -v dmsetup >/dev/null || need+=(dmsetup)
 command -v curl >/dev/null || need+=(curl)
+# the real consumers of the metrics (promtool check metrics; node_exporter's textfile collector) and the runbook's sshd
+command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -31,6 +31,8 @@ public sealed class LayerTests
         ["FlyImages.Install"],
         // taking things away (removal, collection), over the install services, workflows and pools
         ["FlyImages.Lifecycle"],
+        // operating a host: identity, health checks, metrics (they read everything below)
+        ["FlyImages.Health", "FlyImages.Metrics"],
     ];
 
     private static readonly Assembly Core = typeof(FlyStore).Assembly;

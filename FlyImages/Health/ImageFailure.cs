@@ -1,0 +1,97 @@
+using FlyImages.Errors;
+using FlyImages.State;
+using FlyImages.Workflows;
+
+namespace FlyImages.Health;
+
+/// <summary>Why an image is Failed or Rejected, derived from its install workflow and journal.</summary>
+public sealed record ImageFailure
+{
+    /// <summary>The step (install state) that failed: Resolving, Fetching or Unpacking.</summary>
+    public required string Step { get; init; }
+
+    /// <summary>The error id the failure surfaced with (InstallFailed or ImageRejected).</summary>
+    public required string ErrorId { get; init; }
+
+    /// <summary>The error text the journal recorded.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>How many runs the install has had (the failed one included).</summary>
+    public int Attempts { get; init; }
+
+    /// <summary>When it failed (UTC).</summary>
+    public DateTimeOffset FailedAt { get; init; }
+
+    /// <summary>The failed run (for <c>Get-FlyImageEvent -RunId</c>).</summary>
+    public required string RunId { get; init; }
+
+    /// <summary>The host whose process recorded the failure.</summary>
+    public string? ComputerName { get; init; }
+
+    public override string ToString() => $"{Step}: {ErrorId}";
+}
+
+/// <summary>Diagnoses failed installs from the store's workflow records and journal (reads only).</summary>
+public static class FailureDiagnosis
+{
+    /// <summary>The last failure of the install of (<paramref name="source"/>, <paramref name="image"/>), or null when its last run did not fail.</summary>
+    public static ImageFailure? Of(FlyStore store, string source, string image)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var key = InstallWorkflow.KeyOf(source, image);
+        var workflow = new WorkflowRepository(store).Find(WorkflowKinds.InstallImage, key);
+        if (workflow is null || workflow.State is not ("Failed" or "Rejected"))
+        {
+            return null;
+        }
+
+        var failure = store.Read((c, t) => c.Query(t, """
+            SELECT from_state, to_state, error, at, run_id, host FROM workflow_journal
+            WHERE kind = $k AND key = $key AND to_state IN ('Failed', 'Rejected') ORDER BY id DESC LIMIT 1;
+            """, r => new ImageFailure
+        {
+            Step = r.GetString(0),
+            ErrorId = r.GetString(1) == "Rejected" ? ErrorIds.ImageRejected : ErrorIds.InstallFailed,
+            Error = r.GetStringOrNull(2),
+            FailedAt = StoreTime.Parse(r.GetString(3)),
+            RunId = r.GetString(4),
+            ComputerName = r.GetString(5),
+            Attempts = workflow.Attempt,
+        }, ("$k", WorkflowKinds.InstallImage), ("$key", key)).FirstOrDefault());
+        return failure;
+    }
+
+    /// <summary>Journal entries with an id above <paramref name="afterId"/>, oldest first, at most <paramref name="limit"/> (for following the journal).</summary>
+    public static IReadOnlyList<WorkflowEvent> After(FlyStore store, long afterId, int limit = 1000)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Read((c, t) => c.Query(t, """
+            SELECT id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid
+            FROM workflow_journal WHERE id > $after ORDER BY id LIMIT $limit;
+            """, r => new WorkflowEvent
+        {
+            Id = r.GetInt64(0),
+            Time = StoreTime.Parse(r.GetString(1)),
+            Image = r.GetString(2),
+            Source = r.GetStringOrNull(3),
+            Kind = r.GetString(4),
+            Key = r.GetString(5),
+            RunId = r.GetString(6),
+            From = r.GetString(7),
+            To = r.GetString(8),
+            Trigger = r.GetString(9),
+            Detail = r.GetStringOrNull(10),
+            Error = r.GetStringOrNull(11),
+            Duration = TimeSpan.FromMilliseconds(r.GetDouble(12)),
+            Host = r.GetString(13),
+            ProcessId = r.GetInt32(14),
+        }, ("$after", afterId), ("$limit", limit)));
+    }
+
+    /// <summary>The id of the newest journal entry (0 when empty).</summary>
+    public static long NewestId(FlyStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Read((c, t) => c.Scalar<long?>(t, "SELECT max(id) FROM workflow_journal;")) ?? 0;
+    }
+}
