@@ -148,24 +148,52 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     public async Task DeactivateAsync(int deviceId, CancellationToken cancellationToken)
     {
         var name = DeviceName(deviceId);
-        var sys = FindActive(name);
-        if (sys is null)
+        if (FindActive(name) is { } sys)
+        {
+            if (IsSuspended(sys))
+            {
+                await dm.RunAsync(["resume", name], name, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            try
+            {
+                await dm.RunAsync(["remove", name], name, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DmSetupException e) when (e.Errno == DmErrno.NoDeviceOrAddress)
+            {
+                // already gone
+            }
+        }
+
+        await RemoveStaleNodeAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A /dev/mapper node left behind for a device the kernel no longer has (libdevmapper without udev does not
+    /// always unlink it, e.g. when the device went away through another path): `dmsetup mknodes` brings the
+    /// node in line with the kernel, and a block node that still stands for a gone device is unlinked. Only our
+    /// own name under /dev/mapper is touched.
+    /// </summary>
+    private async Task RemoveStaleNodeAsync(string name, CancellationToken cancellationToken)
+    {
+        var path = "/dev/mapper/" + name;
+        if (Native.Libc.FileType(path) is null || FindActive(name) is not null)
         {
             return;
         }
 
-        if (IsSuspended(sys))
-        {
-            await dm.RunAsync(["resume", name], name, CancellationToken.None).ConfigureAwait(false);
-        }
-
         try
         {
-            await dm.RunAsync(["remove", name], name, cancellationToken).ConfigureAwait(false);
+            await dm.RunAsync(["mknodes", name], name, cancellationToken).ConfigureAwait(false);
         }
-        catch (DmSetupException e) when (e.Errno == DmErrno.NoDeviceOrAddress)
+        catch (DmSetupException)
         {
-            // already gone
+            // checked below
+        }
+
+        if (Native.Libc.FileType(path) == Native.Libc.S_IFBLK && FindActive(name) is null)
+        {
+            File.Delete(path);
         }
     }
 
