@@ -24,8 +24,10 @@ namespace FlyImages.Cmdlets;
 /// <para>Says which file it would write, and writes nothing.</para>
 /// </example>
 /// <example>
-/// <code>Test-FlyImageStore -Repeat -Delay 30 -MetricsPath /var/lib/prometheus/node-exporter -Quiet</code>
-/// <para>Keeps the same file current from the health checker, with the time of the last passing round.</para>
+/// <code>Export-FlyMetrics -Path /var/lib/prometheus/node-exporter -StorePath /srv/flyimages | Select-Object Path, Samples</code>
+/// <para>Writes the metrics of another store and shows which file was written and how many samples it holds. To keep the
+/// file current from the health checker instead, use Test-FlyImageStore -Repeat -MetricsPath, which also records the time
+/// of the last passing round.</para>
 /// </example>
 /// <seealso cref="TestFlyImageStoreCommand"/>
 /// <seealso cref="GetFlyHostCommand"/>

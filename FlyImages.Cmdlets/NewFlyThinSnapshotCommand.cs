@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using FlyImages.Cmdlets.Infrastructure;
+using FlyImages.Errors;
 using FlyImages.Install;
 using FlyImages.Model;
 using FlyImages.Workflows;
@@ -106,6 +107,14 @@ public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
         {
             return;
         }
+
+        // an image that is not installed says so before any pool is looked for (New-FlyThinSnapshot never makes one)
+        var store = ExistingStore() ?? throw new FlyException(ErrorIds.ImageNotReady, FlyErrorCategory.InvalidOperation,
+            $"The image '{image}' is not installed (there is no store at '{ResolvedStorePath}'): install it first.", image)
+        {
+            RecommendedAction = "Run Install-FlyImage first.",
+        };
+        new SnapshotWorkflow(store, NoSteps.Instance).RequireReady(source, image);
 
         var snapshot = RunCore(async context =>
         {

@@ -74,7 +74,7 @@ public abstract class SnapshotCmdlet : FlyCmdlet
         return existing is null ? [] : new SnapshotWorkflow(existing, NoSteps.Instance).List().Where(s => s.State != SnapshotState.Removed).ToList();
     }
 
-    private sealed class NoSteps : ISnapshotSteps
+    private protected sealed class NoSteps : ISnapshotSteps
     {
         public static NoSteps Instance { get; } = new();
 

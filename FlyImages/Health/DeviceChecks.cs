@@ -49,8 +49,10 @@ public sealed class ChainDevicesCheck : IStoreCheck
             JOIN image_chains ic ON ic.image_id = i.id
             JOIN layer_chains lc ON lc.chain_id = ic.chain_id
             LEFT JOIN workflows w ON w.kind = $k AND w.key = ic.chain_id
-            WHERE i.state = 'Ready' ORDER BY i.name, ic.idx;
-            """, r => (Image: r.GetString(0), Chain: r.GetString(1), Device: r.GetStringOrNull(2), State: r.GetStringOrNull(3)), ("$k", WorkflowKinds.MakeChain)));
+            JOIN workflows iw ON iw.kind = $ik AND iw.key = i.source || '/' || i.name
+            WHERE iw.state = $ready ORDER BY i.name, ic.idx;
+            """, r => (Image: r.GetString(0), Chain: r.GetString(1), Device: r.GetStringOrNull(2), State: r.GetStringOrNull(3)),
+            ("$k", WorkflowKinds.MakeChain), ("$ik", WorkflowKinds.InstallImage), ("$ready", nameof(InstallState.Ready))));
         var problems = new List<string>();
         foreach (var chain in rows.DistinctBy(r => r.Chain))
         {

@@ -43,7 +43,8 @@ public static class StoreMetrics
             return m.Sample(name, value, labels);
         }
 
-        var images = store.Read((c, t) => c.Query(t, "SELECT state, count(*) FROM images GROUP BY state;", r => (State: r.GetString(0), Count: r.GetInt64(1))));
+        // the state Get-FlyImage shows, derived on read by the one owner of image state
+        var images = new ImageRepository(store).List().GroupBy(i => i.State.ToString()).Select(g => (State: g.Key, Count: (long)g.Count())).ToList();
         m.Family("flyimages_images", "gauge", "Images the store records, by state.");
         foreach (var state in Enum.GetNames<ImageState>())
         {

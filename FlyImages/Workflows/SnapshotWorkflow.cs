@@ -196,6 +196,12 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
         return true;
     }
 
+    /// <summary>
+    /// Throws ImageNotReady unless the image is installed (Ready, its top chain sealed). Asked before a pool is
+    /// opened, so a snapshot of an image that is not installed says so whether or not the store has a pool.
+    /// </summary>
+    public void RequireReady(string source, string image) => TopChain(source, image);
+
     private LayerChain TopChain(string source, string image)
     {
         var state = workflows.Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(source, image))?.State;

@@ -53,7 +53,7 @@ public sealed class PerCallContextTests(SeededS3 s3) : IDisposable
     {
         var r = ps.Invoke("New-FlyThinSnapshot -Image golang -Name s -Source $src -StorePath $store", Vars);
         var error = Assert.Single(r.AllErrors);
-        Assert.Equal("ThinPoolNotFound,FlyImages.Cmdlets.NewFlyThinSnapshotCommand", error.FullyQualifiedErrorId);
+        Assert.Equal("ImageNotReady,FlyImages.Cmdlets.NewFlyThinSnapshotCommand", error.FullyQualifiedErrorId);
         Assert.Contains("Install-FlyImage", error.ErrorDetails?.RecommendedAction ?? "", StringComparison.Ordinal);
         Assert.Empty(r.Output);
 
