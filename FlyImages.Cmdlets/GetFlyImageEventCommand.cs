@@ -112,7 +112,7 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
             var current = ExistingStore();
             if (current is not null)
             {
-                followFrom = Math.Max(followFrom, Health.FailureDiagnosis.NewestId(current));
+                followFrom = Math.Max(followFrom, WorkflowJournal.NewestId(current));
                 events = WorkflowJournal.Query(current, matcher.IsMatch, CanonicalSource(), Kind, RunId, Last);
             }
         }

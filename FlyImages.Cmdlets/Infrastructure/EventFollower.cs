@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using FlyImages.Health;
 using FlyImages.Workflows;
 
 namespace FlyImages.Cmdlets.Infrastructure;
@@ -27,7 +26,7 @@ internal static class EventFollower
             IReadOnlyList<WorkflowEvent> batch;
             do
             {
-                batch = FailureDiagnosis.After(store, last);
+                batch = WorkflowJournal.After(store, last);
                 foreach (var e in batch)
                 {
                     last = e.Id;

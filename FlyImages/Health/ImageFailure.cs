@@ -60,38 +60,4 @@ public static class FailureDiagnosis
         }, ("$k", WorkflowKinds.InstallImage), ("$key", key)).FirstOrDefault());
         return failure;
     }
-
-    /// <summary>Journal entries with an id above <paramref name="afterId"/>, oldest first, at most <paramref name="limit"/> (for following the journal).</summary>
-    public static IReadOnlyList<WorkflowEvent> After(FlyStore store, long afterId, int limit = 1000)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        return store.Read((c, t) => c.Query(t, """
-            SELECT id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid
-            FROM workflow_journal WHERE id > $after ORDER BY id LIMIT $limit;
-            """, r => new WorkflowEvent
-        {
-            Id = r.GetInt64(0),
-            Time = StoreTime.Parse(r.GetString(1)),
-            Image = r.GetString(2),
-            Source = r.GetStringOrNull(3),
-            Kind = r.GetString(4),
-            Key = r.GetString(5),
-            RunId = r.GetString(6),
-            From = r.GetString(7),
-            To = r.GetString(8),
-            Trigger = r.GetString(9),
-            Detail = r.GetStringOrNull(10),
-            Error = r.GetStringOrNull(11),
-            Duration = TimeSpan.FromMilliseconds(r.GetDouble(12)),
-            Host = r.GetString(13),
-            ProcessId = r.GetInt32(14),
-        }, ("$after", afterId), ("$limit", limit)));
-    }
-
-    /// <summary>The id of the newest journal entry (0 when empty).</summary>
-    public static long NewestId(FlyStore store)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        return store.Read((c, t) => c.Scalar<long?>(t, "SELECT max(id) FROM workflow_journal;")) ?? 0;
-    }
 }

@@ -58,29 +58,12 @@ public static class WorkflowJournal
         string? kind = null, string? runId = null, int? last = null)
     {
         ArgumentNullException.ThrowIfNull(store);
-        var rows = store.Read((c, t) => c.Query(t, """
-            SELECT id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid
+        var rows = store.Read((c, t) => c.Query(t, $"""
+            SELECT {EventColumns}
             FROM workflow_journal
             WHERE ($src IS NULL OR source = $src) AND ($k IS NULL OR kind = $k) AND ($run IS NULL OR run_id = $run)
             ORDER BY id;
-            """, r => new WorkflowEvent
-        {
-            Id = r.GetInt64(0),
-            Time = StoreTime.Parse(r.GetString(1)),
-            Image = r.GetString(2),
-            Source = r.GetStringOrNull(3),
-            Kind = r.GetString(4),
-            Key = r.GetString(5),
-            RunId = r.GetString(6),
-            From = r.GetString(7),
-            To = r.GetString(8),
-            Trigger = r.GetString(9),
-            Detail = r.GetStringOrNull(10),
-            Error = r.GetStringOrNull(11),
-            Duration = TimeSpan.FromMilliseconds(r.GetDouble(12)),
-            Host = r.GetString(13),
-            ProcessId = r.GetInt32(14),
-        }, ("$src", source), ("$k", kind), ("$run", runId)));
+            """, ReadEvent, ("$src", source), ("$k", kind), ("$run", runId)));
         IEnumerable<WorkflowEvent> selected = subjectFilter is null ? rows : rows.Where(e => subjectFilter(e.Image));
         if (last is { } n)
         {
@@ -90,4 +73,42 @@ public static class WorkflowJournal
 
         return selected.ToList();
     }
+
+    /// <summary>Entries with an id above <paramref name="afterId"/>, oldest first, at most <paramref name="limit"/> (for following the journal).</summary>
+    public static IReadOnlyList<WorkflowEvent> After(FlyStore store, long afterId, int limit = 1000)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Read((c, t) => c.Query(t, $"""
+            SELECT {EventColumns}
+            FROM workflow_journal WHERE id > $after ORDER BY id LIMIT $limit;
+            """, ReadEvent, ("$after", afterId), ("$limit", limit)));
+    }
+
+    /// <summary>The id of the newest entry (0 when the journal is empty).</summary>
+    public static long NewestId(FlyStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.Read((c, t) => c.Scalar<long?>(t, "SELECT max(id) FROM workflow_journal;")) ?? 0;
+    }
+
+    private const string EventColumns = "id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid";
+
+    private static WorkflowEvent ReadEvent(SqliteDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        Time = StoreTime.Parse(r.GetString(1)),
+        Image = r.GetString(2),
+        Source = r.GetStringOrNull(3),
+        Kind = r.GetString(4),
+        Key = r.GetString(5),
+        RunId = r.GetString(6),
+        From = r.GetString(7),
+        To = r.GetString(8),
+        Trigger = r.GetString(9),
+        Detail = r.GetStringOrNull(10),
+        Error = r.GetStringOrNull(11),
+        Duration = TimeSpan.FromMilliseconds(r.GetDouble(12)),
+        Host = r.GetString(13),
+        ProcessId = r.GetInt32(14),
+    };
 }
