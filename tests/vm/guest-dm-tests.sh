@@ -27,6 +27,8 @@ fi
 mkdir -p "$RESULTS"
 export VSTEST_CONNECTION_TIMEOUT=${VSTEST_CONNECTION_TIMEOUT:-900}
 FILTER="Category=DeviceMapper"
+# FLYVM_TEST_FILTER (passed through run-dm-tests.sh) narrows the run, e.g. FullyQualifiedName~ImageRemoval
+[ -n "${FLYVM_TEST_FILTER:-}" ] && FILTER="$FILTER&($FLYVM_TEST_FILTER)"
 DOTNET=${FLYVM_DOTNET:-dotnet}   # the host's dotnet, resolved on the host
 
 start=$(up)

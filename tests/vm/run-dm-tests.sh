@@ -27,8 +27,9 @@
 #   120-125  the VM could not run the tests (see run-vm.sh; also counted as 1 failed)
 # A VM that cannot start is a failure, never a skip.
 #
-# Environment: FLYVM_TIMEOUT (default 900 s for the whole VM: a hang guard; the budget is 600 s and
-# a longer run prints a warning), FLYVM_MEM, FLYVM_SMP,
+# Environment: FLYVM_TIMEOUT (default 1500 s for the whole VM: a hang guard; the budget is 600 s and
+# a longer run prints a warning), FLYVM_TEST_FILTER (a vstest filter ANDed with the category, to run a
+# few tests while developing), FLYVM_MEM, FLYVM_SMP,
 # FLYVM_TEST_RUNNER (console | test | vstest), FLYIMAGES_VM_CACHE, FLYIMAGES_TESTS_DLL (another assembly).
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -83,7 +84,7 @@ DLL=$(cd "$(dirname "$DLL")" && pwd -P)/$(basename "$DLL")
 
 # --- 3. the VM -------------------------------------------------------------------------------------
 RUNNER=${FLYVM_TEST_RUNNER:-console}
-ARGS=("${QUIET[@]}" --timeout "${FLYVM_TIMEOUT:-900}")
+ARGS=("${QUIET[@]}" --timeout "${FLYVM_TIMEOUT:-1500}")
 # The guest's /tmp and /run are its own; a checkout or assembly there is laid over explicitly.
 flyvm_hidden_in_guest "$REPO" && ARGS+=(--bind "$REPO")
 case "$DLL" in "$REPO"/*) ;; *) flyvm_hidden_in_guest "$DLL" && ARGS+=(--bind "$(dirname "$DLL")") ;; esac
@@ -103,13 +104,14 @@ fi
 [ -n "${DOTNET_ROOT:-}" ] && ARGS+=(--env "DOTNET_ROOT=$DOTNET_ROOT")
 
 ARGS+=(--env "FLYVM_TEST_RUNNER=$RUNNER")
+[ -n "${FLYVM_TEST_FILTER:-}" ] && ARGS+=(--env "FLYVM_TEST_FILTER=$FLYVM_TEST_FILTER")
 if [ -n "${FLYVM_PESTER_MODULES:-}" ]; then
   for v in FLYVM_PESTER_MODULES FLYVM_PESTER_MODULE_BASE FLYVM_PESTER_SOURCE FLYVM_PESTER_MODULE FLYVM_PWSH_DLL; do
     ARGS+=(--env "$v=${!v:-}")
   done
   ARGS+=(--env "FLYVM_REPO=$REPO")
   # pwsh under TCG adds minutes: the hang guard grows with it
-  [ -z "${FLYVM_TIMEOUT:-}" ] && ARGS+=(--timeout 1800)
+  [ -z "${FLYVM_TIMEOUT:-}" ] && ARGS+=(--timeout 2400)
 fi
 
 RUN_DIR=$(flyvm_new_run_dir) || give_up 2 "cannot create a run folder under $FLYVM_CACHE/runs"
