@@ -38,6 +38,18 @@ internal static partial class Libc
         /// <summary>LOOP_CLR_FD: detach a loop device.</summary>
         internal const ulong LOOP_CLR_FD = 0x4C01;
 
+        /// <summary>LOOP_CONFIGURE (Linux 5.8+): bind a backing file and set its status in one call.</summary>
+        internal const ulong LOOP_CONFIGURE = 0x4C0A;
+
+        /// <summary>LOOP_CTL_GET_FREE, on /dev/loop-control: the number of a free loop device (one is added when none is).</summary>
+        internal const ulong LOOP_CTL_GET_FREE = 0x4C82;
+
+        /// <summary>LO_FLAGS_READ_ONLY: the loop device is read-only (its backing file could only be opened so).</summary>
+        internal const uint LO_FLAGS_READ_ONLY = 1;
+
+        internal const int EROFS = 30;
+        internal const int EACCES = 13;
+
         internal const ulong MS_RDONLY = 1;
         internal const ulong MS_NOSUID = 2;
         internal const ulong MS_NODEV = 4;
@@ -113,6 +125,35 @@ internal static partial class Libc
 
         /// <summary>The C library's text for an errno ("Device or resource busy").</summary>
         internal static string Describe(int errno) => Marshal.PtrToStringUTF8(StrError(errno)) ?? $"errno {errno}";
+
+        /// <summary>The kernel's struct loop_info64 (linux/loop.h), 232 bytes.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct LoopInfo64
+        {
+            public ulong Device;
+            public ulong Inode;
+            public ulong RDevice;
+            public ulong Offset;
+            public ulong SizeLimit;
+            public uint Number;
+            public uint EncryptType;
+            public uint EncryptKeySize;
+            public uint Flags;
+            public fixed byte FileName[64];
+            public fixed byte CryptName[64];
+            public fixed byte EncryptKey[32];
+            public fixed ulong Init[2];
+        }
+
+        /// <summary>The kernel's struct loop_config (linux/loop.h), the argument of LOOP_CONFIGURE, 304 bytes.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct LoopConfig
+        {
+            public uint Fd;
+            public uint BlockSize;
+            public LoopInfo64 Info;
+            public fixed ulong Reserved[8];
+        }
 
         /// <summary>glibc's struct statvfs on 64-bit Linux.</summary>
         [StructLayout(LayoutKind.Sequential)]

@@ -14,8 +14,10 @@ internal sealed record LoopDevice(string Name, string BackingFile)
 
 /// <summary>
 /// Loop devices, found by backing file first (sysfs) so nothing is attached twice or leaked;
-/// attached with losetup (argv), detached with LOOP_CLR_FD after an exclusive open, so a mounted
-/// or held device is reported busy instead of being lazily detached behind the caller's back.
+/// attached in process (LOOP_CTL_GET_FREE, then LOOP_CONFIGURE: no losetup process to start, which
+/// was most of a block-file snapshot's cost), with losetup (argv) as the fallback on kernels before
+/// 5.8; detached with LOOP_CLR_FD after an exclusive open, so a mounted or held device is reported
+/// busy instead of being lazily detached behind the caller's back.
 /// </summary>
 internal static partial class LoopDevices
 {
@@ -55,7 +57,11 @@ internal static partial class LoopDevices
         return List().Where(l => l.BackingFile == canonical).ToList();
     }
 
-    /// <summary>The loop device of <paramref name="file"/>, attaching one when there is none.</summary>
+    /// <summary>
+    /// The loop device of <paramref name="file"/>, attaching one when there is none. Our processes take
+    /// an exclusive flock on /dev/loop-control between the look and the attach, so two of them never
+    /// attach the same file twice.
+    /// </summary>
     public static async Task<LoopDevice> FindOrAttachAsync(string file, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var existing = FindByBackingFile(file);
@@ -64,6 +70,45 @@ internal static partial class LoopDevices
             return existing[0];
         }
 
+        var control = P.Open("/dev/loop-control", P.O_RDWR | Native.Libc.O_CLOEXEC, 0);
+        try
+        {
+            if (control >= 0)
+            {
+                while (P.Flock(control, P.LOCK_EX) != 0)
+                {
+                    if (P.LastError != Native.Libc.EINTR)
+                    {
+                        break;   // unlocked is what losetup --nooverlap does too
+                    }
+                }
+
+                existing = FindByBackingFile(file);
+                if (existing.Count > 0)
+                {
+                    return existing[0];
+                }
+
+                var attached = AttachInProcess(control, file);
+                if (attached is not null)
+                {
+                    return attached;
+                }
+            }
+
+            return await AttachWithLosetupAsync(file, timeout, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (control >= 0)
+            {
+                P.Close(control);   // releases the flock
+            }
+        }
+    }
+
+    private static async Task<LoopDevice> AttachWithLosetupAsync(string file, TimeSpan timeout, CancellationToken cancellationToken)
+    {
         // --nooverlap reuses a device another process attached between our look and losetup's.
         var result = await ProcessRunner.RunAsync("losetup", ["--find", "--show", "--nooverlap", file], timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
         var path = result.StandardOutput.Trim();
@@ -78,6 +123,95 @@ internal static partial class LoopDevices
 
         var name = path["/dev/".Length..];
         return new LoopDevice(name, ReadBackingFile(name) ?? file);
+    }
+
+    /// <summary>
+    /// Attaches <paramref name="file"/> to a free loop device with two ioctls: LOOP_CTL_GET_FREE names
+    /// one, LOOP_CONFIGURE binds the file to it (a device another process took in between answers
+    /// EBUSY: ask for another). Null when this kernel cannot (no /dev/loop-control, or no
+    /// LOOP_CONFIGURE before Linux 5.8, or no device node): the caller then runs losetup.
+    /// </summary>
+    private static unsafe LoopDevice? AttachInProcess(int control, string file)
+    {
+        var flags = 0u;
+        var backing = P.Open(file, P.O_RDWR | Native.Libc.O_CLOEXEC, 0);
+        if (backing < 0 && P.LastError is P.EROFS or P.EACCES)
+        {
+            // as losetup does: a file that can only be read gets a read-only device
+            flags = P.LO_FLAGS_READ_ONLY;
+            backing = P.Open(file, Native.Libc.O_RDONLY | Native.Libc.O_CLOEXEC, 0);
+        }
+
+        try
+        {
+            if (backing < 0)
+            {
+                throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError,
+                    $"'{file}' cannot be opened to attach it to a loop device: {P.Describe(P.LastError)}.", file);
+            }
+
+            for (var attempt = 0; attempt < 32; attempt++)
+            {
+                var number = P.Ioctl(control, P.LOOP_CTL_GET_FREE, 0);
+                if (number < 0)
+                {
+                    throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError,
+                        $"No free loop device for '{file}': {P.Describe(P.LastError)}.", file)
+                    {
+                        RecommendedAction = "Check 'losetup -a' for leaked devices and the loop module's max_loop.",
+                    };
+                }
+
+                var name = "loop" + number.ToString(CultureInfo.InvariantCulture);
+                var device = P.Open("/dev/" + name, P.O_RDWR | Native.Libc.O_CLOEXEC, 0);
+                if (device < 0)
+                {
+                    return null;   // no device node (a /dev without devtmpfs): losetup knows how to make one
+                }
+
+                int rc, errno;
+                try
+                {
+                    var config = default(P.LoopConfig);
+                    config.Fd = (uint)backing;
+                    config.Info.Flags = flags;
+                    rc = P.Ioctl(device, P.LOOP_CONFIGURE, (nint)(&config));
+                    errno = rc == 0 ? 0 : P.LastError;
+                }
+                finally
+                {
+                    P.Close(device);
+                }
+
+                if (rc == 0)
+                {
+                    return new LoopDevice(name, ReadBackingFile(name) ?? file);
+                }
+
+                if (errno == P.EBUSY)
+                {
+                    continue;   // another process bound this one between our two calls
+                }
+
+                if (errno is P.ENOTTY or Native.Libc.EINVAL && attempt == 0)
+                {
+                    return null;   // a kernel before 5.8
+                }
+
+                throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError,
+                    $"Attaching '{file}' to /dev/{name} failed: {P.Describe(errno)}.", file);
+            }
+
+            throw new FlyException(ErrorIds.LoopDeviceFailed, FlyErrorCategory.DeviceError,
+                $"Every free loop device was taken by another process before '{file}' could be attached (32 tries).", file);
+        }
+        finally
+        {
+            if (backing >= 0)
+            {
+                P.Close(backing);
+            }
+        }
     }
 
     /// <summary>
