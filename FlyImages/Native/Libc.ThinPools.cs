@@ -66,6 +66,57 @@ internal static partial class Libc
         [LibraryImport(LibcName, EntryPoint = "ioctl", SetLastError = true)]
         internal static partial int Ioctl(int fd, ulong request, nint argument);
 
+        [LibraryImport(LibcName, EntryPoint = "read", SetLastError = true)]
+        internal static partial nint Read(int fd, byte* buffer, nint count);
+
+        /// <summary>
+        /// A small text file (sysfs, procfs) read with open/read/close and no managed stream: null when it
+        /// does not exist or cannot be read. At most <paramref name="limit"/> bytes.
+        /// </summary>
+        internal static string? ReadSmallFile(string path, int limit = 4096)
+        {
+            var fd = Open(path, O_RDONLY | O_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                return null;
+            }
+
+            try
+            {
+                var buffer = new byte[limit];
+                var length = 0;
+                fixed (byte* start = buffer)
+                {
+                    while (length < limit)
+                    {
+                        var n = Read(fd, start + length, limit - length);
+                        if (n < 0 && LastError == EINTR)
+                        {
+                            continue;
+                        }
+
+                        if (n < 0)
+                        {
+                            return null;
+                        }
+
+                        if (n == 0)
+                        {
+                            break;
+                        }
+
+                        length += (int)n;
+                    }
+                }
+
+                return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+            }
+            finally
+            {
+                Close(fd);
+            }
+        }
+
         [LibraryImport(LibcName, EntryPoint = "flock", SetLastError = true)]
         internal static partial int Flock(int fd, int operation);
 

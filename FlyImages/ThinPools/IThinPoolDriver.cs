@@ -9,7 +9,15 @@ internal sealed record PoolUsage(ThinPoolMode Mode, long TransactionId, long Dat
 /// <param name="ActiveIds">Device ids that are active now (a dm table / a loop device exists).</param>
 /// <param name="KnownIds">Device ids the pool holds, where the backend can list them (null when it cannot).</param>
 /// <param name="Foreign">Other things in the pool no FlyImages name explains (descriptions).</param>
-internal sealed record PoolInventory(IReadOnlySet<int> ActiveIds, IReadOnlySet<int>? KnownIds, IReadOnlyList<string> Foreign);
+internal sealed record PoolInventory(IReadOnlySet<int> ActiveIds, IReadOnlySet<int>? KnownIds, IReadOnlyList<string> Foreign)
+{
+    /// <summary>
+    /// The block device path of active devices, where the backend read it in the same pass (block files: the
+    /// loop device of each image). Reconciliation confirms a recorded path from it instead of asking the
+    /// driver once per device, which cost one scan of every loop device per active device.
+    /// </summary>
+    public IReadOnlyDictionary<int, string> ActivePaths { get; init; } = new Dictionary<int, string>();
+}
 
 /// <summary>
 /// The primitive steps of one backend. Records, states, locks, retries and the free-space floor are

@@ -44,7 +44,9 @@ internal sealed partial class ThinPool
                         }
                         else
                         {
-                            var path = await driver.ActivateAsync(device.DeviceId, device.SizeBytes, ct).ConfigureAwait(false);
+                            var path = inventory.ActivePaths.TryGetValue(device.DeviceId, out var seen)
+                                ? seen
+                                : await driver.ActivateAsync(device.DeviceId, device.SizeBytes, ct).ConfigureAwait(false);
                             if (device.State != ThinDeviceState.Activated || device.DevicePath != path)
                             {
                                 repository.SetState(Name, device.DeviceId, ThinDeviceState.Activated, null, path);

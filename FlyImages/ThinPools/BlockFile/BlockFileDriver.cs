@@ -241,6 +241,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
         }
 
         var active = new HashSet<int>();
+        var paths = new Dictionary<int, string>();
         var prefix = (P.RealPath(devices) ?? devices).TrimEnd('/') + "/";
         foreach (var loop in LoopDevices.List())
         {
@@ -249,6 +250,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
                 if (TryParseImageName(loop.BackingFile[prefix.Length..]) is { } id)
                 {
                     active.Add(id);
+                    paths.TryAdd(id, loop.Path);
                 }
                 else
                 {
@@ -257,7 +259,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             }
         }
 
-        return Task.FromResult(new PoolInventory(active, known, foreign));
+        return Task.FromResult(new PoolInventory(active, known, foreign) { ActivePaths = paths });
     }
 
     public async Task DestroyAsync(CancellationToken cancellationToken)

@@ -296,15 +296,11 @@ internal static partial class LoopDevices
 
     private static string? ReadBackingFile(string name)
     {
-        try
-        {
-            var text = File.ReadAllText(System.IO.Path.Combine(SysBlock, name, "loop", "backing_file")).TrimEnd('\n');
-            return text.Length == 0 ? null : text;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
+        // an unbound device has no loop/ folder (null, no exception: a machine can have dozens of them, and an
+        // exception per device per scan was most of the time of every pool operation); a plain open/read/close,
+        // as every pool operation scans every loop device a few times
+        var text = P.ReadSmallFile(System.IO.Path.Combine(SysBlock, name, "loop", "backing_file"))?.TrimEnd('\n');
+        return string.IsNullOrEmpty(text) ? null : text;
     }
 
     private static string FirstLine(string text) => text.Trim().Split('\n')[0];
