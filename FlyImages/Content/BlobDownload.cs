@@ -414,9 +414,6 @@ internal sealed class BlobDownload
 /// <summary>Opens bytes [offset, offset + length) of an object, guarded by its ETag.</summary>
 internal delegate Task<SourceRead> RangeOpener(string key, long offset, long length, string? ifMatchETag, CancellationToken cancellationToken);
 
-/// <summary>The source sent more or fewer bytes than it announced.</summary>
-internal sealed class LengthMismatchException(string message) : IOException(message);
-
 /// <summary>The partial file could not be opened or written: not retried.</summary>
 internal sealed class StoreWriteException(string message, Exception inner) : Exception(message, inner);
 

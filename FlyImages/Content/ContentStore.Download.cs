@@ -112,17 +112,10 @@ public sealed partial class ContentStore
         }
     }
 
-    /// <summary>S3 bytes go over plain HttpClient (faster than SDK streams); other sources read themselves.</summary>
-    private RangeOpener RangeOpenerFor(IImageSource source)
-    {
-        if (source is S3ImageSource s3 && !Options.UseSdkStreams)
-        {
-            var reader = new HttpRangeReader(s3, Options.StallTimeout);
-            return reader.OpenReadAsync;
-        }
-
-        return (key, offset, length, etag, ct) => source.OpenReadAsync(key, offset, length, etag, ct);
-    }
+    /// <summary>Each source's ranged read (S3: plain HttpClient); the SDK's streams only when asked, for comparison.</summary>
+    private RangeOpener RangeOpenerFor(IImageSource source) => Options.UseSdkStreams
+        ? (key, offset, length, etag, ct) => source.OpenReadAsync(key, offset, length, etag, ct)
+        : source.OpenRangeAsync;
 
     /// <summary>Renames the synced partial file into place (read-only) and syncs the folder.</summary>
     private static void Commit(string partialPath, string blobPath, string blobDir)
