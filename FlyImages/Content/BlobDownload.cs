@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using FlyImages.Errors;
 using FlyImages.Resilience;
@@ -199,7 +200,7 @@ internal sealed class BlobDownload
     {
         var start = part * partSize;
         var end = start + PartLength(part);
-        var position = start;
+        var position = new StrongBox<long>(start);
         var retry = RetryPolicies.Create(options.PartAttempts, options.RetryBaseDelay,
             e => !token.IsCancellationRequested && IsRetryable(e) && budget.CanRetry(start));
         try
@@ -207,14 +208,14 @@ internal sealed class BlobDownload
             await retry.ExecuteAsync(async ct =>
             {
                 budget.Take(start);
-                if (wholeObject && position > start)
+                if (wholeObject && position.Value > start)
                 {
                     // the source sends only whole objects: an interrupted stream starts over
-                    Interlocked.Add(ref bytesDone, start - position);
-                    position = start;
+                    Interlocked.Add(ref bytesDone, start - position.Value);
+                    position.Value = start;
                 }
 
-                position = await FetchRangeAsync(handle, start, position, end, buffer, ct).ConfigureAwait(false);
+                await FetchRangeAsync(handle, start, position, end, buffer, ct).ConfigureAwait(false);
             }, token).ConfigureAwait(false);
         }
         catch (Exception e) when (!token.IsCancellationRequested && IsRetryable(e))
@@ -223,9 +224,13 @@ internal sealed class BlobDownload
         }
     }
 
-    /// <summary>One GET of bytes [position, end) of the part that starts at <paramref name="start"/>; returns how far it got.</summary>
-    private async Task<long> FetchRangeAsync(SafeFileHandle handle, long start, long position, long end, byte[] buffer, CancellationToken token)
+    /// <summary>
+    /// One GET of bytes [<paramref name="at"/>, end) of the part that starts at <paramref name="start"/>; <paramref name="at"/>
+    /// advances with every byte written, so a failed GET leaves it where the next one continues.
+    /// </summary>
+    private async Task FetchRangeAsync(SafeFileHandle handle, long start, StrongBox<long> at, long end, byte[] buffer, CancellationToken token)
     {
+        var position = at.Value;
         // one stall timer per attempt: a fired one cannot be reset
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
         using var read = await open(key, position, end - position, etag, token).ConfigureAwait(false);
@@ -255,7 +260,7 @@ internal sealed class BlobDownload
                     throw new LengthMismatchException($"the source sent more than the {read.ContentLength} bytes it announced for bytes {start}-{end - 1}");
                 }
 
-                return position;
+                return;
             }
 
             var n = await ReadAsync(read.Body, buffer.AsMemory(0, want), stall, token).ConfigureAwait(false);
@@ -275,6 +280,7 @@ internal sealed class BlobDownload
 
             // a failed read after this keeps these bytes: the next attempt asks for the rest (unless wholeObject)
             position += n;
+            at.Value = position;
             Interlocked.Add(ref bytesDone, n);
             Interlocked.Add(ref bytesFetched, n);
         }
