@@ -220,10 +220,10 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         var installer = await OpenInstallerAsync();
         using var source = Source();
         var golang = Assert.Single(await ListAsync(source, "golang"));
-        // the first GET of layer 4 is cut after 100 bytes; the ranged GET for the rest is answered with the whole object
+        // the first GET of layer 4 ends after 100 bytes; the ranged GET for the rest is answered with the whole object
         var first = 1;
         proxy.Faults = r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith("golang/4.tar", StringComparison.Ordinal)
-            ? (Interlocked.Exchange(ref first, 0) == 1 ? new Fault.ResetAfter(100) : new Fault.IgnoreRange())
+            ? (Interlocked.Exchange(ref first, 0) == 1 ? new Fault.Truncate(100) : new Fault.IgnoreRange())
             : null;
         var result = await installer.InstallAsync(source, golang, Context);
         Assert.Equal(InstallState.Ready, result.State);
