@@ -24,6 +24,9 @@ namespace FlyImages.Cmdlets;
 /// <para type="description">When the store has no thin pool, the first install makes one with Initialize-FlyThinPool's
 /// defaults (devicemapper where the kernel has it, else block files on loop devices). Needs root: it attaches loop
 /// devices and mounts filesystems. -WhatIf names each image with its layer count and size and changes nothing.</para>
+/// <para type="description">Blobs are fetched exactly as Save-FlyImage fetches them, with the same parameters and defaults
+/// (-PartSize, -PartConcurrency, -LayerConcurrency, -MaxBlobSize, -StallTimeoutSeconds): each part is requested at most
+/// five times, MD5 re-downloads included; from an endpoint that ignores Range each blob comes as one verified stream.</para>
 /// </summary>
 /// <example>
 /// <code>Get-FlyImage go* | Install-FlyImage | New-FlyThinSnapshot</code>
@@ -45,6 +48,11 @@ namespace FlyImages.Cmdlets;
 /// <para>Retries the images a hostile or invalid layer stopped, after the source was fixed; -Force also re-hashes
 /// their stored blobs.</para>
 /// </example>
+/// <example>
+/// <code>Install-FlyImage node -PartConcurrency 8 -LayerConcurrency 1 -StallTimeoutSeconds 60</code>
+/// <para>Installs node over a bursty link: one blob at a time (in layer order) over eight ranged GETs, and a minute
+/// without a byte before a part is retried.</para>
+/// </example>
 /// <seealso cref="GetFlyImageCommand"/>
 /// <seealso cref="SaveFlyImageCommand"/>
 /// <seealso cref="NewFlyThinSnapshotCommand"/>
@@ -52,7 +60,7 @@ namespace FlyImages.Cmdlets;
 /// <seealso cref="GetFlyImageEventCommand"/>
 [Cmdlet(VerbsLifecycle.Install, "FlyImage", DefaultParameterSetName = NameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Image))]
-public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
+public sealed class InstallFlyImageCommand : FetchCmdlet
 {
     private FlyStore? store;
     private ImageInstaller? installer;
@@ -131,7 +139,7 @@ public sealed class InstallFlyImageCommand : ImageSelectionCmdlet
                 var result = RunCore(async context =>
                 {
                     await CollectFirstAsync(context).ConfigureAwait(false);
-                    installer ??= await ImageInstaller.OpenAsync(OpenStore(), new InstallOptions { DeviceSize = DeviceSize, Force = Force.IsPresent }, context, Pool).ConfigureAwait(false);
+                    installer ??= await ImageInstaller.OpenAsync(OpenStore(), new InstallOptions { DeviceSize = DeviceSize, Force = Force.IsPresent, Fetch = BuildFetchOptions() }, context, Pool).ConfigureAwait(false);
                     if (!warned)
                     {
                         warned = true; // once per invocation: the pool's use as the installs begin

@@ -17,12 +17,14 @@ namespace FlyImages.Cmdlets;
 /// reused without downloading. Bytes are verified while they stream (sha256, the MD5 of a plain-MD5 ETag, the announced
 /// length) and reach blobs/sha256/ under the store only when they match. An interrupted download keeps its finished
 /// parts and the next run fetches only the missing ones. Large blobs are fetched as several ranged GETs in
-/// parallel.</para>
+/// parallel; from an endpoint that ignores Range (answers a ranged GET with the whole object) each blob is fetched as
+/// one stream, verified the same way, and -Verbose says so.</para>
 /// <para type="description">Save-FlyImage does not unpack anything: Install-FlyImage does that (and saves first). Afterwards
 /// Get-FlyImage -Installed shows the images Fetched. -WhatIf names each image with its layer count and size and
 /// downloads nothing.</para>
 /// <para type="description">Errors: BlobTooLarge (larger than -MaxBlobSize), StoreFull (not enough free space), both before
-/// downloading; BlobCorrupt, BlobLengthMismatch and BlobDownloadFailed after every attempt; SourceObjectChanged (the
+/// downloading; BlobCorrupt, BlobLengthMismatch and BlobDownloadFailed after every attempt (each part is requested at
+/// most five times, MD5 re-downloads included); SourceObjectChanged (the
 /// object changed since it was listed); BlobWriteFailed; ImageInvalid for an image listed as Invalid; ImageNotFound for
 /// a -Name without wildcards that matches nothing.</para>
 /// </summary>
@@ -49,7 +51,7 @@ namespace FlyImages.Cmdlets;
 /// <seealso cref="ExpandFlyLayerCommand"/>
 [Cmdlet(VerbsData.Save, "FlyImage", DefaultParameterSetName = NameSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(Image))]
-public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
+public sealed class SaveFlyImageCommand : FetchCmdlet
 {
     private readonly List<string> names = [];
     private readonly List<Image> inputImages = [];
@@ -65,35 +67,6 @@ public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
     /// </summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
-
-    /// <summary>Bytes per ranged GET: 64 KiB to 1 GiB. Default: 8 MiB.</summary>
-    [Parameter]
-    [ValidateRange(64L * 1024, 1024L * 1024 * 1024)]
-    public long PartSize { get; set; } = FetchOptions.Default.PartSize;
-
-    /// <summary>Ranged GETs in flight per blob: 1 to 64. Default: 6.</summary>
-    [Parameter]
-    [ValidateRange(1, 64)]
-    public int PartConcurrency { get; set; } = FetchOptions.Default.PartConcurrency;
-
-    /// <summary>Blobs downloading at once: 1 to 64. Default: 3.</summary>
-    [Parameter]
-    [ValidateRange(1, 64)]
-    public int LayerConcurrency { get; set; } = FetchOptions.Default.LayerConcurrency;
-
-    /// <summary>
-    /// Refuse blobs larger than this many bytes, before downloading (BlobTooLarge). Default: 64 GiB.
-    /// </summary>
-    [Parameter]
-    [ValidateRange(1L, long.MaxValue)]
-    public long MaxBlobSize { get; set; } = FetchOptions.Default.MaxBlobSize;
-
-    /// <summary>
-    /// Seconds without a byte on an open download before that part is abandoned and retried: 1 to 3600. Default: 30.
-    /// </summary>
-    [Parameter]
-    [ValidateRange(1, 3600)]
-    public int StallTimeoutSeconds { get; set; } = (int)FetchOptions.Default.StallTimeout.TotalSeconds;
 
     protected override void ProcessRecord()
     {
@@ -125,14 +98,7 @@ public sealed class SaveFlyImageCommand : ImageSelectionCmdlet
             throw;
         }
 
-        var content = new ContentStore(store, new FetchOptions
-        {
-            PartSize = PartSize,
-            PartConcurrency = PartConcurrency,
-            LayerConcurrency = LayerConcurrency,
-            MaxBlobSize = MaxBlobSize,
-            StallTimeout = TimeSpan.FromSeconds(StallTimeoutSeconds),
-        });
+        var content = new ContentStore(store, BuildFetchOptions());
 
         // by name: from -Source; piped images: from the source each names
         var batches = new List<(SourceOptions Options, IReadOnlyList<Image> Images)>();

@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using FlyImages.Errors;
+using FlyImages.Resilience;
 using FlyImages.Sources;
 using Microsoft.Win32.SafeHandles;
 
@@ -13,7 +15,9 @@ namespace FlyImages.Content;
 /// while one reader hashes the file's completed prefix in order (sha256, and MD5 when the ETag is a plain
 /// MD5). Memory stays bounded by the read buffers whatever the blob size. Completed parts are made
 /// durable (fdatasync, then recorded) every checkpoint interval and when the attempt ends early, so the
-/// next attempt resumes; the prefix already on disk is re-hashed from the file.
+/// next attempt resumes; the prefix already on disk is re-hashed from the file. Each part is retried by one
+/// Polly pipeline within its <see cref="PartBudget"/> (shared with the whole-blob re-downloads after an MD5
+/// mismatch), so no range is requested more than <see cref="FetchOptions.PartAttempts"/> times.
 /// </summary>
 internal sealed class BlobDownload
 {
@@ -26,6 +30,8 @@ internal sealed class BlobDownload
     private readonly long partSize;
     private readonly FetchOptions options;
     private readonly Action<byte[]> checkpoint;
+    private readonly PartBudget budget;
+    private readonly bool wholeObject;
     private readonly int partCount;
     private readonly int[] done;
     private readonly SemaphoreSlim partFinished = new(0);
@@ -33,8 +39,12 @@ internal sealed class BlobDownload
     private long bytesDone;
     private long bytesFetched;
 
-    public BlobDownload(RangeOpener open, string key, long size, string? etag, bool computeMd5, string partialPath, long partSize, byte[]? partsDone, FetchOptions options, Action<byte[]> checkpoint)
+    /// <summary>An attempt; with wholeObject (the source ignores Range) one part, which a retry starts over from byte 0.</summary>
+    public BlobDownload(RangeOpener open, string key, long size, string? etag, bool computeMd5, string partialPath, long partSize, byte[]? partsDone, FetchOptions options,
+        PartBudget budget, bool wholeObject, Action<byte[]> checkpoint)
     {
+        this.budget = budget;
+        this.wholeObject = wholeObject;
         this.open = open;
         this.key = key;
         this.size = size;
@@ -190,75 +200,89 @@ internal sealed class BlobDownload
     {
         var start = part * partSize;
         var end = start + PartLength(part);
-        var position = start;
-        var failures = 0;
-        while (position < end)
+        var position = new StrongBox<long>(start);
+        var retry = RetryPolicies.Create(options.PartAttempts, options.RetryBaseDelay,
+            e => !token.IsCancellationRequested && IsRetryable(e) && budget.CanRetry(start));
+        try
         {
+            await retry.ExecuteAsync(async ct =>
+            {
+                budget.Take(start);
+                if (wholeObject && position.Value > start)
+                {
+                    // the source sends only whole objects: an interrupted stream starts over
+                    Interlocked.Add(ref bytesDone, start - position.Value);
+                    position.Value = start;
+                }
+
+                await FetchRangeAsync(handle, start, position, end, buffer, ct).ConfigureAwait(false);
+            }, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!token.IsCancellationRequested && IsRetryable(e))
+        {
+            throw new PartFailedException(key, start, end, budget.Tries(start), e);
+        }
+    }
+
+    /// <summary>
+    /// One GET of bytes [<paramref name="at"/>, end) of the part that starts at <paramref name="start"/>; <paramref name="at"/>
+    /// advances with every byte written, so a failed GET leaves it where the next one continues.
+    /// </summary>
+    private async Task FetchRangeAsync(SafeFileHandle handle, long start, StrongBox<long> at, long end, byte[] buffer, CancellationToken token)
+    {
+        var position = at.Value;
+        // one stall timer per attempt: a fired one cannot be reset
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
+        using var read = await open(key, position, end - position, etag, token).ConfigureAwait(false);
+        if (etag is not null && read.ETag is not null && !string.Equals(read.ETag, etag, StringComparison.Ordinal))
+        {
+            throw new SourceObjectChangedException(key, etag, read.ETag);
+        }
+
+        if (read.ObjectSize != size)
+        {
+            throw new SourceObjectChangedException(key, $"{etag} ({size} bytes)", $"{read.ETag} ({read.ObjectSize} bytes)");
+        }
+
+        if (read.ContentLength != end - position)
+        {
+            throw new LengthMismatchException($"asked for bytes {position}-{end - 1} ({end - position}), the source announced {read.ContentLength}");
+        }
+
+        while (true)
+        {
+            var want = (int)Math.Min(buffer.Length, end - position);
+            if (want == 0)
+            {
+                // the announced length is reached: the body must end here
+                if (await ReadAsync(read.Body, buffer.AsMemory(0, 1), stall, token).ConfigureAwait(false) > 0)
+                {
+                    throw new LengthMismatchException($"the source sent more than the {read.ContentLength} bytes it announced for bytes {start}-{end - 1}");
+                }
+
+                return;
+            }
+
+            var n = await ReadAsync(read.Body, buffer.AsMemory(0, want), stall, token).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new LengthMismatchException($"the body ended after byte {position - 1}; {end - position} bytes of bytes {start}-{end - 1} were missing");
+            }
+
             try
             {
-                // one stall timer per attempt: a fired one cannot be reset
-                using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
-                using var read = await open(key, position, end - position, etag, token).ConfigureAwait(false);
-                if (etag is not null && read.ETag is not null && !string.Equals(read.ETag, etag, StringComparison.Ordinal))
-                {
-                    throw new SourceObjectChangedException(key, etag, read.ETag);
-                }
-
-                if (read.ObjectSize != size)
-                {
-                    throw new SourceObjectChangedException(key, $"{etag} ({size} bytes)", $"{read.ETag} ({read.ObjectSize} bytes)");
-                }
-
-                if (read.ContentLength != end - position)
-                {
-                    throw new LengthMismatchException($"asked for bytes {position}-{end - 1} ({end - position}), the source announced {read.ContentLength}");
-                }
-
-                while (true)
-                {
-                    var want = (int)Math.Min(buffer.Length, end - position);
-                    if (want == 0)
-                    {
-                        // the announced length is reached: the body must end here
-                        if (await ReadAsync(read.Body, buffer.AsMemory(0, 1), stall, token).ConfigureAwait(false) > 0)
-                        {
-                            throw new LengthMismatchException($"the source sent more than the {read.ContentLength} bytes it announced for bytes {start}-{end - 1}");
-                        }
-
-                        break;
-                    }
-
-                    var n = await ReadAsync(read.Body, buffer.AsMemory(0, want), stall, token).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        throw new LengthMismatchException($"the body ended after byte {position - 1}; {end - position} bytes of bytes {start}-{end - 1} were missing");
-                    }
-
-                    try
-                    {
-                        RandomAccess.Write(handle, buffer.AsSpan(0, n), position);
-                    }
-                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                    {
-                        throw new StoreWriteException($"writing the partial file '{partialPath}' failed: {e.Message}", e);
-                    }
-
-                    position += n;
-                    Interlocked.Add(ref bytesDone, n);
-                    Interlocked.Add(ref bytesFetched, n);
-                }
+                RandomAccess.Write(handle, buffer.AsSpan(0, n), position);
             }
-            catch (Exception e) when (!token.IsCancellationRequested && IsRetryable(e))
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                failures++;
-                if (failures >= options.PartAttempts)
-                {
-                    throw new PartFailedException(key, start, end, failures, e);
-                }
-
-                var delay = TimeSpan.FromMilliseconds(Math.Min(5000, options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, failures - 1)) * (0.5 + Random.Shared.NextDouble() / 2));
-                await Task.Delay(delay, token).ConfigureAwait(false);
+                throw new StoreWriteException($"writing the partial file '{partialPath}' failed: {e.Message}", e);
             }
+
+            // a failed read after this keeps these bytes: the next attempt asks for the rest (unless wholeObject)
+            position += n;
+            at.Value = position;
+            Interlocked.Add(ref bytesDone, n);
+            Interlocked.Add(ref bytesFetched, n);
         }
     }
 
@@ -283,7 +307,7 @@ internal sealed class BlobDownload
 
     private static bool IsRetryable(Exception e)
     {
-        if (e is FlyException or SourceObjectChangedException or StoreWriteException)
+        if (e is FlyException or SourceObjectChangedException or StoreWriteException or RangeIgnoredException or PartFailedException)
         {
             return false;
         }
@@ -414,14 +438,50 @@ internal sealed class BlobDownload
 /// <summary>Opens bytes [offset, offset + length) of an object, guarded by its ETag.</summary>
 internal delegate Task<SourceRead> RangeOpener(string key, long offset, long length, string? ifMatchETag, CancellationToken cancellationToken);
 
-/// <summary>The source sent more or fewer bytes than it announced.</summary>
-internal sealed class LengthMismatchException(string message) : IOException(message);
-
 /// <summary>The partial file could not be opened or written: not retried.</summary>
 internal sealed class StoreWriteException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>No byte arrived for the stall timeout.</summary>
 internal sealed class StallException(TimeSpan timeout) : TimeoutException($"no data for {timeout.TotalSeconds:0.#} s");
+
+/// <summary>
+/// GETs per range of one blob, across the attempts of one fetch (part retries and whole-blob re-downloads after an MD5
+/// mismatch): a range is requested at most <see cref="FetchOptions.PartAttempts"/> times. Thread-safe.
+/// </summary>
+internal sealed class PartBudget(int attempts)
+{
+    private readonly Dictionary<long, int> tries = [];
+
+    public int Attempts => attempts;
+
+    /// <summary>Counts a GET of the part that starts at <paramref name="start"/>.</summary>
+    public void Take(long start)
+    {
+        lock (tries)
+        {
+            tries[start] = Tries(start) + 1;
+        }
+    }
+
+    public int Tries(long start)
+    {
+        lock (tries)
+        {
+            return tries.GetValueOrDefault(start);
+        }
+    }
+
+    public bool CanRetry(long start) => Tries(start) < attempts;
+
+    /// <summary>Whether every part may be requested once more (a whole-blob re-download).</summary>
+    public bool CanRetryAll()
+    {
+        lock (tries)
+        {
+            return tries.Values.DefaultIfEmpty(0).Max() < attempts;
+        }
+    }
+}
 
 /// <summary>A part kept failing after every attempt.</summary>
 internal sealed class PartFailedException(string key, long start, long end, int attempts, Exception last)

@@ -44,9 +44,11 @@ public sealed partial class ContentStore
         var open = RangeOpenerFor(source);
         var partSize = partial?.PartSize ?? Options.PartSize;
         var partsDone = partial?.PartsDone;
+        var budget = new PartBudget(Options.PartAttempts);
+        var wholeObject = false;
         for (var attempt = 1; ; attempt++)
         {
-            var download = new BlobDownload(open, origin.Key, origin.Size, origin.ETag, md5 is not null, partialPath, partSize, partsDone, Options,
+            var download = new BlobDownload(open, origin.Key, origin.Size, origin.ETag, md5 is not null, partialPath, partSize, partsDone, Options, budget, wholeObject,
                 bitmap => repository.SavePartial(new PartialRecord(origin.Source, origin.Key, origin.ETag, origin.Size, partSize, fileName, bitmap)));
             EnsureFreeSpace(partialDir, origin.Size - download.ResumedBytes, shown, origin.Key);
             if (download.ResumedBytes > 0)
@@ -64,6 +66,19 @@ public sealed partial class ContentStore
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                if (e is RangeIgnoredException && !wholeObject)
+                {
+                    // an S3-compatible server or proxy that answers a ranged GET with 200 and the whole object
+                    context.WriteVerbose($"{shown}: {source.Location} ignores Range (a ranged GET was answered 200 with the whole object); fetching it as one verified stream instead.");
+                    DeleteQuietly(partialPath);
+                    repository.DeletePartial(origin.Source, origin.Key);
+                    partsDone = null;
+                    partSize = Math.Max(origin.Size, 1);
+                    wholeObject = true;
+                    budget = new PartBudget(Options.PartAttempts);
+                    continue;
+                }
+
                 progress?.Invoke(new LayerProgress(origin.Key, download.BytesDone, origin.Size, LayerPhase.Failed));
                 var failure = MapFailure(e, shown, origin, source);
                 if (failure.ErrorId == ErrorIds.SourceObjectChanged)
@@ -88,15 +103,16 @@ public sealed partial class ContentStore
                 DeleteQuietly(partialPath);
                 repository.DeletePartial(origin.Source, origin.Key);
                 partsDone = null;
-                partSize = Options.PartSize;
+                partSize = wholeObject ? partSize : Options.PartSize;
                 var what = $"{shown}: the bytes received have MD5 {actualMd5}, not the {md5} its ETag announces";
-                if (attempt >= Options.VerifyAttempts)
+                if (!budget.CanRetryAll())
                 {
                     progress?.Invoke(new LayerProgress(origin.Key, 0, origin.Size, LayerPhase.Failed));
-                    throw new FlyException(ErrorIds.BlobCorrupt, FlyErrorCategory.InvalidData, $"{what}, in each of {attempt} attempts; nothing was stored.", origin.Key);
+                    throw new FlyException(ErrorIds.BlobCorrupt, FlyErrorCategory.InvalidData,
+                        $"{what}, in each of {attempt} downloads (a part is requested at most {Options.PartAttempts} times); nothing was stored.", origin.Key);
                 }
 
-                context.WriteWarning($"{what}; discarded, fetching again (attempt {attempt + 1} of {Options.VerifyAttempts}).");
+                context.WriteWarning($"{what}; discarded, fetching the whole blob again (download {attempt + 1}; a part is requested at most {Options.PartAttempts} times).");
                 continue;
             }
 
@@ -112,17 +128,10 @@ public sealed partial class ContentStore
         }
     }
 
-    /// <summary>S3 bytes go over plain HttpClient (faster than SDK streams); other sources read themselves.</summary>
-    private RangeOpener RangeOpenerFor(IImageSource source)
-    {
-        if (source is S3ImageSource s3 && !Options.UseSdkStreams)
-        {
-            var reader = new HttpRangeReader(s3, Options.StallTimeout);
-            return reader.OpenReadAsync;
-        }
-
-        return (key, offset, length, etag, ct) => source.OpenReadAsync(key, offset, length, etag, ct);
-    }
+    /// <summary>Each source's ranged read (S3: plain HttpClient); the SDK's streams only when asked, for comparison.</summary>
+    private RangeOpener RangeOpenerFor(IImageSource source) => Options.UseSdkStreams
+        ? (key, offset, length, etag, ct) => source.OpenReadAsync(key, offset, length, etag, ct)
+        : source.OpenRangeAsync;
 
     /// <summary>Renames the synced partial file into place (read-only) and syncs the folder.</summary>
     private static void Commit(string partialPath, string blobPath, string blobDir)
@@ -193,6 +202,8 @@ public sealed partial class ContentStore
             {
                 RecommendedAction = "List the source again (Get-FlyImage) and retry.",
             },
+            RangeIgnoredException => new FlyException(ErrorIds.SourceError, FlyErrorCategory.ProtocolError,
+                $"{shown}: {source.Location} ignores Range and its whole-object answer did not match the object ({e.Message}); nothing was stored.", origin.Key, e),
             LengthMismatchException => new FlyException(ErrorIds.BlobLengthMismatch, FlyErrorCategory.ProtocolError,
                 $"{shown}: {source.Location} sent a different number of bytes than it announced ({e.Message}); nothing was stored.", origin.Key, e),
             OperationCanceledException => new FlyException(ErrorIds.OperationCanceled, FlyErrorCategory.OperationStopped, $"{shown}: the download was cancelled.", origin.Key, e),

@@ -18,16 +18,17 @@ public sealed class FetchOptions
     /// <summary>Free space to leave in the store's file system beyond the blob itself.</summary>
     public long FreeSpaceReserve { get; init; } = 64L * 1024 * 1024;
 
-    /// <summary>Attempts per part for resets, truncations and stalls (each continues where the last stopped).</summary>
+    /// <summary>
+    /// GETs per part at most, for resets, truncations, stalls and 5xx (each continues where the last stopped) and the
+    /// whole-blob re-downloads after an MD5 mismatch together: the one retry layer of a fetch, for Save-FlyImage and
+    /// Install-FlyImage alike.
+    /// </summary>
     public int PartAttempts { get; init; } = 5;
-
-    /// <summary>Whole-blob attempts when the bytes fail verification (MD5/ETag, digest).</summary>
-    public int VerifyAttempts { get; init; } = 3;
 
     /// <summary>No byte for this long on an open body counts as a stall: the read is abandoned and retried.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>First backoff between part attempts; doubles with jitter, capped at 5 s.</summary>
+    /// <summary>First backoff between part attempts; doubles with jitter, capped at 10 s.</summary>
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>How often progress of an interrupted download is made durable (fdatasync + record).</summary>
@@ -55,6 +56,11 @@ public sealed class FetchOptions
         if (PartSize < 64 * 1024 || PartSize > 1024L * 1024 * 1024)
         {
             throw new ArgumentOutOfRangeException(nameof(PartSize), PartSize, "The part size must be between 64 KiB and 1 GiB.");
+        }
+
+        if (PartAttempts is < 1 or > 100)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PartAttempts), PartAttempts, "The attempts per part must be between 1 and 100.");
         }
 
         if (PartConcurrency is < 1 or > 64 || LayerConcurrency is < 1 or > 64)

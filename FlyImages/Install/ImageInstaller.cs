@@ -75,7 +75,7 @@ public sealed class ImageInstaller
         var workflow = new InstallWorkflow(store, steps, new WorkflowOptions
         {
             Force = options.Force,
-            FetchParallelism = options.FetchParallelism,
+            FetchParallelism = options.Fetch.LayerConcurrency,
             OnProgress = bars.Overall,
         });
         try

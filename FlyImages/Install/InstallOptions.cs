@@ -16,16 +16,9 @@ public sealed record InstallOptions
     /// <summary>Limits for each layer (defaults: <see cref="UnpackLimits"/>).</summary>
     public UnpackLimits? Limits { get; init; }
 
+    /// <summary>How blobs are fetched: the same knobs and defaults as Save-FlyImage's (<see cref="FetchOptions.LayerConcurrency"/>
+    /// blobs at once, in layer order, so the layer the unpacker needs next starts first).</summary>
     public FetchOptions Fetch { get; init; } = FetchOptions.Default;
-
-    /// <summary>
-    /// How many blobs download at once while earlier layers are being applied. Default 1: in layer order,
-    /// each over <see cref="FetchOptions.PartConcurrency"/> ranged GETs, so the layer the unpacker needs
-    /// next arrives first instead of sharing the bandwidth (and, on small machines, the hashing CPU) with
-    /// later ones; later layers download while earlier ones are applied. On the install benchmark's
-    /// 5-layer image this made the cold install about 10% faster than 3 at once.
-    /// </summary>
-    public int FetchParallelism { get; init; } = 1;
 
     /// <summary>
     /// Whether a layer is measured against the pool's room before it is written (default true). Tests turn

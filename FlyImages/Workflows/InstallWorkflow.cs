@@ -240,7 +240,8 @@ public sealed class InstallWorkflow
             await gate.WaitAsync(step.CancellationToken).ConfigureAwait(false);
             try
             {
-                var got = await StepRetry.RunAsync(options, step, $"Fetching layer {layer.Index} of '{image.Name}'", s => steps.FetchAsync(image, layer, s)).ConfigureAwait(false);
+                // not wrapped in StepRetry: the fetch retries each part itself (FetchOptions.PartAttempts), the one retry layer
+                var got = await steps.FetchAsync(image, layer, step with { Attempt = 1 }).ConfigureAwait(false);
                 if (got is null || !ChainIds.IsDigest(got.Digest) || string.IsNullOrEmpty(got.BlobPath))
                 {
                     throw new FlyException(ErrorIds.WorkflowStepInvalid, FlyErrorCategory.InvalidResult,

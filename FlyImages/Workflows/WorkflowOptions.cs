@@ -29,8 +29,8 @@ public sealed record WorkflowOptions
 
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>Layer blobs fetched at once.</summary>
-    public int FetchParallelism { get; init; } = 3;
+    /// <summary>Layer blobs fetched at once (default: <see cref="Content.FetchOptions.LayerConcurrency"/>'s).</summary>
+    public int FetchParallelism { get; init; } = Content.FetchOptions.Default.LayerConcurrency;
 
     /// <summary>Classifies step failures; default <see cref="ClassifyDefault"/>.</summary>
     public Func<Exception, StepFailureKind> Classify { get; init; } = ClassifyDefault;

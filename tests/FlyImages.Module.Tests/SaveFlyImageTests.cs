@@ -137,6 +137,8 @@ public sealed class SaveFlyImageTests : IDisposable
         Assert.Equal(ErrorCategory.ConnectionError, error.CategoryInfo.Category);
         Assert.Contains("golang/4.tar", error.ToString(), StringComparison.Ordinal);
         Assert.DoesNotContain(" at FlyImages.", error.ToString(), StringComparison.Ordinal);
+        // the one retry layer: the part is requested at most five times (FetchOptions.PartAttempts)
+        Assert.Equal(5, TarGets("golang/4.tar").Count);
         foreach (var id in r.Progress.Select(p => p.ActivityId).Distinct())
         {
             Assert.Equal(ProgressRecordType.Completed, r.Progress.Last(p => p.ActivityId == id).RecordType);
@@ -144,6 +146,23 @@ public sealed class SaveFlyImageTests : IDisposable
 
         var installed = ps.Invoke("Get-FlyImage -Installed golang -StorePath $store", Vars);
         Assert.Equal("Failed", Assert.Single(installed.Output).Properties["State"].Value.ToString());
+    }
+
+    [Fact]
+    public async Task An_endpoint_that_ignores_Range_still_saves_the_exact_blob_and_says_so()
+    {
+        const int part = 64 * 1024;
+        var big = RandomNumberGenerator.GetBytes((5 * part) + 99);
+        var name = "norange" + Guid.NewGuid().ToString("N")[..8];
+        await s3.Server.PutAsync(PublicBucketLayout.Bucket, $"{SlowPrefix}/{name}/1.tar", big);
+        var vars = Vars;
+        vars["src"] = $"s3://{PublicBucketLayout.Bucket}/{SlowPrefix}";
+        proxy.Faults = p => p.IsGet && p.Path.EndsWith(".tar", StringComparison.Ordinal) ? new Fault.IgnoreRange() : null;
+        var r = ps.Invoke($"Save-FlyImage {name} {Opts} -PartSize {part} -PartConcurrency 3 -PassThru -Verbose", vars);
+        r.ShouldSucceed();
+        Assert.Contains(r.Verbose, v => v.Contains("ignores Range", StringComparison.Ordinal));
+        var layer = PSObject.AsPSObject(((System.Collections.IEnumerable)Assert.Single(r.Output).Properties["Layers"].Value).Cast<object>().Single());
+        Assert.Equal(big, await File.ReadAllBytesAsync((string)layer.Properties["BlobPath"].Value));
     }
 
     [Fact]

@@ -35,6 +35,9 @@ public abstract record Fault
 
     /// <summary>Announce and send this many bytes more than the server did.</summary>
     public sealed record ExtraBytes(int Count) : Fault;
+
+    /// <summary>Forward the request without its Range header: 200 and the whole object, as servers that ignore Range do.</summary>
+    public sealed record IgnoreRange : Fault;
 }
 
 /// <summary>
@@ -196,6 +199,7 @@ public sealed class FaultProxy : IDisposable
             foreach (var (name, value) in headers)
             {
                 if (name.Equals("Host", StringComparison.OrdinalIgnoreCase) || name.Equals("Connection", StringComparison.OrdinalIgnoreCase)
+                    || (fault is Fault.IgnoreRange && name.Equals("Range", StringComparison.OrdinalIgnoreCase))
                     || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)
                     || name.Equals("Expect", StringComparison.OrdinalIgnoreCase))
                 {

@@ -201,6 +201,37 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     }
 
     [SkippableFact]
+    public async Task A_layer_that_always_fails_is_requested_at_most_PartAttempts_times_not_once_more_per_step_retry()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var golang = Assert.Single(await ListAsync(source, "golang"));
+        proxy.Clear();
+        proxy.Faults = r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith("golang/4.tar", StringComparison.Ordinal) ? new Fault.Status(500) : null;
+        await Assert.ThrowsAnyAsync<FlyException>(() => installer.InstallAsync(source, golang, Context));
+        Assert.Equal(Options.Fetch.PartAttempts, proxy.Gets("golang/4.tar").Count);
+    }
+
+    [SkippableFact]
+    public async Task An_endpoint_that_ignores_Range_still_installs_and_says_so()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var golang = Assert.Single(await ListAsync(source, "golang"));
+        // the first GET of layer 4 ends after 100 bytes; the ranged GET for the rest is answered with the whole object
+        var first = 1;
+        proxy.Faults = r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith("golang/4.tar", StringComparison.Ordinal)
+            ? (Interlocked.Exchange(ref first, 0) == 1 ? new Fault.Truncate(100) : new Fault.IgnoreRange())
+            : null;
+        var result = await installer.InstallAsync(source, golang, Context);
+        Assert.Equal(InstallState.Ready, result.State);
+        Assert.Contains(Context.Verbose, v => v.Contains("golang/4.tar", StringComparison.Ordinal) && v.Contains("ignores Range", StringComparison.Ordinal));
+        Assert.Equal(PublicBucketLayout.Layer("golang", 4), await File.ReadAllBytesAsync(new ContentStore(Store).TryGetBlob(source.Spec.Uri, golang.Layers[3])!.Path));
+    }
+
+    [SkippableFact]
     public async Task A_snapshot_of_an_image_that_is_not_installed_is_refused()
     {
         RequireBackend();

@@ -2,15 +2,15 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using FlyImages.Errors;
-using FlyImages.Sources;
 
-namespace FlyImages.Content;
+namespace FlyImages.Sources;
 
 /// <summary>
 /// Ranged GETs of an S3 object over plain HttpClient. One SDK response stream is 2-3x slower than
 /// curl on loopback (per-stream overhead in the SDK); the bytes go this way while the SDK keeps
 /// listing and authentication (the URL is presigned by the SDK, locally). Errors map as the source's
-/// do: 404 not found, 403 denied, 412 changed; 5xx and 429 are transient (the part is retried).
+/// do: 404 not found, 403 denied, 412 changed; 5xx and 429 are transient (the part is retried); a 200 with
+/// the whole object to a GET for a part of it is <see cref="RangeIgnoredException"/>.
 /// </summary>
 internal sealed class HttpRangeReader
 {
@@ -68,8 +68,13 @@ internal sealed class HttpRangeReader
             {
                 case HttpStatusCode.PartialContent:
                     break;
-                case HttpStatusCode.OK when offset == 0:
-                    // the whole object (a server that ignores Range): fine when the part is the whole object
+                case HttpStatusCode.OK:
+                    // the whole object: right when the range asked for is the whole object, else the endpoint ignores Range
+                    if (offset != 0 || response.Content.Headers.ContentLength != length)
+                    {
+                        throw new RangeIgnoredException(key, offset, length, response.Content.Headers.ContentLength);
+                    }
+
                     break;
                 case HttpStatusCode.NotFound:
                     throw new FlyException(ErrorIds.SourceNotFound, FlyErrorCategory.ObjectNotFound, $"The object '{shown}' does not exist.", key);
