@@ -57,6 +57,7 @@ BeforeAll {
     $script:tmp = Join-Path ([IO.Path]::GetTempPath()) "flyimages-fleet-$id"
     New-Item -ItemType Directory $script:tmp | Out-Null
     $script:controller = "flyfleet-$id-c"
+    # the subnet is the same every run: it exists only inside this run's namespaces, so runs never collide
     $script:net = '10.213.77'
     $script:proxyAddress = "$($script:net).2"
     $script:hosts = foreach ($i in 1..3) {
@@ -202,6 +203,8 @@ AfterAll {
     foreach ($ns in $script:namespaces) {
         foreach ($procId in @(ip netns pids $ns 2>$null)) { kill -KILL $procId 2>$null }
     }
+    # gone before the pools go: their mount namespaces hold copies of the pools' mounts (bounded wait, no timing asserted)
+    for ($i = 0; $i -lt 100 -and @($script:namespaces | ForEach-Object { ip netns pids $_ 2>$null }).Count -gt 0; $i++) { Start-Sleep -Milliseconds 100 }
     foreach ($p in $script:processes) { if (-not $p.HasExited) { $p.Kill($true) }; $p.WaitForExit(10000) | Out-Null }
     foreach ($ns in $script:namespaces) { ip netns del $ns 2>$null }
     foreach ($h in $script:hosts) {
