@@ -161,6 +161,13 @@ BeforeAll {
         $h | Add-Member SshdLog (Join-Path $h.Folder 'sshd.log')
         Start-Background ip netns, exec, $h.Namespace, unshare, '--uts', sh, '-c', 'hostname "$0" && exec /usr/sbin/sshd -D -e -f "$1" 2>>"$2"', $h.HostName, $config, $h.SshdLog | Out-Null
     }
+    # every sshd listening before the operator connects (it says so in its log; bounded wait)
+    foreach ($h in $script:hosts) {
+        for ($i = 0; $i -lt 400 -and -not (Select-String -LiteralPath $h.SshdLog -Pattern 'Server listening on' -Quiet -ErrorAction SilentlyContinue); $i++) { Start-Sleep -Milliseconds 50 }
+        if (-not (Select-String -LiteralPath $h.SshdLog -Pattern 'Server listening on' -Quiet -ErrorAction SilentlyContinue)) {
+            throw "sshd of $($h.HostName) did not start: $(Get-Content -LiteralPath $h.SshdLog -Raw -ErrorAction SilentlyContinue)"
+        }
+    }
 
     # the runbook's tested block, as docs/runbook.md has it, run by the operator's pwsh in the controller namespace
     $doc = Get-Content -LiteralPath (Join-Path $PSScriptRoot '../../docs/runbook.md') -Raw
