@@ -230,10 +230,10 @@ Describe 'The runbook across three hosts' -Tag Fleet {
         if ($script:why) { return }
         # host 2 cannot reach the source (a prohibit route to the proxy's address): its install fails
         $script:broken = $script:hosts[1]
-        ip -n $script:broken.Namespace route add prohibit "$($script:proxyAddress)/32"
+        Invoke-Native ip -n $script:broken.Namespace route add prohibit "$($script:proxyAddress)/32" | Out-Null
         $script:first = Invoke-Runbook first
         $script:fetchesAfterFirst = @(Get-BlobFetches)
-        ip -n $script:broken.Namespace route del prohibit "$($script:proxyAddress)/32"
+        Invoke-Native ip -n $script:broken.Namespace route del prohibit "$($script:proxyAddress)/32" | Out-Null
         $script:second = Invoke-Runbook second
         $script:fetchesAfterSecond = @(Get-BlobFetches)
     }
