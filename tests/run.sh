@@ -2,7 +2,8 @@
 # The test command: builds everything, runs every xunit suite (core, then the module in a hosted
 # PowerShell engine), then the Pester suites of tests/acceptance in real pwsh (the pinned dotnet tool)
 # against the module as users get it (build.ps1 Package publishes FlyImages.<version>.nupkg to out/repo;
-# Save-PSResource installs it into a fresh module folder): every tag against s3rver, Listing and Install
+# Save-PSResource installs it into a fresh module folder): every tag against s3rver (Fleet included: the runbook
+# across three sshd hosts in network namespaces, tests/acceptance/Fleet.Tests.ps1), Listing and Install
 # against a folder source (block-file pools), then the devicemapper tests inside a qemu VM (tests/vm),
 # where the Listing and Install tags run again on devicemapper. Prints one line
 # "N passed, N failed, N skipped" with the totals of every run (Pester's counted from its NUnit XML; a

@@ -3,7 +3,8 @@
 #   Node.js + npm (the s3rver S3 endpoint), e2fsprogs/util-linux (mkfs.ext4, losetup, mount),
 #   xfsprogs (mkfs.xfs: block-file pools on their own reflink filesystem),
 #   dmsetup (devicemapper tools), prometheus (promtool) and prometheus-node-exporter (metrics tests),
-#   openssh-server (the runbook's remoting test), and the qemu VM harness for the devicemapper tests (tests/vm/setup.sh).
+#   openssh-server, openssh-client and iproute2 (the runbook's remoting test, tests/acceptance/Fleet.Tests.ps1:
+#   sshd and ssh between network namespaces the test makes with ip and unshare), and the qemu VM harness for the devicemapper tests (tests/vm/setup.sh).
 #   Restores the pinned test tools: pwsh (PowerShell 7.6.10, .config/dotnet-tools.json, run as `dotnet pwsh`)
 #   and Pester (tests/tools/TestTools.csproj, version in Directory.Packages.props).
 set -euo pipefail
@@ -21,6 +22,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v ip >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

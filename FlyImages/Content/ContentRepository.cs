@@ -23,16 +23,23 @@ internal sealed class ContentRepository(FlyStore store)
     public BlobRecord? FindBlob(string digest) => store.Read((c, t) => c.Query(t,
         "SELECT digest, size, md5 FROM blobs WHERE digest = $d;", Map, ("$d", digest)).FirstOrDefault());
 
-    /// <summary>Records a verified blob and the source object it came from, in one transaction.</summary>
-    public void RecordBlob(string digest, long size, string? md5, SourceObjectRow origin) => store.Write((c, t) =>
+    /// <summary>
+    /// Records a verified blob and the source object it came from, and adds <paramref name="fetchedBytes"/> (what the
+    /// download that stored it received) to the fetched-bytes counter, in one transaction.
+    /// </summary>
+    public void RecordBlob(string digest, long size, string? md5, SourceObjectRow origin, long fetchedBytes) => store.Write((c, t) =>
     {
         var now = StoreTime.Now();
+        StoreCounters.Add(c, t, StoreCounters.FetchedBytes, fetchedBytes);
         c.Exec(t, """
             INSERT INTO blobs(digest, size, md5, created_at, verified_at) VALUES ($d, $sz, $m, $now, $now)
             ON CONFLICT(digest) DO UPDATE SET md5 = coalesce(blobs.md5, excluded.md5), verified_at = excluded.verified_at;
             """, ("$d", digest), ("$sz", size), ("$m", md5), ("$now", now));
         UpsertSourceObject(c, t, origin, digest, now);
     });
+
+    /// <summary>Adds bytes received by a download that stored nothing (failed, or discarded as corrupt) to the fetched-bytes counter.</summary>
+    public void CountFetched(long bytes) => store.Write((c, t) => StoreCounters.Add(c, t, StoreCounters.FetchedBytes, bytes));
 
     /// <summary>Records that <paramref name="origin"/> has the content of the stored blob <paramref name="digest"/>.</summary>
     public void RecordSourceObject(SourceObjectRow origin, string digest) => store.Write((c, t) => UpsertSourceObject(c, t, origin, digest, StoreTime.Now()));

@@ -80,6 +80,7 @@ public sealed partial class ContentStore
                 }
 
                 progress?.Invoke(new LayerProgress(origin.Key, download.BytesDone, origin.Size, LayerPhase.Failed));
+                repository.CountFetched(download.BytesFetched);
                 var failure = MapFailure(e, shown, origin, source);
                 if (failure.ErrorId == ErrorIds.SourceObjectChanged)
                 {
@@ -100,6 +101,7 @@ public sealed partial class ContentStore
             if (md5 is not null && actualMd5 != md5)
             {
                 // never stored: the partial file is discarded and the whole blob fetched again
+                repository.CountFetched(download.BytesFetched);
                 DeleteQuietly(partialPath);
                 repository.DeletePartial(origin.Source, origin.Key);
                 partsDone = null;
@@ -119,7 +121,7 @@ public sealed partial class ContentStore
             var digest = ContentPaths.FormatDigest(hashes.Sha256);
             var blobPath = BlobPath(digest);
             Commit(partialPath, blobPath, blobDir);
-            repository.RecordBlob(digest, origin.Size, actualMd5, origin);
+            repository.RecordBlob(digest, origin.Size, actualMd5, origin, download.BytesFetched);
             repository.DeletePartial(origin.Source, origin.Key);
             var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);
             context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s).");

@@ -10,7 +10,7 @@ public sealed record ImageFailure
     /// <summary>The step (install state) that failed: Resolving, Fetching or Unpacking.</summary>
     public required string Step { get; init; }
 
-    /// <summary>The error id the failure surfaced with (InstallFailed or ImageRejected).</summary>
+    /// <summary>The error id the failure surfaced with, as the journal recorded it (InstallFailed, ImageRejected, PoolFull, ChainWriteFailed).</summary>
     public required string ErrorId { get; init; }
 
     /// <summary>The error text the journal recorded.</summary>
@@ -46,12 +46,12 @@ public static class FailureDiagnosis
         }
 
         var failure = store.Read((c, t) => c.Query(t, """
-            SELECT from_state, to_state, error, at, run_id, host FROM workflow_journal
+            SELECT from_state, to_state, error, at, run_id, host, error_id FROM workflow_journal
             WHERE kind = $k AND key = $key AND to_state IN ('Failed', 'Rejected') ORDER BY id DESC LIMIT 1;
             """, r => new ImageFailure
         {
             Step = r.GetString(0),
-            ErrorId = r.GetString(1) == "Rejected" ? ErrorIds.ImageRejected : ErrorIds.InstallFailed,
+            ErrorId = r.GetStringOrNull(6) ?? (r.GetString(1) == "Rejected" ? ErrorIds.ImageRejected : ErrorIds.InstallFailed),
             Error = r.GetStringOrNull(2),
             FailedAt = StoreTime.Parse(r.GetString(3)),
             RunId = r.GetString(4),

@@ -21,14 +21,11 @@ public static class StoreMetrics
     /// <summary>Histogram bucket bounds of snapshot durations, seconds.</summary>
     public static IReadOnlyList<double> SnapshotBuckets { get; } = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-    /// <summary>The error id each kind of failure surfaces with (the journal keeps the state each failure reached).</summary>
-    private static readonly (string Kind, string To, string ErrorId)[] Failures =
-    [
-        (WorkflowKinds.InstallImage, "Failed", ErrorIds.InstallFailed),
-        (WorkflowKinds.InstallImage, "Rejected", ErrorIds.ImageRejected),
-        (WorkflowKinds.MakeChain, "Faulty", ErrorIds.ChainFaulty),
-        (WorkflowKinds.Snapshot, "Failed", ErrorIds.SnapshotFailed),
-    ];
+    /// <summary>
+    /// Error ids of flyimages_failures_total always present (0 when none happened), so alerts see stable series; any
+    /// other id the journal records (PoolFull, ChainWriteFailed...) is added when it occurs.
+    /// </summary>
+    private static readonly string[] FailureIds = [ErrorIds.InstallFailed, ErrorIds.ImageRejected, ErrorIds.ChainFaulty, ErrorIds.SnapshotFailed];
 
     /// <summary>Reads the store and returns its metrics text and the number of samples.</summary>
     public static async Task<(string Text, int Samples)> CollectAsync(FlyStore store, IOperationContext context)
@@ -75,6 +72,8 @@ public static class StoreMetrics
         var fetched = store.Read((c, t) => c.Scalar<long>(t, "SELECT coalesce(sum(size), 0) FROM source_objects;"));
         m.Family("flyimages_fetched_bytes", "gauge", "Bytes of the source objects the store holds the content of (each object fetched once).");
         Sample("flyimages_fetched_bytes", fetched);
+        m.Family("flyimages_fetched_bytes_total", "counter", "Bytes downloaded from sources, failed and discarded downloads included.");
+        Sample("flyimages_fetched_bytes_total", StoreCounters.Read(store, StoreCounters.FetchedBytes));
 
         var pools = new List<ThinPoolStatus>();
         foreach (var pool in new ThinPoolCatalog(store).List())
@@ -110,12 +109,13 @@ public static class StoreMetrics
         samples += SnapshotBuckets.Count + 3;
         m.Histogram("flyimages_snapshot_duration_seconds", SnapshotBuckets, RunDurations(store, WorkflowKinds.Snapshot, "Active"));
 
-        var failures = store.Read((c, t) => c.Query(t, "SELECT kind, to_state, count(*) FROM workflow_journal WHERE to_state IN ('Failed', 'Rejected', 'Faulty') GROUP BY kind, to_state;",
-            r => (Kind: r.GetString(0), To: r.GetString(1), Count: r.GetInt64(2))));
-        m.Family("flyimages_failures_total", "counter", "Workflow failures the journal records, by the error id they surface with.");
-        foreach (var errorId in Failures.Select(f => f.ErrorId).Distinct())
+        // the id each failure surfaced with, as the journal row of its failed state records it
+        var failures = store.Read((c, t) => c.Query(t, "SELECT error_id, count(*) FROM workflow_journal WHERE error_id IS NOT NULL GROUP BY error_id;",
+            r => (ErrorId: r.GetString(0), Count: r.GetInt64(1))));
+        m.Family("flyimages_failures_total", "counter", "Workflow failures the journal records, by the error id they surfaced with.");
+        foreach (var errorId in FailureIds.Concat(failures.Select(f => f.ErrorId).Order(StringComparer.Ordinal)).Distinct())
         {
-            Sample("flyimages_failures_total", failures.Where(f => Failures.Any(x => x.ErrorId == errorId && x.Kind == f.Kind && x.To == f.To)).Sum(f => f.Count), ("error_id", errorId));
+            Sample("flyimages_failures_total", failures.Where(f => f.ErrorId == errorId).Sum(f => f.Count), ("error_id", errorId));
         }
 
         if (StoreHealth.LastPass(store) is { } lastPass)

@@ -138,7 +138,7 @@ public sealed class ChainWorkflow(FlyStore store, IInstallSteps steps, WorkflowO
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            machine.Fire(ChainTrigger.Fault, detail, $"{error ?? detail}; deleting the half-made device failed: {e.Message}");
+            machine.Fire(ChainTrigger.Fault, detail, $"{error ?? detail}; deleting the half-made device failed: {e.Message}", errorId: ErrorIds.ChainFaulty);
             throw new FlyException(ErrorIds.ChainFaulty, FlyErrorCategory.DeviceError, $"{plan} is Faulty: its half-made device could not be deleted: {e.Message}", plan.ChainId, e);
         }
 

@@ -140,10 +140,11 @@ public sealed class InstallWorkflow
             var failedIn = machine.State;
             var hostile = options.Classify(e) == StepFailureKind.Hostile;
             var why = $"{failedIn}: {Unwrap(e).Message}";
-            machine.Fire(hostile ? InstallTrigger.Reject : InstallTrigger.Fail, error: why);
             // a full pool or a write that did not reach the device keeps its own id: scripts act on it
             var kept = Unwrap(e) is FlyException { ErrorId: ErrorIds.PoolFull or ErrorIds.ChainWriteFailed } f ? f : null;
-            throw hostile ? Rejected(image, why, e) : new FlyException(kept?.ErrorId ?? ErrorIds.InstallFailed, Category(e), $"Installing '{image.Name}' failed while {why}", image.Name, e)
+            var errorId = hostile ? ErrorIds.ImageRejected : kept?.ErrorId ?? ErrorIds.InstallFailed;
+            machine.Fire(hostile ? InstallTrigger.Reject : InstallTrigger.Fail, error: why, errorId: errorId);
+            throw hostile ? Rejected(image, why, e) : new FlyException(errorId, Category(e), $"Installing '{image.Name}' failed while {why}", image.Name, e)
             {
                 RecommendedAction = kept?.RecommendedAction ?? "Run the install again: completed steps are kept. Get-FlyImageEvent shows what happened.",
             };

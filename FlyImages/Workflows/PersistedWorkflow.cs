@@ -69,17 +69,17 @@ public sealed class PersistedWorkflow<TState, TTrigger>
 
     /// <summary>
     /// Fires <paramref name="trigger"/>: the new state, the journal row (with <paramref name="detail"/> or
-    /// <paramref name="error"/>, the time spent in the previous state, host and pid) and
-    /// <paramref name="alsoWrite"/> commit together, or none of them does.
+    /// <paramref name="error"/> and the stable <paramref name="errorId"/> the failure surfaces with, the time spent in
+    /// the previous state, host and pid) and <paramref name="alsoWrite"/> commit together, or none of them does.
     /// </summary>
-    public TState Fire(TTrigger trigger, string? detail = null, string? error = null, Action<SqliteConnection, SqliteTransaction>? alsoWrite = null)
+    public TState Fire(TTrigger trigger, string? detail = null, string? error = null, Action<SqliteConnection, SqliteTransaction>? alsoWrite = null, string? errorId = null)
     {
         if (pending is not null)
         {
             throw new InvalidOperationException("A transition is already being fired on this workflow.");
         }
 
-        pending = new Pending(trigger, WorkflowJournal.Clean(detail), WorkflowJournal.Clean(error), alsoWrite);
+        pending = new Pending(trigger, WorkflowJournal.Clean(detail), WorkflowJournal.Clean(error), errorId, alsoWrite);
         try
         {
             Machine.Fire(trigger);
@@ -113,7 +113,7 @@ public sealed class PersistedWorkflow<TState, TTrigger>
         {
             var from = WorkflowRepository.Move(c, t, Workflow.Id, RunId, to.ToString(), p.Error ?? p.Detail, interrupted: p.Trigger.ToString() == "Interrupt")
                 ?? throw Conflict("another run has taken it over");
-            WorkflowJournal.Append(c, t, Workflow, RunId, from, to.ToString(), p.Trigger.ToString(), p.Detail, p.Error, inState.Elapsed, Who);
+            WorkflowJournal.Append(c, t, Workflow, RunId, from, to.ToString(), p.Trigger.ToString(), p.Detail, p.Error, p.ErrorId, inState.Elapsed, Who);
             p.AlsoWrite?.Invoke(c, t);
         });
     }
@@ -121,5 +121,5 @@ public sealed class PersistedWorkflow<TState, TTrigger>
     private FlyException Conflict(string why) => new(ErrorIds.WorkflowConflict, FlyErrorCategory.ResourceBusy,
         $"The {Workflow.Kind} workflow '{Workflow.Key}' changed under run {RunId}: {why}.", Workflow.Key);
 
-    private sealed record Pending(TTrigger Trigger, string? Detail, string? Error, Action<SqliteConnection, SqliteTransaction>? AlsoWrite);
+    private sealed record Pending(TTrigger Trigger, string? Detail, string? Error, string? ErrorId, Action<SqliteConnection, SqliteTransaction>? AlsoWrite);
 }

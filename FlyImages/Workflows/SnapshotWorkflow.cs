@@ -143,11 +143,11 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
             try
             {
                 await steps.RemoveAsync(plan, device, step with { CancellationToken = CancellationToken.None }).ConfigureAwait(false);
-                machine.Fire(SnapshotTrigger.Fail, error: why, alsoWrite: (c, t) => SetDevice(c, t, id, null, null));
+                machine.Fire(SnapshotTrigger.Fail, error: why, alsoWrite: (c, t) => SetDevice(c, t, id, null, null), errorId: ErrorIds.SnapshotFailed);
             }
             catch (Exception cleanup) when (cleanup is not OperationCanceledException)
             {
-                machine.Fire(SnapshotTrigger.Fail, error: $"{why}; removing the half-made snapshot failed: {cleanup.Message}");
+                machine.Fire(SnapshotTrigger.Fail, error: $"{why}; removing the half-made snapshot failed: {cleanup.Message}", errorId: ErrorIds.SnapshotFailed);
             }
 
             throw new FlyException(ErrorIds.SnapshotFailed, e is FlyException f ? f.Category : FlyErrorCategory.NotSpecified, $"Snapshot '{name}' of '{image}' failed while {why}", name, e);
@@ -183,7 +183,7 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
                 machine.Fire(SnapshotTrigger.Resume, "resuming the removal");
                 break;
             case SnapshotState.Creating or SnapshotState.Activating:
-                machine.Fire(SnapshotTrigger.Fail, error: "removed before it was active");
+                machine.Fire(SnapshotTrigger.Fail, error: "removed before it was active", errorId: ErrorIds.SnapshotFailed);
                 machine.Fire(SnapshotTrigger.Remove);
                 break;
         }

@@ -41,12 +41,12 @@ public static class WorkflowJournal
     }
 
     internal static void Append(SqliteConnection c, SqliteTransaction t, WorkflowRecord workflow, string runId, string from, string to, string trigger,
-        string? detail, string? error, TimeSpan duration, ProcessIdentity who)
+        string? detail, string? error, string? errorId, TimeSpan duration, ProcessIdentity who)
         => c.Exec(t, """
-            INSERT INTO workflow_journal(at, kind, key, subject, source, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid)
-            VALUES ($at, $k, $key, $sub, $src, $run, $from, $to, $tr, $d, $e, $ms, $host, $pid);
+            INSERT INTO workflow_journal(at, kind, key, subject, source, run_id, from_state, to_state, trigger, detail, error, error_id, duration_ms, host, pid)
+            VALUES ($at, $k, $key, $sub, $src, $run, $from, $to, $tr, $d, $e, $eid, $ms, $host, $pid);
             """, ("$at", StoreTime.Now()), ("$k", workflow.Kind), ("$key", workflow.Key), ("$sub", workflow.Subject), ("$src", workflow.Source),
-            ("$run", runId), ("$from", from), ("$to", to), ("$tr", trigger), ("$d", detail), ("$e", error),
+            ("$run", runId), ("$from", from), ("$to", to), ("$tr", trigger), ("$d", detail), ("$e", error), ("$eid", errorId),
             ("$ms", Math.Max(0, duration.TotalMilliseconds)), ("$host", who.Host), ("$pid", who.Pid));
 
     /// <summary>
@@ -91,7 +91,7 @@ public static class WorkflowJournal
         return store.Read((c, t) => c.Scalar<long?>(t, "SELECT max(id) FROM workflow_journal;")) ?? 0;
     }
 
-    private const string EventColumns = "id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid";
+    private const string EventColumns = "id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid, error_id";
 
     private static WorkflowEvent ReadEvent(SqliteDataReader r) => new()
     {
@@ -110,5 +110,6 @@ public static class WorkflowJournal
         Duration = TimeSpan.FromMilliseconds(r.GetDouble(12)),
         Host = r.GetString(13),
         ProcessId = r.GetInt32(14),
+        ErrorId = r.GetStringOrNull(15),
     };
 }

@@ -44,6 +44,12 @@ public sealed class WorkflowEvent
     /// <summary>The error that caused the transition, when one did.</summary>
     public string? Error { get; init; }
 
+    /// <summary>
+    /// The stable error id the failure surfaced with (InstallFailed, ImageRejected, PoolFull, ChainFaulty,
+    /// SnapshotFailed...): set on the entries that reached a failed state, null on the others.
+    /// </summary>
+    public string? ErrorId { get; init; }
+
     /// <summary>Time spent in <see cref="From"/> by this run before the transition.</summary>
     public TimeSpan Duration { get; init; }
 

@@ -1,3 +1,4 @@
+using FlyImages.Errors;
 using FlyImages.State;
 
 namespace FlyImages.Workflows;
@@ -139,7 +140,7 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
                 if (compensation is null)
                 {
                     var detail = $"{why}; no compensation is registered, so the half-made device may remain";
-                    machine.Fire(ChainTrigger.Fault, error: detail);
+                    machine.Fire(ChainTrigger.Fault, error: detail, errorId: ErrorIds.ChainFaulty);
                     return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Faulty, detail);
                 }
 
@@ -150,7 +151,7 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     var detail = $"{why}; rolling back failed: {e.Message}";
-                    machine.Fire(ChainTrigger.Fault, error: detail);
+                    machine.Fire(ChainTrigger.Fault, error: detail, errorId: ErrorIds.ChainFaulty);
                     return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Faulty, detail);
                 }
 
@@ -193,7 +194,7 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var failed = $"{why}; finishing its deletion failed: {e.Message}";
-            machine.Fire(ChainTrigger.Fault, error: failed);
+            machine.Fire(ChainTrigger.Fault, error: failed, errorId: ErrorIds.ChainFaulty);
             return new RecoveredWorkflow(workflow.Kind, workflow.Key, workflow.Subject, workflow.State, RecoveryOutcome.Faulty, failed);
         }
 

@@ -43,7 +43,7 @@ public static class WorkflowTransitions
         var text = WorkflowJournal.Clean(detail);
         c.Exec(t, "UPDATE workflows SET state = $to, state_detail = $d, updated_at = $now, interrupted_at = NULL WHERE id = $id AND run_id = $run;",
             ("$to", state.ToString()), ("$d", text), ("$now", StoreTime.Now()), ("$id", workflow.Id), ("$run", workflow.RunId));
-        WorkflowJournal.Append(c, t, current, workflow.RunId, from.ToString(), state.ToString(), trigger.ToString(), text, null, DateTimeOffset.UtcNow - current.UpdatedAt, who);
+        WorkflowJournal.Append(c, t, current, workflow.RunId, from.ToString(), state.ToString(), trigger.ToString(), text, null, null, DateTimeOffset.UtcNow - current.UpdatedAt, who);
         return state;
     }
 }

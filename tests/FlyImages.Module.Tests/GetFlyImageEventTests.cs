@@ -115,6 +115,8 @@ public sealed class GetFlyImageEventTests(JournaledStore store) : IClassFixture<
         Assert.Equal("Rejected", Prop(rejected, "To"));
         Assert.Equal("Reject", Prop(rejected, "Trigger"));
         Assert.Contains("escapes the root", Prop(rejected, "Error"), StringComparison.Ordinal);
+        Assert.Equal("ImageRejected", Prop(rejected, "ErrorId"));
+        Assert.All(r.Output.SkipLast(1), e => Assert.Null(e.Properties["ErrorId"].Value));
         Assert.Contains("escapes the root", Prop(rejected, "Message"), StringComparison.Ordinal);
 
         // another source's filter (bound by property name) excludes them
@@ -131,7 +133,7 @@ public sealed class GetFlyImageEventTests(JournaledStore store) : IClassFixture<
         var lines = r.HostText.Split('\n').Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToList();
         // 80 columns: the time without the year, Kind shortened, the trigger in Format-List
         Assert.Matches(@"^Time \(UTC\)\s+Image\s+Kind\s+From\s+To\s+Took\s+Message$", lines[0]);
-        Assert.Matches(@"^\d\d-\d\d \d\d:\d\d:\d\d\s+node\s+image\s+Unpacking\s+Rejected\s+\d+ ms\s+Unpacking: ", lines[2]);
+        Assert.Matches(@"^\d\d-\d\d \d\d:\d\d:\d\d\s+node\s+image\s+Unpacking\s+Rejected\s+\d+ ms\s+ImageRejected: Unpacking: ", lines[2]);
     }
 
     [Fact]

@@ -239,6 +239,13 @@ internal static partial class LoopDevices
 
         try
         {
+            // found by backing file earlier: if the name now serves another file (ours went and another process's
+            // attach took the free number), it is not ours to detach
+            if (ReadBackingFile(loop.Name) != loop.BackingFile)
+            {
+                return;
+            }
+
             if (P.Ioctl(fd, P.LOOP_CLR_FD, 0) != 0)
             {
                 var errno = P.LastError;

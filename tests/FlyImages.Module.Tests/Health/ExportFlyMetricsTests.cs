@@ -41,6 +41,9 @@ public sealed class ExportFlyMetricsTests(JournaledStore store, SavedStore folde
         Assert.Contains("flyimages_failures_total{error_id=\"ImageRejected\"} 1\n", text, StringComparison.Ordinal);
         Assert.Contains("flyimages_failures_total{error_id=\"InstallFailed\"} 0\n", text, StringComparison.Ordinal);
         Assert.Contains("# TYPE flyimages_install_duration_seconds histogram\n", text, StringComparison.Ordinal);
+        // the journaled store's steps are test doubles: nothing was downloaded
+        Assert.Contains("# TYPE flyimages_fetched_bytes_total counter\n", text, StringComparison.Ordinal);
+        Assert.Contains("flyimages_fetched_bytes_total 0\n", text, StringComparison.Ordinal);
         var samples = text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
         Assert.All(samples, l => Assert.StartsWith("flyimages_", l, StringComparison.Ordinal));
         // no timestamps: a sample line is a name (with labels) and one value

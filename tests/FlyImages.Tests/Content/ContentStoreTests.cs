@@ -69,6 +69,9 @@ public sealed class ContentStoreTests(ContentS3 s3) : IDisposable
         var content = new ContentStore(bed.Store, ContentTestBed.Fast());
         await new ImageFetcher(content).FetchAsync(source, images, bed.Context);
         Assert.NotEmpty(bed.ObjectGets());
+        // the fetched-bytes counter has what was downloaded: each stored blob once
+        var downloaded = bed.BlobFiles().Sum(f => new FileInfo(f).Length);
+        Assert.Equal(downloaded, StoreCounters.Read(bed.Store, StoreCounters.FetchedBytes));
 
         bed.Proxy.Clear();
         var again = await new ImageFetcher(new ContentStore(bed.Store, ContentTestBed.Fast())).FetchAsync(source, await bed.ListAsync(source, "golang", "node"), bed.Context);
@@ -82,6 +85,7 @@ public sealed class ContentStoreTests(ContentS3 s3) : IDisposable
         Assert.Empty(bed.ObjectGets());
         Assert.NotNull(content.TryGetBlob(PublicBucketLayout.SourceUri, layer));
         Assert.NotNull(content.TryGetBlob(forced.Digest));
+        Assert.Equal(downloaded, StoreCounters.Read(bed.Store, StoreCounters.FetchedBytes));
     }
 
     [Fact]
