@@ -73,7 +73,7 @@ public sealed class ContentFaultTests(ContentS3 s3) : IDisposable
         Assert.Equal(ErrorIds.BlobCorrupt, error.ErrorId);
         Assert.Equal(FlyErrorCategory.InvalidData, error.Category);
         // every discarded attempt's bytes were downloaded all the same
-        Assert.Equal(ContentTestBed.Fast().VerifyAttempts * (long)ContentS3.BigSize, StoreCounters.Read(bed.Store, StoreCounters.FetchedBytes));
+        Assert.Equal(ContentTestBed.Fast().PartAttempts * (long)ContentS3.BigSize, StoreCounters.Read(bed.Store, StoreCounters.FetchedBytes));
         Assert.Empty(bed.BlobFiles());
         Assert.Empty(bed.PartialFiles());
         Assert.Equal(0, bed.Store.Read((c, t) => { using var cmd = c.CreateCommand(); cmd.Transaction = t; cmd.CommandText = "SELECT count(*) FROM blobs"; return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture); }));
