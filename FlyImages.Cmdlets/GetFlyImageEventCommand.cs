@@ -69,7 +69,7 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
     /// Only events of this workflow kind: install-image, make-chain or snapshot. Default: every kind.
     /// </summary>
     [Parameter]
-    [ValidateSet(WorkflowKinds.InstallImage, WorkflowKinds.MakeChain, WorkflowKinds.Snapshot)]
+    [ValidateSet(WorkflowKinds.InstallImage, WorkflowKinds.MakeChain, WorkflowKinds.Snapshot, WorkflowKinds.Lifecycle)]
     public string? Kind { get; set; }
 
     /// <summary>

@@ -127,8 +127,11 @@ internal static class Orphans
         return found;
     }
 
-    /// <summary>Deletes the orphans (content ones only under the exclusive content lock with no install running); returns what went.</summary>
-    public static async Task<List<Orphan>> CollectAsync(FlyStore store, CollectionPolicy policy, IOperationContext context)
+    /// <summary>
+    /// Deletes the orphans (content ones only under the exclusive content lock with no install running); returns what went,
+    /// each journaled (trigger orphan, run <paramref name="runId"/>).
+    /// </summary>
+    public static async Task<List<Orphan>> CollectAsync(FlyStore store, CollectionPolicy policy, IOperationContext context, string runId)
     {
         var devices = new ChainDevices(store, context);
         using var guard = await ContentGuard.TryExclusiveAsync(store.RootPath, TimeSpan.FromSeconds(5), context.CancellationToken).ConfigureAwait(false);
@@ -147,6 +150,7 @@ internal static class Orphans
             {
                 await orphan.Delete!().ConfigureAwait(false);
                 gone.Add(orphan);
+                LifecycleJournal.OrphanCollected(store, runId, orphan.Description, orphan.PoolBytes, orphan.StoreBytes);
                 context.WriteWarning($"Collected an orphan: {orphan.Description}.");
             }
             catch (Exception e) when (e is Errors.FlyException or IOException or UnauthorizedAccessException)

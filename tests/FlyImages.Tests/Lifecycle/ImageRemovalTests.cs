@@ -116,6 +116,13 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Contains("2 layer chain(s) to delete", remove.Detail);
         Assert.Equal(2, events.Count(e => e.Trigger == nameof(ChainTrigger.Delete)));
         Assert.Equal(2, events.Count(e => e.Trigger == nameof(ChainTrigger.Deleted)));
+        var lifecycle = Assert.Single(WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle));
+        Assert.Equal(("golang", golang.Source, LifecycleTriggers.Remove, "Ready", "Removed"), (lifecycle.Image, lifecycle.Source, lifecycle.Trigger, lifecycle.From, lifecycle.To));
+        Assert.Equal(remove.RunId, lifecycle.RunId); // one run: Get-FlyImageEvent -RunId shows the removal whole
+        Assert.StartsWith($"freed {ByteSize.Format(result.PoolBytes + result.StoreBytes)}: 2 chain(s), 2 blob(s), pool {ByteSize.Format(result.PoolBytes)}, store {ByteSize.Format(result.StoreBytes)}",
+            lifecycle.Detail, StringComparison.Ordinal);
+        Assert.Contains("3 chain(s) kept in use", lifecycle.Detail, StringComparison.Ordinal);
+        Assert.Null(lifecycle.Error);
 
         // the last user of the shared chains goes: everything goes
         var last = await removal.RemoveAsync(node.Source, node.Name, new ImageRemovalOptions(), Context);
@@ -263,6 +270,27 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Equal(["node", "golang"], removes.Select(e => e.Image));
         Assert.All(removes, e => Assert.Contains("Limit-FlyImageStore", e.Detail));
 
+        // journaled as lifecycle entries: each removal with the high-use trigger and what it freed, then the collection's summary
+        // (the calm collection is journaled too, freeing nothing)
+        var all = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        Assert.Equal((LifecycleJournal.CollectionSubject, LifecycleTriggers.Collection, "Collected"), (all[0].Image, all[0].Trigger, all[0].To));
+        Assert.StartsWith("freed 0 B: 0 image(s)", all[0].Detail, StringComparison.Ordinal);
+        var lifecycle = all.Skip(1).ToList();
+        Assert.Equal(["node", "golang", LifecycleJournal.CollectionSubject], lifecycle.Select(e => e.Image));
+        Assert.All(lifecycle, e => Assert.Equal(LifecycleTriggers.HighUse, e.Trigger));
+        Assert.All(lifecycle.Take(2), e =>
+        {
+            Assert.Equal("Removed", e.To);
+            Assert.StartsWith("freed ", e.Detail, StringComparison.Ordinal);
+            Assert.Contains("2 chain(s)", e.Detail, StringComparison.Ordinal);
+            Assert.Contains("above", e.Detail, StringComparison.Ordinal);
+        });
+        var summary = lifecycle[^1];
+        Assert.Equal("Shortfall", summary.To);
+        Assert.Equal(result.Shortfall, summary.Error);
+        Assert.Contains("2 image(s), 4 chain(s)", summary.Detail, StringComparison.Ordinal);
+        Assert.NotEqual(lifecycle[0].RunId, summary.RunId); // each removal is its own run; the summary the collection's
+
         // a minimum age spares recently used images
         Assert.Empty(new ImageCollector(Store).Candidates(new CollectionPolicy { MinimumAge = TimeSpan.FromDays(1) }));
     }
@@ -285,6 +313,36 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Null(installer.Pool.FindDevice("chain:sha256:" + new string('e', 64)));
         Assert.Contains(Context.Warnings, w => w.StartsWith("Collected an orphan: device", StringComparison.Ordinal));
         Assert.Equal(5, Directory.EnumerateFiles(ContentPaths.BlobDirectory(Store.RootPath)).Count());
+
+        // each orphan is journaled (trigger orphan, what it freed), in the collection's run, before its summary
+        var lifecycle = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        var orphans = lifecycle.Where(e => e.Image == LifecycleJournal.OrphansSubject).ToList();
+        Assert.Equal(result.Orphans.Length, orphans.Count);
+        Assert.All(orphans, e => Assert.Equal((LifecycleTriggers.Orphan, "Orphan", "Collected"), (e.Trigger, e.From, e.To)));
+        Assert.Contains(orphans, e => e.Detail!.StartsWith("freed 0 B: device 'chain:sha256:eeee", StringComparison.Ordinal));
+        Assert.Equal(2, orphans.Count(e => e.Detail!.Contains("no image references it", StringComparison.Ordinal) && !e.Detail.StartsWith("freed 0 B", StringComparison.Ordinal)));
+        var summary = lifecycle[^1];
+        Assert.Equal((LifecycleJournal.CollectionSubject, LifecycleTriggers.Collection, "Collected"), (summary.Image, summary.Trigger, summary.To));
+        Assert.All(orphans, e => Assert.Equal(summary.RunId, e.RunId));
+        Assert.Contains($"{result.Orphans.Length} orphan(s)", summary.Detail, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task A_collection_by_maximum_age_journals_each_removal_with_the_max_age_trigger()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var (golang, node) = await InstallAsync(installer, source);
+        Store.Write((c, t) => c.Exec(t, "UPDATE images SET last_used_at = '2020-01-01T00:00:00.0000000Z' WHERE name = 'node';"));
+
+        var result = await new ImageCollector(Store).CollectAsync(new CollectionPolicy { HighPercent = 100, LowPercent = 99.9, MinimumAge = TimeSpan.Zero, MaximumAge = TimeSpan.FromDays(1) }, Context);
+
+        Assert.Equal(["node"], result.Images);
+        var lifecycle = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        Assert.Equal([(node.Name, LifecycleTriggers.MaxAge), (LifecycleJournal.CollectionSubject, LifecycleTriggers.MaxAge)], lifecycle.Select(e => (e.Image, e.Trigger)));
+        Assert.Contains("unused since 2020-01-01", lifecycle[0].Detail, StringComparison.Ordinal);
+        Assert.Equal(ImageState.Ready, new ImageRepository(Store).Find(golang.Source, golang.Name)!.State);
     }
 
     [SkippableFact]
