@@ -1,5 +1,6 @@
 using FlyImages.Content;
 using FlyImages.Errors;
+using FlyImages.Health;
 using FlyImages.Images;
 using FlyImages.Install;
 using FlyImages.Lifecycle;
@@ -34,6 +35,9 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
     protected abstract ThinPoolBackendChoice Backend { get; }
 
     protected abstract void RequireBackend();
+
+    /// <summary>Rounds of the two-process race (fewer under emulation in the VM).</summary>
+    protected abstract int ProcessRounds { get; }
 
     private FlyStore Store { get; }
 
@@ -222,6 +226,66 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
             AssertConsistent(installer.Pool, golang);
             AssertConsistent(installer.Pool, node);
         }
+    }
+
+    [SkippableFact]
+    public async Task Remove_and_install_of_the_same_image_in_two_processes_many_times_always_end_consistent()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var (golang, node) = await InstallAsync(installer, source);
+        var outcomes = new List<string>();
+        for (var round = 0; round < ProcessRounds; round++)
+        {
+            // even rounds start with golang installed (the install has nothing to do unless the removal goes first), odd ones
+            // without it (the removal finds nothing, or finds the install under way and waits for its lease)
+            var installed = new ImageRepository(Store).Find(golang.Source, golang.Name) is not null;
+            if (round % 2 == 0 && !installed)
+            {
+                Assert.Equal(InstallState.Ready, (await installer.InstallAsync(source, golang, Context)).State);
+            }
+            else if (round % 2 == 1 && installed)
+            {
+                Assert.True((await new ImageRemoval(Store).RemoveAsync(golang.Source, golang.Name, new ImageRemovalOptions(), Context)).Complete);
+            }
+
+            var install = Workflows.TestAgent.RunAsync("real-install", "--store", Store.RootPath, "--pool", poolName, "--source", golang.Source,
+                "--endpoint", s3.Server.Endpoint, "--image", golang.Name);
+            var remove = Workflows.TestAgent.RunAsync("real-remove", "--store", Store.RootPath, "--source", golang.Source, "--image", golang.Name,
+                "--keep-blobs", round % 4 < 2 ? "0" : "1");
+            var (installExit, installOutput) = await install;
+            var (removeExit, removeOutput) = await remove;
+
+            Assert.True(installExit == 0, $"round {round}: the install exited {installExit}: {installOutput}");
+            Assert.Contains("READY Ready", installOutput, StringComparison.Ordinal);
+            Assert.True(removeExit is 0 or 4, $"round {round}: the removal exited {removeExit}: {removeOutput}");
+            outcomes.Add($"{(removeExit == 0 ? "removed" : "not found")}, then {(new ImageRepository(Store).Find(golang.Source, golang.Name) is null ? "gone" : "Ready")}");
+
+            // either Ready with its chains sealed and present, or not installed with no device of its own left; node untouched
+            AssertConsistent(installer.Pool, golang);
+            AssertConsistent(installer.Pool, node);
+            await AssertHealthyAsync($"round {round} ({outcomes[^1]})");
+        }
+
+        // the store's own view agrees at the end: every image Ready is whole
+        Assert.Equal(ImageState.Ready, new ImageRepository(Store).Find(node.Source, node.Name)!.State);
+        Assert.Equal(ProcessRounds, outcomes.Count);
+    }
+
+    /// <summary>The store's health checks on chains, blobs, leases and leaks pass; no lease is held, no mount or loop device left.</summary>
+    private async Task AssertHealthyAsync(string when)
+    {
+        var check = new StoreCheckContext(Store.RootPath, Store, new StoreCheckOptions(), Context);
+        foreach (var healthCheck in new IStoreCheck[] { new ChainDevicesCheck(), new BlobsCheck(), new LeasesCheck(), new LeaksCheck() })
+        {
+            var outcome = await healthCheck.RunAsync(check);
+            Assert.True(outcome.Status == StoreCheckStatus.Passed, $"{when}: {healthCheck.Name}: {outcome.Message}");
+        }
+
+        Assert.Empty(new LeaseManager(Store).Live());
+        Assert.Empty(Leaks.MountsUnder(Path.Combine(Store.RootPath, "mounts")));
+        Assert.Empty(Leaks.LoopDevicesUnder(Path.Combine(Store.RootPath, "pools", poolName, "devices")));
     }
 
     [SkippableFact]
@@ -453,6 +517,8 @@ public sealed class BlockFileImageRemovalTests(InstallS3 s3) : ImageRemovalTests
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.BlockFile;
 
     protected override void RequireBackend() => Requirements.RequireLoopDevices();
+
+    protected override int ProcessRounds => 20;
 }
 
 [Trait(Requirements.Category, Requirements.DeviceMapper)]
@@ -461,4 +527,6 @@ public sealed class DeviceMapperImageRemovalTests(InstallS3 s3) : ImageRemovalTe
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.DeviceMapper;
 
     protected override void RequireBackend() => Requirements.RequireDeviceMapper();
+
+    protected override int ProcessRounds => 6;
 }
