@@ -56,10 +56,11 @@ for n in $SIZES; do
     \$collect = Measure-Command { \$r = Limit-FlyImageStore -MinimumAge 0 -MaximumAge 00:00:01 -Force -StorePath \$store }
     if (\$r.Images.Count -ne $n -or (Get-FlyImage -Installed -StorePath \$store).Count -ne 0) { throw \"the collection took \$(\$r.Images.Count) of $n\" }
     if ((Get-FlyImageEvent -Kind lifecycle -StorePath \$store).Count -lt 2 * $n + 1) { throw 'lifecycle entries missing' }
-    Get-FlyThinPool -StorePath \$store | Remove-FlyThinPool -StorePath \$store -Force
     'RESULT {0:0.0} {1:0.0}' -f \$remove.TotalMilliseconds, \$collect.TotalMilliseconds
-  ")")
-  line=$(grep '^RESULT ' <<<"$out")
+    Get-FlyThinPool -StorePath \$store | Remove-FlyThinPool -StorePath \$store -Force -ErrorAction Continue
+  ")") || true
+  line=$(grep '^RESULT ' <<<"$out") || { echo "N=$n failed: $out" >&2; exit 1; }
+  grep -v '^RESULT ' <<<"$out" || true
   read -r _ r c <<<"$line"
   remove_ms[$n]=$r; collect_ms[$n]=$c
   rm -rf "$store"; store=""
