@@ -28,6 +28,11 @@ namespace FlyImages.Cmdlets;
 /// <para>Every snapshot workflow step that ended Failed, on any image.</para>
 /// </example>
 /// <example>
+/// <code>Get-FlyImageEvent -Kind lifecycle -Last 20</code>
+/// <para>The newest removals and collections: each image removed, each orphan collected ("(orphans)") and each collection
+/// ("(collection)"), with its trigger in the From column and what it freed in the message.</para>
+/// </example>
+/// <example>
 /// <code>Get-FlyImageEvent -RunId (Get-FlyImage -Installed node).FailedRunId</code>
 /// <para>The timeline of the run in which node failed: each transition with the time spent in the state it left (Took).</para>
 /// </example>
@@ -66,10 +71,11 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
     public string? Source { get; set; }
 
     /// <summary>
-    /// Only events of this workflow kind: install-image, make-chain or snapshot. Default: every kind.
+    /// Only events of this workflow kind: install-image, make-chain or snapshot; or lifecycle: image removals, orphans and
+    /// collections, with their trigger (Remove-FlyImage, high-use, max-age, orphan, collection) and what they freed. Default: every kind.
     /// </summary>
     [Parameter]
-    [ValidateSet(WorkflowKinds.InstallImage, WorkflowKinds.MakeChain, WorkflowKinds.Snapshot)]
+    [ValidateSet(WorkflowKinds.InstallImage, WorkflowKinds.MakeChain, WorkflowKinds.Snapshot, WorkflowKinds.Lifecycle)]
     public string? Kind { get; set; }
 
     /// <summary>

@@ -152,6 +152,8 @@ public sealed class ImageCollector(FlyStore store)
         ArgumentNullException.ThrowIfNull(context);
         policy.Validate();
         var cancel = context.CancellationToken;
+        var took = System.Diagnostics.Stopwatch.StartNew();
+        var runId = Guid.NewGuid().ToString("N");
         var before = await MeasureAsync(context).ConfigureAwait(false);
         var over = before.Where(f => f.Percent > policy.HighPercent).ToList();
         var candidates = Candidates(policy);
@@ -180,11 +182,11 @@ public sealed class ImageCollector(FlyStore store)
         var removed = new List<ImageRemovalResult>();
         var incomplete = new List<string>();
         var removal = new ImageRemoval(Store);
-        async Task RemoveOneAsync(CollectionCandidate candidate, string why)
+        async Task RemoveOneAsync(CollectionCandidate candidate, string why, string cause)
         {
             try
             {
-                var result = await removal.RemoveAsync(candidate.Source, candidate.Name, new ImageRemovalOptions { Trigger = why }, context).ConfigureAwait(false);
+                var result = await removal.RemoveAsync(candidate.Source, candidate.Name, new ImageRemovalOptions { Trigger = why, Cause = cause }, context).ConfigureAwait(false);
                 removed.Add(result);
                 incomplete.AddRange(result.Left);
                 context.WriteVerbose($"Collected '{candidate.Name}' (last used {candidate.LastUsed:u}): {result}.");
@@ -198,7 +200,7 @@ public sealed class ImageCollector(FlyStore store)
         foreach (var candidate in expired)
         {
             cancel.ThrowIfCancellationRequested();
-            await RemoveOneAsync(candidate, $"{policy.Trigger}: unused since {candidate.LastUsed:u}, more than {policy.MaximumAge}").ConfigureAwait(false);
+            await RemoveOneAsync(candidate, $"{policy.Trigger}: unused since {candidate.LastUsed:u}, more than {policy.MaximumAge}", LifecycleTriggers.MaxAge).ConfigureAwait(false);
         }
 
         var figures = await MeasureAsync(context).ConfigureAwait(false);
@@ -212,12 +214,12 @@ public sealed class ImageCollector(FlyStore store)
                 }
 
                 cancel.ThrowIfCancellationRequested();
-                await RemoveOneAsync(candidate, trigger).ConfigureAwait(false);
+                await RemoveOneAsync(candidate, trigger, LifecycleTriggers.HighUse).ConfigureAwait(false);
                 figures = await MeasureAsync(context).ConfigureAwait(false);
             }
         }
 
-        var orphans = await Orphans.CollectAsync(Store, policy, context).ConfigureAwait(false);
+        var orphans = await Orphans.CollectAsync(Store, policy, context, runId).ConfigureAwait(false);
         var pruned = JournalRetention.Prune(Store, policy);
         if (pruned > 0)
         {
@@ -225,7 +227,7 @@ public sealed class ImageCollector(FlyStore store)
         }
 
         var still = over.Count > 0 ? figures.Where(f => f.Percent >= policy.LowPercent).ToList() : [];
-        return new CollectionResult
+        var collected = new CollectionResult
         {
             Trigger = trigger,
             Before = [.. before.Select(f => f.ToString())],
@@ -241,5 +243,8 @@ public sealed class ImageCollector(FlyStore store)
             Left = [.. incomplete],
             JournalEventsPruned = pruned,
         };
+        var cause = over.Count > 0 ? LifecycleTriggers.HighUse : expired.Count > 0 ? LifecycleTriggers.MaxAge : LifecycleTriggers.Collection;
+        LifecycleJournal.Collected(Store, runId, cause, collected, took.Elapsed);
+        return collected;
     }
 }

@@ -22,6 +22,9 @@ public sealed record ImageRemovalOptions
     /// <summary>What removes the image, journaled with every transition (Remove-FlyImage, or a collection and why).</summary>
     public string Trigger { get; init; } = "Remove-FlyImage";
 
+    /// <summary>The trigger of the removal's lifecycle journal entry (one of <see cref="LifecycleTriggers"/>).</summary>
+    public string Cause { get; init; } = LifecycleTriggers.Remove;
+
     /// <summary>How long the exclusive content lock is waited for before blobs are left for a later run.</summary>
     public TimeSpan ContentLockWait { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -117,12 +120,10 @@ public sealed class ImageRemoval(FlyStore store)
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(context);
         var cancel = context.CancellationToken;
+        var took = System.Diagnostics.Stopwatch.StartNew();
         var devices = new ChainDevices(Store, context);
         await FinishLeftoversAsync(devices, context).ConfigureAwait(false);
-        if (new ImageRepository(Store).Find(source, name) is null)
-        {
-            throw NotFound(source, name);
-        }
+        var fromState = new ImageRepository(Store).Find(source, name)?.State.ToString() ?? throw NotFound(source, name);
 
         var removedSnapshots = await RemoveSnapshotsAsync(source, name, options, devices, context).ConfigureAwait(false);
 
@@ -134,6 +135,7 @@ public sealed class ImageRemoval(FlyStore store)
             ? ChainsOf(c, t, id) : []);
         var held = new List<Lease>();
         ContentGuard? guard = null;
+        WorkflowRecord? forgotten = null;
         try
         {
             foreach (var chainId in chainIds.Order(StringComparer.Ordinal))
@@ -150,6 +152,7 @@ public sealed class ImageRemoval(FlyStore store)
             }
 
             var intent = Store.Write((c, t) => RecordIntent(c, t, installRun, chainRuns, options, guard is not null));
+            forgotten = installRun;
             options.OnStep?.Invoke("intent");
             context.WriteVerbose($"Image '{name}' forgotten: {intent.Chains.Count} layer chain(s) marked Deleting, {intent.Blobs.Count} blob record(s) deleted.");
 
@@ -192,7 +195,13 @@ public sealed class ImageRemoval(FlyStore store)
                 StoreBytes = storeBytes,
                 Left = [.. left],
             };
+            LifecycleJournal.Removed(Store, result, key, installRun.RunId, options.Cause, fromState, took.Elapsed);
             return result;
+        }
+        catch (Exception e) when (forgotten is not null)
+        {
+            LifecycleJournal.RemovalFailed(Store, source, name, key, forgotten.RunId, options.Cause, options.Trigger, fromState, e, took.Elapsed);
+            throw;
         }
         finally
         {

@@ -11,7 +11,8 @@ namespace FlyImages.Lifecycle;
 internal sealed record Orphan(string Description, long PoolBytes, long StoreBytes, Func<Task>? Delete);
 
 /// <summary>
-/// What a collection takes away besides images, each reported (never silently): chain and snapshot devices in a pool
+/// What a collection takes away besides images, each reported (never silently): mount points below the store's mounts
+/// folder left by processes that are gone (unmounted, removed); chain and snapshot devices in a pool
 /// that no record points to and no live lease is making; partial downloads not touched for the stale age; blob files no
 /// record points to; blobs no image references. Content is only touched under the exclusive content lock with no install
 /// running, as <see cref="ImageRemoval"/> does.
@@ -23,7 +24,10 @@ internal static class Orphans
 
     public static IReadOnlyList<Orphan> Find(FlyStore store, CollectionPolicy policy, ChainDevices? devices = null, bool content = true)
     {
-        var found = new List<Orphan>();
+        // mount points of dead processes first: a device mounted there could not be deleted
+        var found = OrphanedMounts.Find(store.RootPath).Select(m => new Orphan(
+            $"mount point '{m.Path}' of device {m.DeviceId} in pool '{m.Pool}' ({(m.Mounted ? "still mounted" : "empty")}), left by process {m.Pid} that is gone",
+            0, 0, devices is null ? null : () => OrphanedMounts.ReleaseAsync(m, devices.Context))).ToList();
         var leases = new LeaseManager(store).Live().Select(l => l.Key).ToHashSet();
         var pools = new ThinPoolRepository(store);
         var chainDevices = store.Read((c, t) => c.Query(t, "SELECT chain_id, device FROM layer_chains WHERE device IS NOT NULL;", r => (r.GetString(0), r.GetString(1))))
@@ -127,8 +131,11 @@ internal static class Orphans
         return found;
     }
 
-    /// <summary>Deletes the orphans (content ones only under the exclusive content lock with no install running); returns what went.</summary>
-    public static async Task<List<Orphan>> CollectAsync(FlyStore store, CollectionPolicy policy, IOperationContext context)
+    /// <summary>
+    /// Deletes the orphans (content ones only under the exclusive content lock with no install running); returns what went,
+    /// each journaled (trigger orphan, run <paramref name="runId"/>).
+    /// </summary>
+    public static async Task<List<Orphan>> CollectAsync(FlyStore store, CollectionPolicy policy, IOperationContext context, string runId)
     {
         var devices = new ChainDevices(store, context);
         using var guard = await ContentGuard.TryExclusiveAsync(store.RootPath, TimeSpan.FromSeconds(5), context.CancellationToken).ConfigureAwait(false);
@@ -147,6 +154,7 @@ internal static class Orphans
             {
                 await orphan.Delete!().ConfigureAwait(false);
                 gone.Add(orphan);
+                LifecycleJournal.OrphanCollected(store, runId, orphan.Description, orphan.PoolBytes, orphan.StoreBytes);
                 context.WriteWarning($"Collected an orphan: {orphan.Description}.");
             }
             catch (Exception e) when (e is Errors.FlyException or IOException or UnauthorizedAccessException)

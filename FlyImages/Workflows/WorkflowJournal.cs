@@ -50,6 +50,24 @@ public static class WorkflowJournal
             ("$ms", Math.Max(0, duration.TotalMilliseconds)), ("$host", who.Host), ("$pid", who.Pid));
 
     /// <summary>
+    /// Appends one entry that is no workflow's transition, in a transaction of its own: what an application service
+    /// did to the store as a whole (e.g. kind <see cref="WorkflowKinds.Lifecycle"/>: a removal or a collection, its
+    /// trigger and what it freed). Detail and error are cleaned (<see cref="Clean"/>).
+    /// </summary>
+    public static void Record(FlyStore store, JournalEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(entry);
+        var who = ProcessIdentity.Current;
+        store.Write((c, t) => c.Exec(t, """
+            INSERT INTO workflow_journal(at, kind, key, subject, source, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid)
+            VALUES ($at, $k, $key, $sub, $src, $run, $from, $to, $tr, $d, $e, $ms, $host, $pid);
+            """, ("$at", StoreTime.Now()), ("$k", entry.Kind), ("$key", entry.Key), ("$sub", entry.Subject), ("$src", entry.Source),
+            ("$run", entry.RunId), ("$from", entry.From), ("$to", entry.To), ("$tr", entry.Trigger), ("$d", Clean(entry.Detail)), ("$e", Clean(entry.Error)),
+            ("$ms", Math.Max(0, entry.Duration.TotalMilliseconds)), ("$host", who.Host), ("$pid", who.Pid)));
+    }
+
+    /// <summary>
     /// Journal entries, oldest first (newest last). Filters are optional: <paramref name="subjectFilter"/>
     /// (on the image name: wildcard matching is the caller's), <paramref name="source"/>, <paramref name="kind"/>,
     /// <paramref name="runId"/>; <paramref name="last"/> keeps only the newest N.

@@ -15,6 +15,13 @@ public static class WorkflowKinds
     /// <summary>Key: the snapshot's image key and name.</summary>
     public const string Snapshot = "snapshot";
 
+    /// <summary>
+    /// Journal entries only (no machine): removals and collections with their trigger and what they freed. Key: the
+    /// image's install key, or "(orphans)" / "(collection)" for a store-wide run.
+    /// </summary>
+    public const string Lifecycle = "lifecycle";
+
+    /// <summary>The kinds with a machine (<see cref="Lifecycle"/> has none).</summary>
     public static IReadOnlyList<string> All { get; } = [InstallImage, MakeChain, Snapshot];
 
     /// <summary>States that end a run: nothing is in flight.</summary>

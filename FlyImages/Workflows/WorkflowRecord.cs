@@ -15,6 +15,21 @@ public sealed record WorkflowRecord(
     DateTimeOffset? InterruptedAt,
     DateTimeOffset UpdatedAt);
 
+/// <summary>One journal entry that is no workflow's transition (see <see cref="WorkflowJournal.Record"/>).</summary>
+/// <param name="Kind">What wrote it (e.g. <see cref="WorkflowKinds.Lifecycle"/>).</param>
+/// <param name="Key">What it is about (an image's install key, or a marker for the whole store).</param>
+/// <param name="Subject">The image name, or a marker such as "(orphans)" or "(collection)".</param>
+/// <param name="Source">The image's source; null for the whole store.</param>
+/// <param name="RunId">Groups the entries of one command run.</param>
+/// <param name="From">What it was before (e.g. the image's state).</param>
+/// <param name="To">What it is after (e.g. Removed).</param>
+/// <param name="Trigger">What caused it (e.g. Remove-FlyImage, high-use, max-age, orphan).</param>
+/// <param name="Detail">What it did (e.g. what it freed).</param>
+/// <param name="Error">What it could not do, when something was left.</param>
+/// <param name="Duration">How long it took.</param>
+public sealed record JournalEntry(string Kind, string Key, string Subject, string? Source, string RunId, string From, string To, string Trigger,
+    string? Detail, string? Error, TimeSpan Duration);
+
 /// <summary>One journal entry: a transition of a workflow.</summary>
 public sealed class WorkflowEvent
 {

@@ -12,8 +12,8 @@ using FlyImages.Workflows;
 // FlyImages.TestAgent real-install --store DIR --pool NAME --source URI --endpoint URL --image NAME [--device-size BYTES]
 //     the REAL steps (content store, unpacker, thin pool); prints "PROGRESS <state> <fetched> <sealed>" lines as it goes
 //     and "MOUNTED <verbose text>" when it mounts a device (tests SIGKILL it after the n-th line of either kind), and "READY" at the end.
-// FlyImages.TestAgent real-remove --store DIR --source URI --image NAME
-//     a REAL Remove-FlyImage; prints "STEP <intent|blob|chain>" after each durable step and "REMOVED ..." at the end.
+// FlyImages.TestAgent real-remove --store DIR --source URI --image NAME [--keep-blobs 1]
+//     a REAL Remove-FlyImage; prints "STEP <intent|blob|chain>" after each durable step and "REMOVED ..." at the end ("NOTFOUND", exit 4, when not installed).
 // Calls are logged to <FILE>.<pid> (and printed as "CALL <call>" lines with --report-calls 1, once done). Exit codes: 0 Ready, 2 Rejected, 3 Failed, 1 anything else. Prints "HUNG <call>" before hanging.
 var options = ParseArguments(args);
 if (args.Length > 0 && args[0] == "real-install")

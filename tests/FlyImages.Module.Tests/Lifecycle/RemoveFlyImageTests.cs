@@ -64,6 +64,26 @@ public sealed class RemoveFlyImageTests(SeededS3 s3) : IDisposable
         events.ShouldSucceed();
         Assert.Contains(events.Output, e => (string)e.Properties["Trigger"].Value == "Remove" && (e.Properties["Detail"].Value as string ?? "").Contains("Remove-FlyImage", StringComparison.Ordinal));
 
+        // and as lifecycle entries: the trigger and what was freed; then a collection's own entry
+        ps.Invoke("Limit-FlyImageStore -HighPercent 100 -LowPercent 99 -Force -StorePath $store", Vars).ShouldSucceed();
+        var lifecycle = ps.Invoke("Get-FlyImageEvent -Kind lifecycle -StorePath $store", Vars);
+        lifecycle.ShouldSucceed();
+        Assert.Equal(["golang", "node", "(collection)"], lifecycle.Output.Select(e => (string)e.Properties["Image"].Value));
+        Assert.Equal(["Remove-FlyImage", "Remove-FlyImage", "collection"], lifecycle.Output.Select(e => (string)e.Properties["Trigger"].Value));
+        Assert.StartsWith("freed ", (string)lifecycle.Output[0].Properties["Detail"].Value, StringComparison.Ordinal);
+        Assert.Contains("2 chain(s), 2 blob(s)", (string)lifecycle.Output[0].Properties["Detail"].Value, StringComparison.Ordinal);
+
+        // readable in 80 columns: the trigger where the transition's From is, the message begins with what was freed in all
+        using (var narrow = new PowerShellSession(width: 80))
+        {
+            var view = narrow.Invoke("Get-FlyImageEvent -Kind lifecycle -StorePath $store | Out-Default", Vars);
+            view.ShouldSucceed();
+            var lines = view.HostText.Split('\n').Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToList();
+            Assert.All(lines, l => Assert.True(l.Length <= 80, l));
+            Assert.Matches(@"^\d\d-\d\d \d\d:\d\d:\d\d\s+golang\s+life\s+Remove\s+Removed\s+\d+ (ms|s)\s+freed \d", lines[2]);
+            Assert.Matches(@"^\d\d-\d\d \d\d:\d\d:\d\d\s+\(collection\)\s+life\s+collection\s+Collected\s+\d+ (ms|s)\s+freed 0 B", lines[4]);
+        }
+
         var missing = ps.Invoke("Remove-FlyImage nope -Force -StorePath $store", Vars);
         Assert.Equal("ImageNotFound,FlyImages.Cmdlets.RemoveFlyImageCommand", Assert.Single(missing.Errors).FullyQualifiedErrorId);
 

@@ -1,5 +1,6 @@
 using FlyImages.Content;
 using FlyImages.Errors;
+using FlyImages.Health;
 using FlyImages.Images;
 using FlyImages.Install;
 using FlyImages.Lifecycle;
@@ -34,6 +35,9 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
     protected abstract ThinPoolBackendChoice Backend { get; }
 
     protected abstract void RequireBackend();
+
+    /// <summary>Rounds of the two-process race (fewer under emulation in the VM).</summary>
+    protected abstract int ProcessRounds { get; }
 
     private FlyStore Store { get; }
 
@@ -116,6 +120,13 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Contains("2 layer chain(s) to delete", remove.Detail);
         Assert.Equal(2, events.Count(e => e.Trigger == nameof(ChainTrigger.Delete)));
         Assert.Equal(2, events.Count(e => e.Trigger == nameof(ChainTrigger.Deleted)));
+        var lifecycle = Assert.Single(WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle));
+        Assert.Equal(("golang", golang.Source, LifecycleTriggers.Remove, "Ready", "Removed"), (lifecycle.Image, lifecycle.Source, lifecycle.Trigger, lifecycle.From, lifecycle.To));
+        Assert.Equal(remove.RunId, lifecycle.RunId); // one run: Get-FlyImageEvent -RunId shows the removal whole
+        Assert.StartsWith($"freed {ByteSize.Format(result.PoolBytes + result.StoreBytes)}: 2 chain(s), 2 blob(s), pool {ByteSize.Format(result.PoolBytes)}, store {ByteSize.Format(result.StoreBytes)}",
+            lifecycle.Detail, StringComparison.Ordinal);
+        Assert.Contains("3 chain(s) kept in use", lifecycle.Detail, StringComparison.Ordinal);
+        Assert.Null(lifecycle.Error);
 
         // the last user of the shared chains goes: everything goes
         var last = await removal.RemoveAsync(node.Source, node.Name, new ImageRemovalOptions(), Context);
@@ -218,6 +229,66 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
     }
 
     [SkippableFact]
+    public async Task Remove_and_install_of_the_same_image_in_two_processes_many_times_always_end_consistent()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var (golang, node) = await InstallAsync(installer, source);
+        var outcomes = new List<string>();
+        for (var round = 0; round < ProcessRounds; round++)
+        {
+            // even rounds start with golang installed (the install has nothing to do unless the removal goes first), odd ones
+            // without it (the removal finds nothing, or finds the install under way and waits for its lease)
+            var installed = new ImageRepository(Store).Find(golang.Source, golang.Name) is not null;
+            if (round % 2 == 0 && !installed)
+            {
+                Assert.Equal(InstallState.Ready, (await installer.InstallAsync(source, golang, Context)).State);
+            }
+            else if (round % 2 == 1 && installed)
+            {
+                Assert.True((await new ImageRemoval(Store).RemoveAsync(golang.Source, golang.Name, new ImageRemovalOptions(), Context)).Complete);
+            }
+
+            var install = Workflows.TestAgent.RunAsync("real-install", "--store", Store.RootPath, "--pool", poolName, "--source", golang.Source,
+                "--endpoint", s3.Server.Endpoint, "--image", golang.Name);
+            var remove = Workflows.TestAgent.RunAsync("real-remove", "--store", Store.RootPath, "--source", golang.Source, "--image", golang.Name,
+                "--keep-blobs", round % 4 < 2 ? "0" : "1");
+            var (installExit, installOutput) = await install;
+            var (removeExit, removeOutput) = await remove;
+
+            Assert.True(installExit == 0, $"round {round}: the install exited {installExit}: {installOutput}");
+            Assert.Contains("READY Ready", installOutput, StringComparison.Ordinal);
+            Assert.True(removeExit is 0 or 4, $"round {round}: the removal exited {removeExit}: {removeOutput}");
+            outcomes.Add($"{(removeExit == 0 ? "removed" : "not found")}, then {(new ImageRepository(Store).Find(golang.Source, golang.Name) is null ? "gone" : "Ready")}");
+
+            // either Ready with its chains sealed and present, or not installed with no device of its own left; node untouched
+            AssertConsistent(installer.Pool, golang);
+            AssertConsistent(installer.Pool, node);
+            await AssertHealthyAsync($"round {round} ({outcomes[^1]})");
+        }
+
+        // the store's own view agrees at the end: every image Ready is whole
+        Assert.Equal(ImageState.Ready, new ImageRepository(Store).Find(node.Source, node.Name)!.State);
+        Assert.Equal(ProcessRounds, outcomes.Count);
+    }
+
+    /// <summary>The store's health checks on chains, blobs, leases and leaks pass; no lease is held, no mount or loop device left.</summary>
+    private async Task AssertHealthyAsync(string when)
+    {
+        var check = new StoreCheckContext(Store.RootPath, Store, new StoreCheckOptions(), Context);
+        foreach (var healthCheck in new IStoreCheck[] { new ChainDevicesCheck(), new BlobsCheck(), new LeasesCheck(), new LeaksCheck() })
+        {
+            var outcome = await healthCheck.RunAsync(check);
+            Assert.True(outcome.Status == StoreCheckStatus.Passed, $"{when}: {healthCheck.Name}: {outcome.Message}");
+        }
+
+        Assert.Empty(new LeaseManager(Store).Live());
+        Assert.Empty(Leaks.MountsUnder(Path.Combine(Store.RootPath, "mounts")));
+        Assert.Empty(Leaks.LoopDevicesUnder(Path.Combine(Store.RootPath, "pools", poolName, "devices")));
+    }
+
+    [SkippableFact]
     public async Task A_collection_above_high_removes_unused_images_least_recently_used_first_sparing_snapshots_and_shared_chains_and_reports_a_shortfall()
     {
         RequireBackend();
@@ -263,6 +334,27 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Equal(["node", "golang"], removes.Select(e => e.Image));
         Assert.All(removes, e => Assert.Contains("Limit-FlyImageStore", e.Detail));
 
+        // journaled as lifecycle entries: each removal with the high-use trigger and what it freed, then the collection's summary
+        // (the calm collection is journaled too, freeing nothing)
+        var all = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        Assert.Equal((LifecycleJournal.CollectionSubject, LifecycleTriggers.Collection, "Collected"), (all[0].Image, all[0].Trigger, all[0].To));
+        Assert.StartsWith("freed 0 B: 0 image(s)", all[0].Detail, StringComparison.Ordinal);
+        var lifecycle = all.Skip(1).ToList();
+        Assert.Equal(["node", "golang", LifecycleJournal.CollectionSubject], lifecycle.Select(e => e.Image));
+        Assert.All(lifecycle, e => Assert.Equal(LifecycleTriggers.HighUse, e.Trigger));
+        Assert.All(lifecycle.Take(2), e =>
+        {
+            Assert.Equal("Removed", e.To);
+            Assert.StartsWith("freed ", e.Detail, StringComparison.Ordinal);
+            Assert.Contains("2 chain(s)", e.Detail, StringComparison.Ordinal);
+            Assert.Contains("above", e.Detail, StringComparison.Ordinal);
+        });
+        var summary = lifecycle[^1];
+        Assert.Equal("Shortfall", summary.To);
+        Assert.Equal(result.Shortfall, summary.Error);
+        Assert.Contains("2 image(s), 4 chain(s)", summary.Detail, StringComparison.Ordinal);
+        Assert.NotEqual(lifecycle[0].RunId, summary.RunId); // each removal is its own run; the summary the collection's
+
         // a minimum age spares recently used images
         Assert.Empty(new ImageCollector(Store).Candidates(new CollectionPolicy { MinimumAge = TimeSpan.FromDays(1) }));
     }
@@ -285,6 +377,36 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Null(installer.Pool.FindDevice("chain:sha256:" + new string('e', 64)));
         Assert.Contains(Context.Warnings, w => w.StartsWith("Collected an orphan: device", StringComparison.Ordinal));
         Assert.Equal(5, Directory.EnumerateFiles(ContentPaths.BlobDirectory(Store.RootPath)).Count());
+
+        // each orphan is journaled (trigger orphan, what it freed), in the collection's run, before its summary
+        var lifecycle = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        var orphans = lifecycle.Where(e => e.Image == LifecycleJournal.OrphansSubject).ToList();
+        Assert.Equal(result.Orphans.Length, orphans.Count);
+        Assert.All(orphans, e => Assert.Equal((LifecycleTriggers.Orphan, "Orphan", "Collected"), (e.Trigger, e.From, e.To)));
+        Assert.Contains(orphans, e => e.Detail!.StartsWith("freed 0 B: device 'chain:sha256:eeee", StringComparison.Ordinal));
+        Assert.Equal(2, orphans.Count(e => e.Detail!.Contains("no image references it", StringComparison.Ordinal) && !e.Detail.StartsWith("freed 0 B", StringComparison.Ordinal)));
+        var summary = lifecycle[^1];
+        Assert.Equal((LifecycleJournal.CollectionSubject, LifecycleTriggers.Collection, "Collected"), (summary.Image, summary.Trigger, summary.To));
+        Assert.All(orphans, e => Assert.Equal(summary.RunId, e.RunId));
+        Assert.Contains($"{result.Orphans.Length} orphan(s)", summary.Detail, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task A_collection_by_maximum_age_journals_each_removal_with_the_max_age_trigger()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        var (golang, node) = await InstallAsync(installer, source);
+        Store.Write((c, t) => c.Exec(t, "UPDATE images SET last_used_at = '2020-01-01T00:00:00.0000000Z' WHERE name = 'node';"));
+
+        var result = await new ImageCollector(Store).CollectAsync(new CollectionPolicy { HighPercent = 100, LowPercent = 99.9, MinimumAge = TimeSpan.Zero, MaximumAge = TimeSpan.FromDays(1) }, Context);
+
+        Assert.Equal(["node"], result.Images);
+        var lifecycle = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        Assert.Equal([(node.Name, LifecycleTriggers.MaxAge), (LifecycleJournal.CollectionSubject, LifecycleTriggers.MaxAge)], lifecycle.Select(e => (e.Image, e.Trigger)));
+        Assert.Contains("unused since 2020-01-01", lifecycle[0].Detail, StringComparison.Ordinal);
+        Assert.Equal(ImageState.Ready, new ImageRepository(Store).Find(golang.Source, golang.Name)!.State);
     }
 
     [SkippableFact]
@@ -395,6 +517,8 @@ public sealed class BlockFileImageRemovalTests(InstallS3 s3) : ImageRemovalTests
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.BlockFile;
 
     protected override void RequireBackend() => Requirements.RequireLoopDevices();
+
+    protected override int ProcessRounds => 20;
 }
 
 [Trait(Requirements.Category, Requirements.DeviceMapper)]
@@ -403,4 +527,6 @@ public sealed class DeviceMapperImageRemovalTests(InstallS3 s3) : ImageRemovalTe
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.DeviceMapper;
 
     protected override void RequireBackend() => Requirements.RequireDeviceMapper();
+
+    protected override int ProcessRounds => 6;
 }
