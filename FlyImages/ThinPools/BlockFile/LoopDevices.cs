@@ -221,9 +221,19 @@ internal static partial class LoopDevices
     public static async Task DetachAsync(LoopDevice loop, CancellationToken cancellationToken)
     {
         var fd = P.Open(loop.Path, Native.Libc.O_RDONLY | Native.Libc.O_EXCL | Native.Libc.O_CLOEXEC, 0);
+        var openError = fd < 0 ? P.LastError : 0;
+        // Just after an unmount (or while udev probes a device) the kernel can still hold it for a moment:
+        // a device no mount uses gets up to two seconds to be let go before it is reported busy.
+        for (var waited = 0; fd < 0 && openError == P.EBUSY && waited < 2000 && !IsMounted(loop); waited += 50)
+        {
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            fd = P.Open(loop.Path, Native.Libc.O_RDONLY | Native.Libc.O_EXCL | Native.Libc.O_CLOEXEC, 0);
+            openError = fd < 0 ? P.LastError : 0;
+        }
+
         if (fd < 0)
         {
-            var errno = P.LastError;
+            var errno = openError;
             if (errno is P.ENXIO or Native.Libc.ENOENT or P.ENODEV)
             {
                 return;
@@ -280,6 +290,8 @@ internal static partial class LoopDevices
 
         throw Busy(loop, "another process holds it open; it detaches when that process closes it");
     }
+
+    private static bool IsMounted(LoopDevice loop) => DeviceNumber(loop.Name) is not { } dev || MountTable.OfDevice(dev.Major, dev.Minor).Count > 0;
 
     /// <summary>The device number of an attached loop device.</summary>
     public static (int Major, int Minor)? DeviceNumber(string name)
