@@ -375,6 +375,80 @@ public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
         Assert.True(before - after >= 16L << 20, $"the data file went from {before} to {after} allocated bytes; the image's chains held 20 MiB");
     }
 
+    /// <summary>
+    /// Issue 16 on devicemapper: a pool whose metadata runs out. The smallest metadata device (2 MiB, 512 blocks of
+    /// 4 KiB) is first filled by empty thin devices made here (each costs a metadata block: its empty mapping tree;
+    /// no data is written, so this takes seconds where filling it with mappings took minutes) until only a few
+    /// blocks are left above the tenth dm-thin keeps back. The install's own devices and writes then run it out:
+    /// PoolFull naming the metadata and -MetadataSize, nothing Ready, nothing left active or mounted; the read-only
+    /// pool can be removed, and a new pool installs the image without downloading it again.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_pool_whose_metadata_fills_fails_the_install_naming_the_metadata_and_a_replaced_pool_installs_without_downloading_again()
+    {
+        RequireBackend();
+        await new ThinPoolCatalog(Store).InitializeAsync(new ThinPoolSpec
+        {
+            Name = PoolName, Backend = ThinPoolBackendChoice.DeviceMapper, DataSize = 160L << 20, MetadataSize = ThinPoolSizing.MinMetadataSize, FreeSpaceFloorPercent = 0,
+        }, Context);
+        const int spare = 3;
+        var made = 0;
+        for (var pass = 0; pass < 3; pass++)
+        {
+            var (used, total) = await MetadataBlocksAsync();
+            var reserve = total / 10; // dm-thin's reserve: the pool turns read-only when only this much is free
+            var toMake = total - used - reserve - spare;
+            if (toMake <= 0)
+            {
+                break;
+            }
+
+            for (var i = 0; i < toMake; i++, made++)
+            {
+                await FlyImages.Processes.ProcessRunner.RunCheckedAsync("dmsetup", ["message", PoolName, "0", $"create_thin {1_000_000 + made}"]);
+            }
+        }
+
+        var (usedBefore, totalBlocks) = await MetadataBlocksAsync();
+        Assert.True(made > 100, $"only {made} filler devices were made ({usedBefore}/{totalBlocks} metadata blocks used)");
+        Assert.Equal(ThinPoolMode.ReadWrite, (await new ThinPoolCatalog(Store).GetStatusAsync(PoolName, Context)).Mode);
+
+        var e = await Assert.ThrowsAsync<FlyException>(() => InstallAsync(FullPoolS3.Fat, Options));
+
+        Assert.True(e.ErrorId == ErrorIds.PoolFull, e.ToString());
+        Assert.Contains("metadata", e.ToString(), StringComparison.Ordinal);
+        Assert.Contains("used of 2.00 MiB", e.ToString(), StringComparison.Ordinal);
+        Assert.Contains("-MetadataSize", e.RecommendedAction, StringComparison.Ordinal);
+        var status = await new ThinPoolCatalog(Store).GetStatusAsync(PoolName, Context);
+        Assert.True(status.Mode is ThinPoolMode.ReadOnly or ThinPoolMode.NeedsCheck, $"the pool is {status.Mode}: {status.ModeDetail}");
+
+        // nothing Ready, nothing active but sealed chains' devices, nothing mounted or attached
+        var image = new ImageRepository(Store).Find(PublicBucketLayout.SourceUri, FullPoolS3.Fat)!;
+        Assert.NotEqual(ImageState.Ready, image.State);
+        var chains = new LayerChainRepository(Store).OfImage(PublicBucketLayout.SourceUri, FullPoolS3.Fat);
+        Assert.Contains(chains, c => c.State != ChainState.Sealed);
+        var sealedIds = new ThinPoolRepository(Store).ListDevices(PoolName)
+            .Where(d => chains.Any(c => c.State == ChainState.Sealed && c.Device == d.Name)).Select(d => d.DeviceId).ToHashSet();
+        await AssertNoLeakedDmDevicesAsync(sealedIds);
+        Assert.Empty(Leaks.MountsUnder(Path.Combine(Store.RootPath, "mounts")));
+
+        // a read-only pool refuses the next install before anything is fetched
+        var again = await Assert.ThrowsAsync<FlyException>(() => InstallAsync(FullPoolS3.Fat, Options));
+        Assert.True(again.ErrorId == ErrorIds.PoolFull, again.ToString());
+        Assert.Contains("Nothing was fetched", again.Message, StringComparison.Ordinal);
+
+        await ReplacePoolAndInstallAsync(FullPoolS3.Fat);
+    }
+
+    /// <summary>The pool's metadata blocks (used, total) from dmsetup status.</summary>
+    private async Task<(long Used, long Total)> MetadataBlocksAsync()
+    {
+        var status = DmThinPoolStatusOf((await FlyImages.Processes.ProcessRunner.RunCheckedAsync("dmsetup", ["status", PoolName])).StandardOutput);
+        return (status.MetadataUsedBlocks, status.MetadataTotalBlocks);
+    }
+
+    private static FlyImages.ThinPools.DeviceMapper.DmThinPoolStatus DmThinPoolStatusOf(string output) => FlyImages.ThinPools.DeviceMapper.DmThinPoolStatus.Parse(output);
+
     /// <summary>The bytes a file has allocated (statx blocks, 512 bytes each).</summary>
     private static long AllocatedBytes(string path)
     {
