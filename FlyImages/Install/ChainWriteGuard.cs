@@ -160,12 +160,11 @@ internal sealed class ChainWriteGuard(IThinPool pool)
     }
 
     /// <summary>
-    /// Whether the pool's metadata is (all but) used up: dm-thin keeps back a tenth of it (at most 16 MiB) and
-    /// turns the pool read-only once only that reserve is left.
+    /// Whether the pool's metadata is (all but) used up: under 2 % free. dm-thin's status counts the tenth of the
+    /// metadata it keeps back (at most 16 MiB) as used, and the pool turns read-only when that shows all used.
     /// </summary>
     internal static bool MetadataFull(ThinPoolStatus status)
-        => status.MetadataTotalBytes > 0
-            && status.MetadataFreeBytes <= Math.Min(16L << 20, status.MetadataTotalBytes / 10) + (status.MetadataTotalBytes / 50);
+        => status.MetadataTotalBytes > 0 && status.MetadataFreeBytes < Math.Max(status.MetadataTotalBytes / 50, 4096);
 
     private static string MetadataUse(ThinPoolStatus status)
         => $"{ByteSize.Format(status.MetadataUsedBytes)} used of {ByteSize.Format(status.MetadataTotalBytes)}";
