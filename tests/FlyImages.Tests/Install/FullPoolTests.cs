@@ -331,7 +331,7 @@ public sealed class OwnXfsFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
 
 /// <summary>A devicemapper thin-pool (made with error_if_no_space: writes to the full pool fail, never queue).</summary>
 [Trait(Requirements.Category, Requirements.DeviceMapper)]
-public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
+public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3, Xunit.Abstractions.ITestOutputHelper output) : FullPoolTests(s3)
 {
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.DeviceMapper;
 
@@ -372,6 +372,7 @@ public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
         Assert.DoesNotContain(Context.Warnings, w => w.Contains("could not be discarded", StringComparison.Ordinal));
         Assert.Equal(2, Context.Verbose.Count(v => v.Contains("before deleting it", StringComparison.Ordinal)));
         var after = AllocatedBytes(dataFile);
+        output.WriteLine($"data file allocated: {before} bytes after the install, {after} after the removal");
         Assert.True(before - after >= 16L << 20, $"the data file went from {before} to {after} allocated bytes; the image's chains held 20 MiB");
     }
 
@@ -414,6 +415,7 @@ public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
         }
 
         var (usedBefore, totalBlocks) = await MetadataBlocksAsync();
+        output.WriteLine($"metadata blocks used: {usedAtStart} of {totalBlocks} after the pool was made, {usedBefore} after {made} filler devices");
         Assert.True(totalBlocks - usedBefore <= spare, $"{made} filler devices made; {usedAtStart} then {usedBefore} of {totalBlocks} metadata blocks used");
         Assert.Equal(ThinPoolMode.ReadWrite, (await new ThinPoolCatalog(Store).GetStatusAsync(PoolName, Context)).Mode);
 
@@ -423,6 +425,7 @@ public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
         Assert.Contains("metadata", e.ToString(), StringComparison.Ordinal);
         Assert.Contains("used of 2.00 MiB", e.ToString(), StringComparison.Ordinal);
         Assert.Contains("-MetadataSize", e.RecommendedAction, StringComparison.Ordinal);
+        output.WriteLine($"the install failed: {e.Message} | {e.RecommendedAction}");
         var status = await new ThinPoolCatalog(Store).GetStatusAsync(PoolName, Context);
         Assert.True(status.Mode is ThinPoolMode.ReadOnly or ThinPoolMode.NeedsCheck, $"the pool is {status.Mode}: {status.ModeDetail}");
 
