@@ -114,6 +114,7 @@ internal sealed class ChainWriteGuard(IThinPool pool)
         }
 
         var why = Exhausted(status)
+            ?? (MetadataFull(status) ? $"pool '{pool.Name}' is out of metadata space ({MetadataUse(status)})" : null)
             ?? (status.Mode == ThinPoolMode.OutOfDataSpace || (status.DataTotalBytes > 0 && status.DataFreeBytes < Math.Min(NearlyFull, status.DataTotalBytes / 20))
                 ? $"pool '{pool.Name}' is out of data space ({ByteSize.Format(status.DataUsedBytes)} used of {ByteSize.Format(status.DataTotalBytes)})"
                 : null);
@@ -135,30 +136,74 @@ internal sealed class ChainWriteGuard(IThinPool pool)
     private const string Advice = "Replace the pool with a bigger one (Remove-FlyThinPool, then Initialize-FlyThinPool -DataSize ...) or free space in it, then install again: downloaded blobs are kept.";
 
     /// <summary>Why the pool can take no more writes (out of data or metadata space, or in a mode that refuses them), or null.</summary>
-    private string? Exhausted(ThinPoolStatus status)
+    private string? Exhausted(ThinPoolStatus status) => Exhausted(pool.Name, status);
+
+    /// <summary>Why pool <paramref name="name"/> can take no more writes, or null; names its metadata when that is what ran out.</summary>
+    internal static string? Exhausted(string name, ThinPoolStatus status)
     {
         if (status.Mode is ThinPoolMode.ReadOnly or ThinPoolMode.Failed or ThinPoolMode.NeedsCheck)
         {
-            var metadataFull = status.MetadataTotalBytes > 0 && status.MetadataFreeBytes < status.MetadataTotalBytes / 50;
-            return $"pool '{pool.Name}' went {status.Mode}{(metadataFull ? $" with its metadata full ({ByteSize.Format(status.MetadataUsedBytes)} used of {ByteSize.Format(status.MetadataTotalBytes)})" : "")}{(status.ModeDetail is null ? "" : $" ({status.ModeDetail})")}";
+            return $"pool '{name}' went {status.Mode}{(MetadataFull(status) ? $" with its metadata full ({MetadataUse(status)})" : "")}{(status.ModeDetail is null ? "" : $" ({status.ModeDetail})")}";
         }
 
         if (status.MetadataTotalBytes > 0 && status.MetadataFreeBytes <= 0)
         {
-            return $"pool '{pool.Name}' is out of metadata space ({ByteSize.Format(status.MetadataUsedBytes)} used of {ByteSize.Format(status.MetadataTotalBytes)})";
+            return $"pool '{name}' is out of metadata space ({MetadataUse(status)})";
         }
 
         if ((status.DataTotalBytes > 0 && status.DataFreeBytes <= 0) || (status.Backend == ThinPoolBackend.DeviceMapper && status.Mode == ThinPoolMode.OutOfDataSpace))
         {
-            return $"pool '{pool.Name}' is out of data space ({ByteSize.Format(status.DataUsedBytes)} used of {ByteSize.Format(status.DataTotalBytes)})";
+            return $"pool '{name}' is out of data space ({ByteSize.Format(status.DataUsedBytes)} used of {ByteSize.Format(status.DataTotalBytes)})";
         }
 
         return null;
     }
 
+    /// <summary>
+    /// Whether the pool's metadata is (all but) used up: under 2 % free. dm-thin's status counts the tenth of the
+    /// metadata it keeps back (at most 16 MiB) as used, and the pool turns read-only when that shows all used.
+    /// </summary>
+    internal static bool MetadataFull(ThinPoolStatus status)
+        => status.MetadataTotalBytes > 0 && status.MetadataFreeBytes < Math.Max(status.MetadataTotalBytes / 50, 4096);
+
+    private static string MetadataUse(ThinPoolStatus status)
+        => $"{ByteSize.Format(status.MetadataUsedBytes)} used of {ByteSize.Format(status.MetadataTotalBytes)}";
+
+    /// <summary>What to do about a full pool: a bigger -MetadataSize when its metadata ran out, else a bigger pool.</summary>
+    internal static string AdviceFor(ThinPoolStatus status) => MetadataFull(status) ? MetadataAdvice : Advice;
+
+    private const string MetadataAdvice = "Replace the pool with one of a larger -MetadataSize (Remove-FlyThinPool, then Initialize-FlyThinPool -MetadataSize ...; a read-only pool can still be removed), then install again: downloaded blobs are kept.";
+
+    /// <summary>
+    /// Before an install fetches anything: a pool that is read-only, needs a check or failed takes no new
+    /// devices, so the install is refused at once: PoolFull naming the metadata when it ran out, else ThinPoolUnavailable.
+    /// </summary>
+    internal static void RefuseUnusable(string name, ThinPoolStatus status)
+    {
+        if (status.Mode is not (ThinPoolMode.ReadOnly or ThinPoolMode.NeedsCheck or ThinPoolMode.Failed))
+        {
+            return;
+        }
+
+        if (MetadataFull(status))
+        {
+            throw new FlyException(ErrorIds.PoolFull, FlyErrorCategory.QuotaExceeded,
+                $"Pool '{name}' is out of metadata space ({MetadataUse(status)}) and went {status.Mode}: it takes no new devices. Nothing was fetched or written.", name)
+            {
+                RecommendedAction = MetadataAdvice,
+            };
+        }
+
+        throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable,
+            $"Pool '{name}' is in mode {status.Mode}{(status.ModeDetail is null ? "" : $" ({status.ModeDetail})")}: it takes no new devices. Nothing was fetched or written.", name)
+        {
+            RecommendedAction = "Check the pool (dmsetup status, thin_check), or replace it (Remove-FlyThinPool, then Initialize-FlyThinPool), then install again.",
+        };
+    }
+
     private FlyException Full(ChainPlan chain, string why, ThinPoolStatus status, Exception? inner) => new(ErrorIds.PoolFull, FlyErrorCategory.QuotaExceeded,
         $"Layer {chain.Depth} ({chain.LayerDigest}) does not fit: {why}. Its device is discarded; nothing is recorded Ready.", pool.Name, inner)
     {
-        RecommendedAction = status.Mode == ThinPoolMode.Unavailable ? "Run Initialize-FlyThinPool to bring the pool back." : Advice,
+        RecommendedAction = status.Mode == ThinPoolMode.Unavailable ? "Run Initialize-FlyThinPool to bring the pool back." : AdviceFor(status),
     };
 }

@@ -66,6 +66,12 @@ public sealed class ImageInstaller
     /// </summary>
     public async Task<InstallResult> InstallAsync(IImageSource source, Image image, IOperationContext context, int activityId = 1)
     {
+        if (options.Force || new ImageRepository(store).Find(image.Source, image.Name)?.State != ImageState.Ready)
+        {
+            // a read-only, needs_check or failed pool takes no new devices: say so before fetching anything
+            ChainWriteGuard.RefuseUnusable(pool.Name, await pool.GetStatusAsync(context).ConfigureAwait(false));
+        }
+
         var bars = new InstallBars(context, image.Name, activityId);
         var steps = new ImageInstallSteps(source, content, pool, options)
         {

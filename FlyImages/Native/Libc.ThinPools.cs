@@ -35,6 +35,12 @@ internal static partial class Libc
         /// <summary>BLKFLSBUF (_IO(0x12, 97)): write back and drop a block device's buffer cache, so reads go to the device.</summary>
         internal const ulong BLKFLSBUF = 0x1261;
 
+        /// <summary>BLKDISCARD (_IO(0x12, 119)): discard a byte range (argument: uint64[2] start, length) of a block device.</summary>
+        internal const ulong BLKDISCARD = 0x1277;
+
+        /// <summary>BLKGETSIZE64 (_IOR(0x12, 114, size_t)): a block device's size in bytes (argument: uint64*).</summary>
+        internal const ulong BLKGETSIZE64 = 0x80081272;
+
         /// <summary>LOOP_CLR_FD: detach a loop device.</summary>
         internal const ulong LOOP_CLR_FD = 0x4C01;
 

@@ -50,7 +50,12 @@ internal interface IThinPoolDriver
 
     Task DeactivateAsync(int deviceId, CancellationToken cancellationToken);
 
-    Task DeleteAsync(int deviceId, CancellationToken cancellationToken);
+    /// <summary>
+    /// Removes <paramref name="deviceId"/> (of <paramref name="size"/> bytes) from the pool, giving its blocks back
+    /// (devicemapper discards the whole device first; a failed discard is a warning through
+    /// <paramref name="context"/>). The engine's one deletion path calls it, after the device is deactivated.
+    /// </summary>
+    Task DeleteAsync(int deviceId, long size, IOperationContext context);
 
     /// <summary>Stops I/O on an active device and makes its data consistent (dm suspend / filesystem freeze).</summary>
     Task SuspendAsync(int deviceId, CancellationToken cancellationToken);

@@ -331,9 +331,8 @@ internal sealed partial class ThinPool : IThinPool
 
     private async Task DeleteCoreAsync(ThinDevice device, IOperationContext context)
     {
-        var ct = context.CancellationToken;
         await DeactivateCoreAsync(device, context).ConfigureAwait(false);
-        await StepAsync(device, ThinDeviceState.Removing, () => RetryBusyAsync(() => driver.DeleteAsync(device.DeviceId, ct), device, context), null).ConfigureAwait(false);
+        await StepAsync(device, ThinDeviceState.Removing, () => RetryBusyAsync(() => driver.DeleteAsync(device.DeviceId, device.SizeBytes, context), device, context), null).ConfigureAwait(false);
         repository.DeleteDevice(Name, device.DeviceId);
         repository.BumpTransaction(Name);
         context.WriteVerbose($"Pool '{Name}': deleted device {device.DeviceId} '{ThinPoolNames.Printable(device.Name)}'.");

@@ -142,8 +142,9 @@ public sealed class ThinPoolCatalog
     }
 
     /// <summary>
-    /// Deletes every device of the pool, then the pool itself when FlyImages made it (an adopted pool is
-    /// left in place), then its record. Returns false when ShouldProcess declined.
+    /// Deletes every device of the pool (a devicemapper pool FlyImages made: deactivates them, as its metadata
+    /// file goes with it, so a read-only pool can be torn down), then the pool itself when FlyImages made it (an
+    /// adopted pool is left in place), then its record. Returns false when ShouldProcess declined.
     /// </summary>
     public async Task<bool> RemoveAsync(string name, IOperationContext context)
     {
@@ -155,9 +156,17 @@ public sealed class ThinPoolCatalog
         }
 
         var pool = (ThinPool)await OpenRecordAsync(record, context, reconcile: false).ConfigureAwait(false);
+        // a devicemapper pool FlyImages made goes with its metadata file: its devices are only deactivated, which
+        // also works when the pool went read-only (out of metadata space, needs_check), where deletes are refused
+        var wholePoolGoes = record.Owned && record.Backend == ThinPoolBackend.DeviceMapper;
         foreach (var device in pool.ListDevices())
         {
-            await pool.DeleteAsync(device.Name, context).ConfigureAwait(false);
+            await (wholePoolGoes ? pool.DeactivateAsync(device.Name, context) : pool.DeleteAsync(device.Name, context)).ConfigureAwait(false);
+        }
+
+        if (wholePoolGoes)
+        {
+            context.WriteVerbose($"Pool '{name}': its devices were deactivated; they go with the pool's metadata file.");
         }
 
         await pool.Driver.DestroyAsync(context.CancellationToken).ConfigureAwait(false);

@@ -106,7 +106,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
         }
     }
 
-    public Task DeleteAsync(int deviceId, CancellationToken cancellationToken)
+    public Task DeleteAsync(int deviceId, long size, IOperationContext context)
     {
         var path = Image(deviceId);
         var attached = LoopDevices.FindByBackingFile(path);

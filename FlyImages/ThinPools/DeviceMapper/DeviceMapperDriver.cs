@@ -1,5 +1,6 @@
 using System.Globalization;
 using FlyImages.Errors;
+using FlyImages.Model;
 using FlyImages.Operations;
 using FlyImages.ThinPools.BlockFile;
 
@@ -19,6 +20,7 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     private readonly ThinPoolOptions options;
     private readonly DmSetup dm;
     private readonly string poolDm;
+    private bool discardPathReported;
 
     public DeviceMapperDriver(ThinPoolRecord record, ThinPoolOptions options)
     {
@@ -197,8 +199,17 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         }
     }
 
-    public async Task DeleteAsync(int deviceId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The one way a thin device leaves the pool: activated if it is not, its whole range discarded
+    /// (<see cref="BlockDiscard"/>, as containerd's discard_blocks: the pool frees its blocks and a loop-backed
+    /// data device gives them back to its file), deactivated, then deleted from the pool's metadata. A discard
+    /// that fails is a warning, never a failure of the deletion.
+    /// </summary>
+    public async Task DeleteAsync(int deviceId, long size, IOperationContext context)
     {
+        var cancellationToken = context.CancellationToken;
+        await DiscardAsync(deviceId, size, context).ConfigureAwait(false);
+        await DeactivateAsync(deviceId, cancellationToken).ConfigureAwait(false);
         try
         {
             await dm.RunAsync(["message", poolDm, "0", $"delete {Id(deviceId)}"], DeviceName(deviceId), cancellationToken).ConfigureAwait(false);
@@ -206,6 +217,73 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         catch (DmSetupException e) when (e.Errno == DmErrno.NoData)
         {
             // already gone
+        }
+    }
+
+    private async Task DiscardAsync(int deviceId, long size, IOperationContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        var name = DeviceName(deviceId);
+        try
+        {
+            if (await PoolModeAsync(cancellationToken).ConfigureAwait(false) is { } mode and not ThinPoolMode.ReadWrite and not ThinPoolMode.OutOfDataSpace)
+            {
+                context.WriteVerbose($"Pool '{record.Name}': device {deviceId} is deleted without a discard: the pool is in mode {mode}.");
+                return;
+            }
+
+            await ReportDiscardPathAsync(context).ConfigureAwait(false);
+            var path = await ActivateAsync(deviceId, size, cancellationToken).ConfigureAwait(false);
+            var bytes = BlockDiscard.DiscardAll(path);
+            context.WriteVerbose($"Pool '{record.Name}': discarded {ByteSize.Format(bytes)} of device {deviceId} before deleting it.");
+        }
+        catch (Exception e) when (e is IOException or FlyException && !cancellationToken.IsCancellationRequested)
+        {
+            context.WriteWarning($"Pool '{record.Name}': device {deviceId} ('{name}') could not be discarded before it is deleted, so the pool's data file may keep its blocks allocated: {e.Message}");
+        }
+    }
+
+    /// <summary>The pool's mode from its status; null when it cannot be read (the discard then tries anyway).</summary>
+    private async Task<ThinPoolMode?> PoolModeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return DmThinPoolStatus.Parse(await dm.RunAsync(["status", poolDm], poolDm, cancellationToken).ConfigureAwait(false)).Mode;
+        }
+        catch (Exception e) when (e is DmSetupException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Once per driver: says (verbose) when a discard cannot reach the data device's backing file: the pool
+    /// table ignores discards or does not pass them down, or the loop device under it takes none.
+    /// </summary>
+    private async Task ReportDiscardPathAsync(IOperationContext context)
+    {
+        if (discardPathReported)
+        {
+            return;
+        }
+
+        discardPathReported = true;
+        if (await ReadTableAsync(dm, poolDm, context.CancellationToken).ConfigureAwait(false) is not { } table)
+        {
+            return;
+        }
+
+        foreach (var feature in table.Features.Where(f => f is "ignore_discard" or "no_discard_passdown"))
+        {
+            context.WriteVerbose($"Pool '{record.Name}': the thin-pool table of '{poolDm}' has '{feature}': a deleted device's blocks return to the pool but not to its data device's backing file.");
+        }
+
+        foreach (var loop in LoopDevices.List())
+        {
+            if (LoopDevices.DeviceNumber(loop.Name) is { } n && $"{n.Major}:{n.Minor}" == table.DataDevice && BlockDiscard.LoopTakesDiscards(loop.Name) == false)
+            {
+                context.WriteVerbose($"Pool '{record.Name}': the data loop device '{loop.Name}' takes no discards (/sys/block/{loop.Name}/queue/discard_max_bytes is 0; the filesystem of '{loop.BackingFile}' cannot punch holes): deleted devices leave its file allocated.");
+            }
         }
     }
 

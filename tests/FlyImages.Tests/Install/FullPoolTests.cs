@@ -82,7 +82,7 @@ public sealed class FullPoolS3 : IAsyncLifetime, IDisposable
 /// </summary>
 public abstract class FullPoolTests : IClassFixture<FullPoolS3>, IAsyncLifetime
 {
-    private static readonly InstallOptions Options = new() { DeviceSize = 128L << 20 };
+    protected static readonly InstallOptions Options = new() { DeviceSize = 128L << 20 };
     private readonly FullPoolS3 s3;
     private readonly TempDirectory dir = new("flyimages-fullpool");
     private readonly FaultProxy proxy;
@@ -331,7 +331,7 @@ public sealed class OwnXfsFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
 
 /// <summary>A devicemapper thin-pool (made with error_if_no_space: writes to the full pool fail, never queue).</summary>
 [Trait(Requirements.Category, Requirements.DeviceMapper)]
-public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
+public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3, Xunit.Abstractions.ITestOutputHelper output) : FullPoolTests(s3)
 {
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.DeviceMapper;
 
@@ -348,6 +348,119 @@ public sealed class DeviceMapperFullPoolTests(FullPoolS3 s3) : FullPoolTests(s3)
         Assert.Contains(" 1 error_if_no_space", table.StandardOutput, StringComparison.Ordinal);
         var status = await FlyImages.Processes.ProcessRunner.RunCheckedAsync("dmsetup", ["status", PoolName]);
         Assert.Contains("error_if_no_space", status.StandardOutput, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Issue 13: a deleted device's blocks go back to the loop-backed pool's data file (each device is discarded
+    /// before it is deleted): the file's allocated bytes fall by most of the image's 20 MiB of random data.
+    /// </summary>
+    [SkippableFact]
+    public async Task Removing_an_image_discards_its_devices_so_the_pools_data_file_gives_their_blocks_back()
+    {
+        RequireBackend();
+        await InitializePoolAsync(160L << 20);
+        Assert.Equal(InstallState.Ready, (await InstallAsync(FullPoolS3.Fat, Options)).State);
+        var dataFile = ThinPoolLayout.DataFile(Store.RootPath, PoolName);
+        var before = AllocatedBytes(dataFile);
+        Assert.True(before >= 20L << 20, $"the data file holds only {before} bytes after the install");
+
+        var removed = await new FlyImages.Lifecycle.ImageRemoval(Store).RemoveAsync(PublicBucketLayout.SourceUri, FullPoolS3.Fat, new FlyImages.Lifecycle.ImageRemovalOptions(), Context);
+
+        Assert.True(removed.Complete, string.Join("; ", removed.Left));
+        Assert.Equal(2, removed.Chains.Length);
+        Assert.Empty(new ThinPoolRepository(Store).ListDevices(PoolName));
+        Assert.DoesNotContain(Context.Warnings, w => w.Contains("could not be discarded", StringComparison.Ordinal));
+        Assert.Equal(2, Context.Verbose.Count(v => v.Contains("before deleting it", StringComparison.Ordinal)));
+        var after = AllocatedBytes(dataFile);
+        output.WriteLine($"data file allocated: {before} bytes after the install, {after} after the removal");
+        Assert.True(before - after >= 16L << 20, $"the data file went from {before} to {after} allocated bytes; the image's chains held 20 MiB");
+    }
+
+    /// <summary>
+    /// Issue 16 on devicemapper: a pool whose metadata runs out. The smallest metadata device (2 MiB, 512 blocks of
+    /// 4 KiB) is filled without writing data (filling it with mappings took 8.5 minutes in the VM): the pool gets a
+    /// huge sparse data device, whose space map takes one metadata bitmap block per 16320 data blocks (about 408 of
+    /// the 512), and a few empty thin devices made here (one metadata block each: an empty mapping tree) top it up
+    /// until 3 blocks are left (dm-thin's status counts the tenth it keeps back as used; the pool turns read-only at
+    /// total). The install's own devices and writes then run it out: PoolFull naming the metadata and -MetadataSize,
+    /// nothing Ready, nothing left active or mounted; the read-only pool refuses the next install before fetching,
+    /// can be removed, and a new pool installs the image without downloading it again.
+    /// </summary>
+    [SkippableFact]
+    public async Task A_pool_whose_metadata_fills_fails_the_install_naming_the_metadata_and_a_replaced_pool_installs_without_downloading_again()
+    {
+        RequireBackend();
+        const long bitmapEntries = (4096 - 16) * 4; // 2 bits a data block, after a 16-byte header
+        await new ThinPoolCatalog(Store).InitializeAsync(new ThinPoolSpec
+        {
+            Name = PoolName, Backend = ThinPoolBackendChoice.DeviceMapper, DataSize = 408 * bitmapEntries * (64L << 10), BlockSize = 64L << 10,
+            MetadataSize = ThinPoolSizing.MinMetadataSize, FreeSpaceFloorPercent = 0,
+        }, Context);
+        const int spare = 3;
+        var made = 0;
+        var (usedAtStart, _) = await MetadataBlocksAsync();
+        for (var pass = 0; pass < 3; pass++)
+        {
+            var (used, total) = await MetadataBlocksAsync();
+            var toMake = total - used - spare;
+            if (toMake <= 0)
+            {
+                break;
+            }
+
+            for (var i = 0; i < toMake; i++, made++)
+            {
+                await FlyImages.Processes.ProcessRunner.RunCheckedAsync("dmsetup", ["message", PoolName, "0", $"create_thin {1_000_000 + made}"]);
+            }
+        }
+
+        var (usedBefore, totalBlocks) = await MetadataBlocksAsync();
+        output.WriteLine($"metadata blocks used: {usedAtStart} of {totalBlocks} after the pool was made, {usedBefore} after {made} filler devices");
+        Assert.True(totalBlocks - usedBefore <= spare, $"{made} filler devices made; {usedAtStart} then {usedBefore} of {totalBlocks} metadata blocks used");
+        Assert.Equal(ThinPoolMode.ReadWrite, (await new ThinPoolCatalog(Store).GetStatusAsync(PoolName, Context)).Mode);
+
+        var e = await Assert.ThrowsAsync<FlyException>(() => InstallAsync(FullPoolS3.Fat, Options));
+
+        Assert.True(e.ErrorId == ErrorIds.PoolFull, e.ToString());
+        Assert.Contains("metadata", e.ToString(), StringComparison.Ordinal);
+        Assert.Contains("used of 2.00 MiB", e.ToString(), StringComparison.Ordinal);
+        Assert.Contains("-MetadataSize", e.RecommendedAction, StringComparison.Ordinal);
+        output.WriteLine($"the install failed: {e.Message} | {e.RecommendedAction}");
+        var status = await new ThinPoolCatalog(Store).GetStatusAsync(PoolName, Context);
+        Assert.True(status.Mode is ThinPoolMode.ReadOnly or ThinPoolMode.NeedsCheck, $"the pool is {status.Mode}: {status.ModeDetail}");
+
+        // nothing Ready, nothing active but sealed chains' devices, nothing mounted or attached
+        var image = new ImageRepository(Store).Find(PublicBucketLayout.SourceUri, FullPoolS3.Fat)!;
+        Assert.NotEqual(ImageState.Ready, image.State);
+        var chains = new LayerChainRepository(Store).OfImage(PublicBucketLayout.SourceUri, FullPoolS3.Fat);
+        Assert.Contains(chains, c => c.State != ChainState.Sealed);
+        var sealedIds = new ThinPoolRepository(Store).ListDevices(PoolName)
+            .Where(d => chains.Any(c => c.State == ChainState.Sealed && c.Device == d.Name)).Select(d => d.DeviceId).ToHashSet();
+        await AssertNoLeakedDmDevicesAsync(sealedIds);
+        Assert.Empty(Leaks.MountsUnder(Path.Combine(Store.RootPath, "mounts")));
+
+        // a read-only pool refuses the next install before anything is fetched
+        var again = await Assert.ThrowsAsync<FlyException>(() => InstallAsync(FullPoolS3.Fat, Options));
+        Assert.True(again.ErrorId == ErrorIds.PoolFull, again.ToString());
+        Assert.Contains("Nothing was fetched", again.Message, StringComparison.Ordinal);
+
+        await ReplacePoolAndInstallAsync(FullPoolS3.Fat);
+    }
+
+    /// <summary>The pool's metadata blocks (used, total) from dmsetup status.</summary>
+    private async Task<(long Used, long Total)> MetadataBlocksAsync()
+    {
+        var status = DmThinPoolStatusOf((await FlyImages.Processes.ProcessRunner.RunCheckedAsync("dmsetup", ["status", PoolName])).StandardOutput);
+        return (status.MetadataUsedBlocks, status.MetadataTotalBlocks);
+    }
+
+    private static FlyImages.ThinPools.DeviceMapper.DmThinPoolStatus DmThinPoolStatusOf(string output) => FlyImages.ThinPools.DeviceMapper.DmThinPoolStatus.Parse(output);
+
+    /// <summary>The bytes a file has allocated (statx blocks, 512 bytes each).</summary>
+    private static long AllocatedBytes(string path)
+    {
+        Assert.Equal(0, FlyImages.Native.Libc.statx(FlyImages.Native.Libc.AT_FDCWD, path, 0, FlyImages.Native.Libc.STATX_BASIC_STATS, out var st));
+        return (long)st.Blocks * 512;
     }
 
     protected override async Task AssertNoLeakedDmDevicesAsync(IReadOnlySet<int> sealedIds)

@@ -54,6 +54,38 @@ public sealed class FullPoolUnitTests
     }
 
     [Fact]
+    public void A_read_only_pool_refuses_an_install_before_fetching_naming_the_metadata_when_that_ran_out()
+    {
+        // dm-thin turns a pool read-only once its status shows the metadata used up (it counts its reserve as used)
+        var status = DmThinPoolStatus.Parse("0 327680 thin-pool 12 509/512 40/2560 - ro discard_passdown error_if_no_space - 128\n");
+        Assert.Equal(ThinPoolMode.ReadOnly, status.Mode);
+        var full = Status(ThinPoolMode.ReadOnly, status.MetadataUsedBlocks * 4096, status.MetadataTotalBlocks * 4096);
+        Assert.True(FlyImages.Install.ChainWriteGuard.MetadataFull(full));
+        var e = Assert.Throws<FlyException>(() => FlyImages.Install.ChainWriteGuard.RefuseUnusable("p", full));
+        Assert.Equal(ErrorIds.PoolFull, e.ErrorId);
+        Assert.Contains("out of metadata space (1.99 MiB used of 2.00 MiB)", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was fetched", e.Message, StringComparison.Ordinal);
+        Assert.Contains("-MetadataSize", e.RecommendedAction, StringComparison.Ordinal);
+        Assert.Contains("metadata full", FlyImages.Install.ChainWriteGuard.Exhausted("p", full), StringComparison.Ordinal);
+
+        // read-only (or needs_check, failed) for another reason: unavailable, not full
+        var other = Assert.Throws<FlyException>(() => FlyImages.Install.ChainWriteGuard.RefuseUnusable("p", Status(ThinPoolMode.NeedsCheck, 100 << 12, 512 << 12)));
+        Assert.Equal(ErrorIds.ThinPoolUnavailable, other.ErrorId);
+        Assert.Contains("NeedsCheck", other.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("metadata", FlyImages.Install.ChainWriteGuard.Exhausted("p", Status(ThinPoolMode.ReadOnly, 100 << 12, 512 << 12)), StringComparison.Ordinal);
+
+        // a writable pool, even with its metadata nearly used, is not refused up front
+        FlyImages.Install.ChainWriteGuard.RefuseUnusable("p", Status(ThinPoolMode.ReadWrite, 500 << 12, 512 << 12));
+        FlyImages.Install.ChainWriteGuard.RefuseUnusable("p", Status(ThinPoolMode.OutOfDataSpace, 10 << 12, 512 << 12));
+    }
+
+    private static ThinPoolStatus Status(ThinPoolMode mode, long metadataUsed, long metadataTotal) => new()
+    {
+        Name = "p", Backend = ThinPoolBackend.DeviceMapper, Mode = mode, MetadataUsedBytes = metadataUsed, MetadataTotalBytes = metadataTotal,
+        DataUsedBytes = 1 << 20, DataTotalBytes = 160 << 20,
+    };
+
+    [Fact]
     public void A_pool_never_reports_more_than_100_percent_used()
     {
         var status = new ThinPoolStatus { Name = "p", Backend = ThinPoolBackend.BlockFile, Mode = ThinPoolMode.OutOfDataSpace, DataUsedBytes = 60 << 20, DataTotalBytes = 48 << 20 };

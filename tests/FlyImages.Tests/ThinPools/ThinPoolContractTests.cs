@@ -314,7 +314,7 @@ public abstract class ThinPoolContractTests : IAsyncLifetime
         finally
         {
             await pool.Driver.DeactivateAsync(strayId, CancellationToken.None);
-            await pool.Driver.DeleteAsync(strayId, CancellationToken.None);
+            await pool.Driver.DeleteAsync(strayId, 16 * MiB, Context);
         }
     }
 
