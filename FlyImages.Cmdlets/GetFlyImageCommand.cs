@@ -96,6 +96,11 @@ public sealed class GetFlyImageCommand : SourceCmdlet
     private IReadOnlyList<Image> ListSource()
     {
         var options = BuildSourceOptions();
+        if (LookUpImages(options, ExistingStore(), Name) is { } found)
+        {
+            return found; // names without wildcards: each image's own prefix, not the whole source
+        }
+
         var key = $"{FlyEnvironment.ResolveSource(options.Source)}|{options.Endpoint}|{options.Region}";
         if (!listings.TryGetValue(key, out var images))
         {

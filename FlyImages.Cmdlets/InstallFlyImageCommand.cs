@@ -64,7 +64,6 @@ public sealed class InstallFlyImageCommand : FetchCmdlet
 {
     private FlyStore? store;
     private ImageInstaller? installer;
-    private int activity;
 
     /// <summary>
     /// The name of the thin pool to install into. Default: the store's default pool (the first one
@@ -135,7 +134,6 @@ public sealed class InstallFlyImageCommand : FetchCmdlet
 
             TryPerItem(() =>
             {
-                var id = 1 + (3 * activity++);
                 var result = RunCore(async context =>
                 {
                     await CollectFirstAsync(context).ConfigureAwait(false);
@@ -150,7 +148,7 @@ public sealed class InstallFlyImageCommand : FetchCmdlet
                     }
 
                     using var source = ImageSourceFactory.Create(options, context);
-                    return await installer.InstallAsync(source, image, context, id).ConfigureAwait(false);
+                    return await installer.InstallAsync(source, image, context).ConfigureAwait(false);
                 });
                 WriteVerbose(result.DidWork ? $"'{image.Name}' is Ready (run {result.RunId})." : $"'{image.Name}' was already Ready: nothing to do.");
                 WriteObject(WithConnectionOf(new ImageRepository(OpenStore()).Find(image.Source, image.Name) ?? result.Image, image));

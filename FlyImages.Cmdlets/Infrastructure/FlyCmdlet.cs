@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Runtime.CompilerServices;
 using FlyImages.Configuration;
 using FlyImages.Errors;
 using FlyImages.Operations;
@@ -33,6 +35,15 @@ public abstract class FlyCmdlet : PSCmdlet
     protected string ResolvedStorePath => FlyEnvironment.ResolveStorePath(StorePath is null ? null : GetUnresolvedProviderPathFromPSPath(StorePath));
 
     protected override void StopProcessing() => stopping.Cancel();
+
+    /// <summary>
+    /// The progress activity ids of this runspace: every bar of every FlyImages cmdlet in it (a listing piped into
+    /// installs, each install's bars) takes its own id from this one allocator.
+    /// </summary>
+    protected ActivityIds ProgressIds
+        => Runspace.DefaultRunspace is { } runspace ? RunspaceActivityIds.GetValue(runspace, _ => new ActivityIds()) : ActivityIds.Shared;
+
+    private static readonly ConditionalWeakTable<Runspace, ActivityIds> RunspaceActivityIds = new();
 
     /// <summary>
     /// The store at <see cref="ResolvedStorePath"/> if it exists, opened once per invocation; null when there is
@@ -118,9 +129,12 @@ public abstract class FlyCmdlet : PSCmdlet
         {
             this.cmdlet = cmdlet;
             CancellationToken = token;
+            ActivityIds = cmdlet.ProgressIds;
         }
 
         public CancellationToken CancellationToken { get; }
+
+        public ActivityIds ActivityIds { get; }
 
         public void WriteProgress(ProgressReport report) => Post(() =>
         {

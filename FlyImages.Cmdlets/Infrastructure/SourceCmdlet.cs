@@ -132,20 +132,48 @@ public abstract class SourceCmdlet : FlyCmdlet
     /// </summary>
     protected IReadOnlyList<Image> ResolveImageNames(SourceOptions options, FlyStore? store, IEnumerable<string> names)
     {
-        var (matched, missing) = new NameMatcher(names).Select(ListSource(options, store), i => i.Name);
+        var list = names.ToArray();
+        var (matched, missing) = new NameMatcher(list).Select(LookUpImages(options, store, list) ?? ListSource(options, store), i => i.Name);
         WriteNotFound(missing, FlyEnvironment.ResolveSource(options.Source));
         return matched;
     }
 
+    /// <summary>How many images one command looks up by their own prefix before it lists the whole source instead.</summary>
+    public const int MaxImagesLookedUp = 16;
+
+    private int lookedUp;
+
+    /// <summary>
+    /// The images named by <paramref name="names"/>, each from a listing of its own prefix and one store lookup, not a
+    /// listing of the whole source. Null when the whole source must be listed: no names, a wildcard, more than
+    /// <see cref="MaxImagesLookedUp"/> lookups in this command, or a name the source has not as typed (names match
+    /// case-insensitively).
+    /// </summary>
+    protected IReadOnlyList<Image>? LookUpImages(SourceOptions options, FlyStore? store, IReadOnlyList<string>? names)
+    {
+        var exact = names?.Where(n => n is not null).Distinct(StringComparer.Ordinal).ToArray() ?? [];
+        if (exact.Length == 0 || exact.Any(WildcardPattern.ContainsWildcardCharacters) || lookedUp + exact.Length > MaxImagesLookedUp)
+        {
+            return null;
+        }
+
+        lookedUp += exact.Length;
+        var found = ReadSource(options, (source, context) => ImageCatalog.FindAsync(source, exact, store, context));
+        return found.Count == exact.Length ? found : null;
+    }
+
     /// <summary>Every image the source offers, with the store's state of each and its connection; a failure stops the pipeline.</summary>
     protected IReadOnlyList<Image> ListSource(SourceOptions options, FlyStore? store)
+        => ReadSource(options, (source, context) => ImageCatalog.ListAsync(source, store, context));
+
+    private IReadOnlyList<Image> ReadSource(SourceOptions options, Func<IImageSource, Operations.IOperationContext, Task<IReadOnlyList<Image>>> read)
     {
         try
         {
             var listed = RunCore(async context =>
             {
                 using var source = ImageSourceFactory.Create(options, context);
-                return await ImageCatalog.ListAsync(source, store, context).ConfigureAwait(false);
+                return await read(source, context).ConfigureAwait(false);
             });
             return listed.Select(i => WithConnection(i, options)).ToArray();
         }

@@ -11,8 +11,6 @@ namespace FlyImages.Content;
 /// </summary>
 internal sealed class FetchProgressBoard : IDisposable
 {
-    private const int BaseId = 100;
-    private const int IdsPerImage = 256;
     private readonly IOperationContext context;
     private readonly IReadOnlyList<Image> images;
     private readonly ConcurrentDictionary<(int Slot, int Layer), LayerProgress> layers = new();
@@ -20,6 +18,10 @@ internal sealed class FetchProgressBoard : IDisposable
     private readonly CancellationTokenSource stop = new();
     private readonly Task loop;
     private readonly object gate = new();
+
+    // every bar's id comes from the context's allocator: (slot, 0) is an image's bar, (slot, n) its layer n's
+    private readonly Dictionary<(int Slot, int Layer), int> ids = [];
+    private readonly Dictionary<int, (int Slot, int Layer)> bars = [];
 
     public FetchProgressBoard(IOperationContext context, IReadOnlyList<Image> images, TimeSpan interval)
     {
@@ -88,7 +90,7 @@ internal sealed class FetchProgressBoard : IDisposable
                 var doneBytes = states.Sum(s => s is null ? 0 : s.Phase == LayerPhase.Done ? s.TotalBytes : s.BytesDone);
                 var doneLayers = states.Count(s => s?.Phase == LayerPhase.Done);
                 var rate = states.Where(s => s?.Phase == LayerPhase.Downloading).Sum(s => s!.BytesPerSecond);
-                var imageId = BaseId + (slot * IdsPerImage);
+                var imageId = IdOf(slot, 0);
                 var eta = rate > 0 ? (int)Math.Min(int.MaxValue, (total - doneBytes) / rate) : -1;
                 context.WriteProgress(new ProgressReport(imageId, $"Saving image {image.Name}",
                     $"{doneLayers} of {image.Layers.Count} layers, {ByteSize.Format(doneBytes)} of {ByteSize.Format(image.Size)}" + (rate > 0 ? $", {ByteSize.Format((long)rate)}/s" : ""),
@@ -97,7 +99,7 @@ internal sealed class FetchProgressBoard : IDisposable
                 for (var i = 0; i < image.Layers.Count; i++)
                 {
                     var layer = image.Layers[i];
-                    var id = imageId + layer.Index;
+                    var id = IdOf(slot, layer.Index);
                     var s = states[i];
                     if (s is null)
                     {
@@ -129,13 +131,24 @@ internal sealed class FetchProgressBoard : IDisposable
         }
     }
 
+    /// <summary>The bar of (slot, layer): a new id from the context's allocator the first time (called under the gate).</summary>
+    private int IdOf(int slot, int layer)
+    {
+        if (!ids.TryGetValue((slot, layer), out var id))
+        {
+            ids[(slot, layer)] = id = context.NewActivityId();
+            bars[id] = (slot, layer);
+        }
+
+        return id;
+    }
+
     private string Activity(int id)
     {
-        var slot = (id - BaseId) / IdsPerImage;
-        var index = (id - BaseId) % IdsPerImage;
+        var (slot, index) = bars.TryGetValue(id, out var bar) ? bar : (-1, 0);
         var image = slot >= 0 && slot < images.Count ? images[slot] : null;
         return image is null ? "Saving" : index == 0 ? $"Saving image {image.Name}" : $"Layer {index} ({image.Layers.FirstOrDefault(l => l.Index == index)?.Key})";
     }
 
-    private static int ParentOf(int id) => (id - BaseId) % IdsPerImage == 0 ? -1 : id - ((id - BaseId) % IdsPerImage);
+    private int ParentOf(int id) => bars.TryGetValue(id, out var bar) && bar.Layer != 0 ? ids[(bar.Slot, 0)] : -1;
 }

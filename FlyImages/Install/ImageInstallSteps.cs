@@ -24,8 +24,10 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
     public async Task<Image> ResolveAsync(Image image, StepContext context)
     {
-        var listed = await ImageCatalog.ListAsync(source, content.Store, context.Operation).ConfigureAwait(false);
-        var current = listed.FirstOrDefault(i => i.Name == image.Name) ?? throw ImageCatalog.NotFound(image.Name, source.Spec.Uri);
+        // a fresh listing (Get-FlyImage's, piped) is reused: the ETag and size of every layer are checked when it is read
+        var current = IsFresh(image) ? image
+            : (await ImageCatalog.FindAsync(source, [image.Name], content.Store, context.Operation).ConfigureAwait(false)).FirstOrDefault(i => i.Name == image.Name)
+                ?? throw ImageCatalog.NotFound(image.Name, source.Spec.Uri);
         if (!current.IsValid)
         {
             throw new FlyException(ErrorIds.ImageInvalid, FlyErrorCategory.InvalidData,
@@ -34,6 +36,11 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
         return current;
     }
+
+    /// <summary>Whether <paramref name="image"/> was listed from this source within <see cref="InstallOptions.ListingReuse"/> (never with -Force).</summary>
+    private bool IsFresh(Image image)
+        => !options.Force && image.ListedAt is { } listedAt && image.Layers.Count > 0 && image.Source == source.Spec.Uri
+            && DateTimeOffset.UtcNow - listedAt is var age && age >= TimeSpan.Zero && age <= options.ListingReuse;
 
     public async Task<FetchedLayer> FetchAsync(Image image, Layer layer, StepContext context)
     {

@@ -62,9 +62,10 @@ public sealed class ImageInstaller
 
     /// <summary>
     /// Installs <paramref name="image"/> from <paramref name="source"/> unless it is Ready. Progress: one bar
-    /// (<paramref name="activityId"/>) with child bars for the download and the unpack.
+    /// (<paramref name="activityId"/>, default: a new id of the context's) with child bars for the download and the
+    /// unpack, each with its own id from the context's allocator.
     /// </summary>
-    public async Task<InstallResult> InstallAsync(IImageSource source, Image image, IOperationContext context, int activityId = 1)
+    public async Task<InstallResult> InstallAsync(IImageSource source, Image image, IOperationContext context, int? activityId = null)
     {
         if (options.Force || new ImageRepository(store).Find(image.Source, image.Name)?.State != ImageState.Ready)
         {
@@ -72,7 +73,7 @@ public sealed class ImageInstaller
             ChainWriteGuard.RefuseUnusable(pool.Name, await pool.GetStatusAsync(context).ConfigureAwait(false));
         }
 
-        var bars = new InstallBars(context, image.Name, activityId);
+        var bars = new InstallBars(context, image.Name, activityId ?? context.NewActivityId());
         var steps = new ImageInstallSteps(source, content, pool, options)
         {
             OnFetchProgress = bars.Download,
@@ -99,6 +100,8 @@ public sealed class ImageInstaller
     /// <summary>The progress bars of one install: the image, its downloads, its unpacking.</summary>
     private sealed class InstallBars(IOperationContext context, string image, int id)
     {
+        private readonly int downloadId = context.NewActivityId();
+        private readonly int unpackId = context.NewActivityId();
         private readonly ConcurrentDictionary<string, LayerProgress> downloads = new(StringComparer.Ordinal);
         private DateTime lastDownload = DateTime.MinValue;
 
@@ -122,25 +125,25 @@ public sealed class ImageInstaller
             var active = downloads.Values.Where(d => d.BytesDone < d.TotalBytes).ToList();
             if (active.Count == 0)
             {
-                context.WriteProgress(new ProgressReport(id + 1, $"Downloading {image}", "done", ParentActivityId: id, Completed: true));
+                context.WriteProgress(new ProgressReport(downloadId, $"Downloading {image}", "done", ParentActivityId: id, Completed: true));
                 return;
             }
 
             long doneBytes = active.Sum(d => d.BytesDone), total = active.Sum(d => d.TotalBytes);
             var rate = active.Sum(d => d.BytesPerSecond);
             var eta = rate > 0 ? (int)Math.Min(int.MaxValue, (total - doneBytes) / rate) : -1;
-            context.WriteProgress(new ProgressReport(id + 1, $"Downloading {image}",
+            context.WriteProgress(new ProgressReport(downloadId, $"Downloading {image}",
                 $"{active.Count} blob(s): {ByteSize.Format(doneBytes)} of {ByteSize.Format(total)}, {ByteSize.Format((long)rate)}/s",
                 total == 0 ? -1 : (int)(doneBytes * 100 / total), eta, string.Join(", ", active.Select(a => a.Key)), ParentActivityId: id));
         }
 
-        public void Apply(ChainPlan chain, bool finished) => context.WriteProgress(new ProgressReport(id + 2, $"Unpacking {image}",
+        public void Apply(ChainPlan chain, bool finished) => context.WriteProgress(new ProgressReport(unpackId, $"Unpacking {image}",
             finished ? $"layer {chain.Depth} applied" : $"applying layer {chain.Depth}", -1, ParentActivityId: id, Completed: finished));
 
         public void Complete()
         {
-            context.WriteProgress(new ProgressReport(id + 2, $"Unpacking {image}", "done", ParentActivityId: id, Completed: true));
-            context.WriteProgress(new ProgressReport(id + 1, $"Downloading {image}", "done", ParentActivityId: id, Completed: true));
+            context.WriteProgress(new ProgressReport(unpackId, $"Unpacking {image}", "done", ParentActivityId: id, Completed: true));
+            context.WriteProgress(new ProgressReport(downloadId, $"Downloading {image}", "done", ParentActivityId: id, Completed: true));
             context.WriteProgress(new ProgressReport(id, $"Installing {image}", "done", Completed: true));
         }
     }

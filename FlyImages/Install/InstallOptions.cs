@@ -26,5 +26,12 @@ public sealed record InstallOptions
     /// </summary>
     internal bool RefuseEarly { get; init; } = true;
 
+    /// <summary>
+    /// How long a listing stays fresh enough for the Resolving step to reuse it (an image piped from Get-FlyImage
+    /// carries when it was listed) instead of listing the image's prefix again. Default 2 minutes; zero always lists.
+    /// A layer changed since is still noticed: its ETag and size are checked when it is read.
+    /// </summary>
+    public TimeSpan ListingReuse { get; init; } = TimeSpan.FromMinutes(2);
+
     public static InstallOptions Default { get; } = new();
 }

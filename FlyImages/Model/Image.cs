@@ -39,6 +39,13 @@ public sealed record Image
     public DateTimeOffset? UpdatedAt { get; init; }
 
     /// <summary>
+    /// When the source was listed for this object (UTC; null for what the store records). Install-FlyImage reuses a
+    /// listing younger than its reuse window instead of listing the source again; the ETag and size of every layer are
+    /// still checked when it is read.
+    /// </summary>
+    public DateTimeOffset? ListedAt { get; init; }
+
+    /// <summary>
     /// The S3-compatible endpoint the image was listed through (null: AWS, or a folder source), so a piped image
     /// is fetched from where it was listed. Never holds credentials.
     /// </summary>

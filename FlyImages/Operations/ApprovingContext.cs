@@ -17,4 +17,6 @@ public sealed class ApprovingContext(IOperationContext inner) : IOperationContex
     public void WriteDebug(string message) => inner.WriteDebug(message);
 
     public bool ShouldProcess(string target, string action) => true;
+
+    public ActivityIds ActivityIds => inner.ActivityIds;
 }

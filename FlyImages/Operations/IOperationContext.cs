@@ -21,6 +21,12 @@ public interface IOperationContext
 
     /// <summary>Asks whether to go ahead with a state change (-WhatIf / -Confirm).</summary>
     bool ShouldProcess(string target, string action);
+
+    /// <summary>Where progress bars take their activity ids (each bar its own); wrappers pass their inner context's.</summary>
+    ActivityIds ActivityIds => ActivityIds.Shared;
+
+    /// <summary>A progress activity id no other bar of this runspace (or context) has.</summary>
+    int NewActivityId() => ActivityIds.Next();
 }
 
 /// <summary>One progress bar update. <see cref="ActivityId"/> is stable per bar; <see cref="ParentActivityId"/>

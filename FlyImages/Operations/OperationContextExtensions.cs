@@ -30,5 +30,7 @@ public static class OperationContextExtensions
         public void WriteDebug(string message) => inner.WriteDebug(message);
 
         public bool ShouldProcess(string target, string action) => inner.ShouldProcess(target, action);
+
+        public ActivityIds ActivityIds => inner.ActivityIds;
     }
 }

@@ -22,7 +22,16 @@ public sealed class DirectoryImageSource : IImageSource
 
     public string Location { get; }
 
-    public async IAsyncEnumerable<SourceObject> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<SourceObject> ListAsync(CancellationToken cancellationToken) => WalkAsync(null, cancellationToken);
+
+    /// <summary>One image: only its own folder is read (an image folder that is a link or a file is reported as the full listing reports it).</summary>
+    public IAsyncEnumerable<SourceObject> ListImageAsync(string image, CancellationToken cancellationToken)
+        => image.Length == 0 || image.Contains('/', StringComparison.Ordinal) || image is "." or ".." || image.Any(char.IsControl)
+            ? SourceObject.NoneAsync()
+            : WalkAsync(image, cancellationToken);
+
+    /// <summary>The objects under the source folder, or (<paramref name="image"/>) under that one entry of it.</summary>
+    private async IAsyncEnumerable<SourceObject> WalkAsync(string? image, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await Task.Yield();
         var root = new DirectoryInfo(Spec.DirectoryPath);
@@ -37,7 +46,32 @@ public sealed class DirectoryImageSource : IImageSource
         }
 
         var pending = new Stack<(DirectoryInfo Dir, string Prefix, int Depth)>();
-        pending.Push((root, "", 0));
+        if (image is not null)
+        {
+            var entry = new DirectoryInfo(Path.Combine(root.FullName, image));
+            if (entry.LinkTarget is not null)
+            {
+                yield return new SourceObject(image, 0, null, null) { Problem = "is a symbolic link (not followed)" };
+                yield break;
+            }
+
+            if (!entry.Exists)
+            {
+                if (File.Exists(entry.FullName))
+                {
+                    yield return new SourceObject(image, 0, null, null) { Problem = "is not a regular file" };
+                }
+
+                yield break;
+            }
+
+            pending.Push((entry, image + "/", 1));
+        }
+        else
+        {
+            pending.Push((root, "", 0));
+        }
+
         while (pending.Count > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();

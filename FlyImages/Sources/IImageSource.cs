@@ -14,6 +14,24 @@ public interface IImageSource : IDisposable
     /// <summary>Every object under the prefix, paginated as the service requires.</summary>
     IAsyncEnumerable<SourceObject> ListAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The objects of one image: every key under <c>&lt;image&gt;/</c>, listed as <see cref="ListAsync"/> lists them
+    /// (one request for an image of up to 1000 keys), so that one image is looked at without listing the whole source.
+    /// Empty when the source has no such image. The default filters <see cref="ListAsync"/>; sources that can
+    /// list a prefix by itself override it.
+    /// </summary>
+    async IAsyncEnumerable<SourceObject> ListImageAsync(string image, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var prefix = image + "/";
+        await foreach (var o in ListAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (o.Key.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                yield return o;
+            }
+        }
+    }
+
     /// <summary>Size, ETag and time of one object (HEAD).</summary>
     Task<SourceObject> StatAsync(string key, CancellationToken cancellationToken);
 

@@ -73,15 +73,24 @@ public sealed class S3ImageSource : IImageSource
 
     public string Location { get; }
 
-    public async IAsyncEnumerable<SourceObject> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<SourceObject> ListAsync(CancellationToken cancellationToken)
+        => ListUnderAsync(Spec.Prefix.Length == 0 ? "" : Spec.Prefix + "/", "", cancellationToken);
+
+    /// <summary>One image: a listing of its own prefix (one request up to 1000 keys); empty when there is no such image.</summary>
+    public IAsyncEnumerable<SourceObject> ListImageAsync(string image, CancellationToken cancellationToken)
+        => image.Length == 0 || image.Contains('/', StringComparison.Ordinal)
+            ? SourceObject.NoneAsync()
+            : ListUnderAsync(Spec.Prefix.Length == 0 ? "" : Spec.Prefix + "/", image + "/", cancellationToken);
+
+    /// <summary>Every object under <paramref name="prefix"/> + <paramref name="below"/>, keys relative to <paramref name="prefix"/>.</summary>
+    private async IAsyncEnumerable<SourceObject> ListUnderAsync(string prefix, string below, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var prefix = Spec.Prefix.Length == 0 ? "" : Spec.Prefix + "/";
         string? token = null;
         var pages = 0;
         var any = false;
         do
         {
-            var request = new ListObjectsV2Request { BucketName = Spec.Bucket, Prefix = prefix, ContinuationToken = token };
+            var request = new ListObjectsV2Request { BucketName = Spec.Bucket, Prefix = prefix + below, ContinuationToken = token };
             var response = await Call(ct => client.ListObjectsV2Async(request, ct), "list", cancellationToken).ConfigureAwait(false);
             pages++;
             foreach (var o in response.S3Objects ?? [])
@@ -108,8 +117,8 @@ public sealed class S3ImageSource : IImageSource
         }
         while (token is not null);
 
-        context.WriteVerbose($"Listed {Spec.Uri} in {pages} page(s).");
-        if (!any && prefix.Length > 0)
+        context.WriteVerbose($"Listed {Spec.Uri}{(below.Length == 0 ? "" : "/" + ImageLayout.Show(below))} in {pages} page(s).");
+        if (!any && prefix.Length > 0 && below.Length == 0)
         {
             throw new FlyException(ErrorIds.SourceNotFound, FlyErrorCategory.ObjectNotFound, $"Nothing exists under the prefix '{Spec.Prefix}' of bucket '{Spec.Bucket}' at {Location}.", Spec.Uri);
         }

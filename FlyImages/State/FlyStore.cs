@@ -74,6 +74,9 @@ public sealed class FlyStore
     public static FlyStore? OpenExisting(string rootPath)
         => File.Exists(Path.Combine(Path.GetFullPath(rootPath), DatabaseFileName)) ? Open(rootPath) : null;
 
+    /// <summary>Called with every connection this store opens (tests count the work a query does through it).</summary>
+    internal Action<SqliteConnection>? Connected { get; set; }
+
     /// <summary>A new open connection (pooled). Dispose it when done.</summary>
     public SqliteConnection Connect()
     {
@@ -82,6 +85,7 @@ public sealed class FlyStore
         {
             connection.Open();
             connection.Exec(null, "PRAGMA synchronous = NORMAL;");
+            Connected?.Invoke(connection);
             return connection;
         }
         catch (SqliteException e)

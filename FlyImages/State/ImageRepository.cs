@@ -85,10 +85,19 @@ public sealed class ImageRepository(FlyStore store)
 
     private List<Image> Load(SqliteConnection c, SqliteTransaction t, string? source, string? name)
     {
-        var rows = c.Query(t, """
+        // one WHERE per case, never "$x IS NULL OR col = $x": SQLite plans a statement once, so that form scans
+        // every image for a lookup of one (a re-run over N Ready images read N^2 rows)
+        var where = (source, name) switch
+        {
+            (not null, not null) => "WHERE i.source = $src AND i.name = $n",
+            (not null, null) => "WHERE i.source = $src",
+            (null, not null) => "WHERE i.name = $n",
+            _ => "",
+        };
+        var rows = c.Query(t, $"""
             SELECT i.id, i.source, i.name, i.updated_at, w.state, w.state_detail, w.updated_at FROM images i
             LEFT JOIN workflows w ON w.kind = $kind AND w.key = i.source || '/' || i.name
-            WHERE ($src IS NULL OR i.source = $src) AND ($n IS NULL OR i.name = $n)
+            {where}
             ORDER BY i.name, i.source;
             """, r => (Id: r.GetInt64(0), Source: r.GetString(1), Name: r.GetString(2), Updated: r.GetTimeOrNull(3),
                 Install: r.GetStringOrNull(4), Detail: r.GetStringOrNull(5), InstallUpdated: r.GetTimeOrNull(6)),

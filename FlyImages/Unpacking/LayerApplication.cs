@@ -11,7 +11,6 @@ namespace FlyImages.Unpacking;
 /// </summary>
 internal sealed partial class LayerApplication : IDisposable
 {
-    private const int ProgressActivityId = 0x4C41; // "LA"
     private const int MaxWarningsListed = 1000;
     private const int MaxWarningsReported = 20;
 
@@ -21,6 +20,7 @@ internal sealed partial class LayerApplication : IDisposable
     private readonly string destination;
     private readonly UnpackLimits limits;
     private readonly IOperationContext context;
+    private readonly int progressActivityId;
     private readonly CancellationToken cancellationToken;
     private readonly Stopwatch clock = Stopwatch.StartNew();
     private readonly PathSet created = new();
@@ -64,6 +64,7 @@ internal sealed partial class LayerApplication : IDisposable
         this.destination = destination;
         this.limits = limits;
         this.context = context;
+        progressActivityId = context.NewActivityId();
         this.cancellationToken = cancellationToken;
         deadlineTicks = limits.MaxWallTime >= TimeSpan.FromDays(3650) ? long.MaxValue : (long)(limits.MaxWallTime.TotalSeconds * Stopwatch.Frequency);
     }
@@ -92,7 +93,7 @@ internal sealed partial class LayerApplication : IDisposable
             FinishDirectories();
         }
 
-        context.WriteProgress(new ProgressReport(ProgressActivityId, $"Applying {Label}", "done", 100, Completed: true));
+        context.WriteProgress(new ProgressReport(progressActivityId, $"Applying {Label}", "done", 100, Completed: true));
         if (devicesSkipped > 0)
         {
             context.WriteWarning($"{Label}: {devicesSkipped} device node(s) not created (layers never create devices).");
@@ -289,7 +290,7 @@ internal sealed partial class LayerApplication : IDisposable
 
         lastProgressTicks = now;
         var percent = inputLength > 0 ? (int)Math.Min(100, counter!.BytesRead * 100 / inputLength) : -1;
-        context.WriteProgress(new ProgressReport(ProgressActivityId, $"Applying {Label}",
+        context.WriteProgress(new ProgressReport(progressActivityId, $"Applying {Label}",
             $"{entries} entries, {ByteSize.Format(bytesWritten)} written", percent));
     }
 

@@ -53,7 +53,14 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
 
     /// <summary>Snapshots, optionally of one image (source and name), by image then name.</summary>
     public IReadOnlyList<ThinSnapshot> List(string? source = null, string? image = null)
-        => store.Read((c, t) => Query(c, t, "WHERE ($src IS NULL OR s.source = $src) AND ($img IS NULL OR s.image = $img)", ("$src", source), ("$img", image)));
+        => store.Read((c, t) => Query(c, t, (source, image) switch
+        {
+            // one WHERE per case: "$x IS NULL OR col = $x" is planned once, as a scan of every snapshot
+            (not null, not null) => "WHERE s.source = $src AND s.image = $img",
+            (not null, null) => "WHERE s.source = $src",
+            (null, not null) => "WHERE s.image = $img",
+            _ => "",
+        }, ("$src", source), ("$img", image)));
 
     public ThinSnapshot? Find(string source, string image, string name)
         => store.Read((c, t) => Query(c, t, "WHERE s.source = $src AND s.image = $img AND s.name = $n", ("$src", source), ("$img", image), ("$n", name)).SingleOrDefault());

@@ -76,10 +76,13 @@ public static class WorkflowJournal
         string? kind = null, string? runId = null, int? last = null)
     {
         ArgumentNullException.ThrowIfNull(store);
+        // only the filters given, never "$x IS NULL OR col = $x" (planned once, that form cannot use the run index)
+        var filters = new[] { (source, "source = $src"), (kind, "kind = $k"), (runId, "run_id = $run") }.Where(f => f.Item1 is not null).Select(f => f.Item2).ToList();
+        var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
         var rows = store.Read((c, t) => c.Query(t, $"""
             SELECT {EventColumns}
             FROM workflow_journal
-            WHERE ($src IS NULL OR source = $src) AND ($k IS NULL OR kind = $k) AND ($run IS NULL OR run_id = $run)
+            {where}
             ORDER BY id;
             """, ReadEvent, ("$src", source), ("$k", kind), ("$run", runId)));
         IEnumerable<WorkflowEvent> selected = subjectFilter is null ? rows : rows.Where(e => subjectFilter(e.Image));

@@ -68,6 +68,43 @@ public sealed class InstallPipelineTests(SeededS3 s3) : IDisposable
     }
 
     [SkippableFact]
+    public void Every_progress_bar_of_a_pipeline_has_its_own_activity_id()
+    {
+        Requirements.RequireLoopDevices();
+        ps.Invoke("Initialize-FlyThinPool -Name $pool -Backend BlockFile -DataSize 2GB -StorePath $store", Vars).ShouldSucceed();
+
+        // the catalog's bar, then each install's bar with its download and unpack children, and each layer's
+        var r = ps.Invoke("""
+            Get-FlyImage -Source $src -Endpoint $ep -StorePath $store | Where-Object Name -in golang, node |
+                Install-FlyImage -Endpoint $ep -StorePath $store -DeviceSize 256MB
+            """, Vars);
+        r.ShouldSucceed();
+        Assert.Equal(2, r.Output.Count);
+        Assert.Contains(r.Progress, p => p.Activity.StartsWith("Listing ", StringComparison.Ordinal));
+        Assert.Contains(r.Progress, p => p.Activity == "Installing golang");
+        Assert.Contains(r.Progress, p => p.Activity == "Installing node");
+
+        // one bar per id over the whole pipeline: no two bars (visible together or one after the other) share an id
+        foreach (var bar in r.Progress.GroupBy(p => p.ActivityId))
+        {
+            Assert.True(bar.Select(p => p.Activity).Distinct().Count() == 1,
+                $"activity id {bar.Key} is used by {string.Join(", ", bar.Select(p => p.Activity).Distinct())}");
+        }
+
+        // nested bars name a parent that is an install's own bar
+        var installBars = r.Progress.Where(p => p.Activity.StartsWith("Installing ", StringComparison.Ordinal)).Select(p => p.ActivityId).ToHashSet();
+        Assert.Equal(2, installBars.Count);
+        Assert.All(r.Progress.Where(p => p.Activity.StartsWith("Downloading ", StringComparison.Ordinal) || p.Activity.StartsWith("Unpacking ", StringComparison.Ordinal)),
+            p => Assert.Contains(p.ParentActivityId, installBars));
+
+        // every bar ends completed
+        foreach (var id in r.Progress.Select(p => p.ActivityId).Distinct())
+        {
+            Assert.Equal(ProgressRecordType.Completed, r.Progress.Last(p => p.ActivityId == id).RecordType);
+        }
+    }
+
+    [SkippableFact]
     public void A_pool_on_its_own_reflink_filesystem_installs_and_snapshots_with_shared_blocks()
     {
         Requirements.RequireLoopDevices();

@@ -160,6 +160,46 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     }
 
     [SkippableFact]
+    public async Task The_source_is_listed_once_per_pipeline_and_a_Ready_image_costs_one_listing_of_its_own_prefix()
+    {
+        RequireBackend();
+        var installer = await OpenInstallerAsync();
+        using var source = Source();
+        proxy.Clear();
+
+        // Get-FlyImage | Install-FlyImage: one listing of the source, then 1 image and N images install without another
+        var listed = await ListAsync(source, "golang", "node", "python");
+        Assert.Equal(["images/"], Listings());
+        Assert.All(listed, i => Assert.NotNull(i.ListedAt));
+        Assert.True((await installer.InstallAsync(source, listed[0], Context)).DidWork);
+        Assert.Equal(["images/"], Listings());
+
+        // a listing older than InstallOptions.ListingReuse: each image's Resolving lists its own prefix, never the source
+        proxy.Clear();
+        foreach (var image in listed.Skip(1))
+        {
+            var stale = image with { ListedAt = DateTimeOffset.UtcNow - InstallOptions.Default.ListingReuse - TimeSpan.FromMinutes(1) };
+            Assert.True((await installer.InstallAsync(source, stale, Context)).DidWork);
+        }
+
+        Assert.Equal(["images/node/", "images/python/"], Listings());
+
+        // Install-FlyImage golang on a Ready image: its own prefix (to notice a changed image), one store lookup, nothing else
+        proxy.Clear();
+        var golang = Assert.Single(await ImageCatalog.FindAsync(source, ["golang"], Store, Context));
+        Assert.Equal(ImageState.Ready, golang.State);
+        Assert.False((await installer.InstallAsync(source, golang, Context)).DidWork);
+        Assert.Equal(["images/golang/"], Listings());
+        Assert.Single(proxy.Requests);
+        Assert.Empty(await ImageCatalog.FindAsync(source, ["no-such-image"], Store, Context));
+    }
+
+    /// <summary>The prefixes of the listing requests the proxy saw (ListObjectsV2), in order.</summary>
+    private List<string> Listings() => proxy.Requests.Where(r => r.IsGet && r.Target.Contains("list-type=2", StringComparison.Ordinal))
+        .Select(r => Uri.UnescapeDataString(r.Target.Split('?')[1].Split('&').Select(p => p.Split('=', 2)).Where(p => p[0] == "prefix").Select(p => p.Length > 1 ? p[1] : "").FirstOrDefault() ?? ""))
+        .ToList();
+
+    [SkippableFact]
     public async Task A_snapshot_of_an_installed_image_shows_its_merged_files_and_is_removed_without_a_trace()
     {
         RequireBackend();

@@ -169,6 +169,41 @@ public sealed class DirectoryImageSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task One_image_is_listed_from_its_own_folder_as_the_full_listing_lists_it()
+    {
+        PublicBucketLayout.WriteFolder(dir.Path);
+        Directory.CreateSymbolicLink(Path.Combine(dir.Path, "linked"), "/etc");
+        using var source = new DirectoryImageSource(SourceSpec.Parse(dir.Path));
+        var all = new List<SourceObject>();
+        await foreach (var o in source.ListAsync(default))
+        {
+            all.Add(o);
+        }
+
+        var golang = await ListImageAsync(source, "golang");
+        Assert.NotEmpty(golang);
+        Assert.Equal(all.Where(o => o.Key.StartsWith("golang/", StringComparison.Ordinal)), golang);
+        var found = await ImageCatalog.FindAsync(source, ["golang", "nothing"], null, NullOperationContext.Instance);
+        Assert.Equal("golang", Assert.Single(found).Name);
+        Assert.NotNull(found[0].ListedAt);
+        Assert.Empty(await ListImageAsync(source, "nothing"));
+        Assert.Empty(await ListImageAsync(source, ".."));
+        Assert.Empty(await ListImageAsync(source, "golang/../node"));
+        Assert.Equal("is a symbolic link (not followed)", Assert.Single(await ListImageAsync(source, "linked")).Problem);
+    }
+
+    private static async Task<List<SourceObject>> ListImageAsync(IImageSource source, string image)
+    {
+        var objects = new List<SourceObject>();
+        await foreach (var o in source.ListImageAsync(image, default))
+        {
+            objects.Add(o);
+        }
+
+        return objects;
+    }
+
+    [Fact]
     public async Task A_missing_folder_is_ObjectNotFound()
     {
         using var source = new DirectoryImageSource(SourceSpec.Parse(Path.Combine(dir.Path, "nothing")));
