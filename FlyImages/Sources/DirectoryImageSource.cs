@@ -137,8 +137,9 @@ public sealed class DirectoryImageSource : IImageSource
 
         var stream = new FileStream(PathOf(key), new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.Read, Options = FileOptions.Asynchronous | FileOptions.SequentialScan, BufferSize = 0 });
         stream.Seek(offset, SeekOrigin.Begin);
-        var count = Math.Max(0, length ?? stream.Length - offset);
-        return new SourceRead(stream, count, info.ETag, stream.Length);
+        var count = Math.Max(0, Math.Min(length ?? long.MaxValue, stream.Length - offset));
+        // the body ends where the range does, as an HTTP body would: a ranged fetch reads until its end
+        return new SourceRead(new RangeBody(stream, count), count, info.ETag, stream.Length);
     }
 
     public void Dispose()
@@ -153,6 +154,61 @@ public sealed class DirectoryImageSource : IImageSource
         }
 
         return Path.Combine(Spec.DirectoryPath, key);
+    }
+
+    /// <summary>The bytes of one range of a file: reads end after <c>count</c> bytes.</summary>
+    private sealed class RangeBody(FileStream file, long count) : Stream
+    {
+        private long left = count;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = file.Read(buffer[..(int)Math.Min(buffer.Length, left)]);
+            left -= n;
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await file.ReadAsync(buffer[..(int)Math.Min(buffer.Length, left)], cancellationToken).ConfigureAwait(false);
+            left -= n;
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                file.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>A regular file itself (lstat), not a fifo, device or socket that would block or lie when read.</summary>

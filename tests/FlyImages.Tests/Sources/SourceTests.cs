@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using FlyImages.Content;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Model;
@@ -201,6 +202,33 @@ public sealed class DirectoryImageSourceTests : IDisposable
         }
 
         return objects;
+    }
+
+    [Fact]
+    public async Task A_range_of_a_file_ends_where_the_range_does_and_a_blob_larger_than_a_part_is_fetched_exactly()
+    {
+        var bytes = new byte[(3 << 20) + 12345];
+        new Random(7).NextBytes(bytes);
+        Directory.CreateDirectory(Path.Combine(dir.Path, "src", "big"));
+        File.WriteAllBytes(Path.Combine(dir.Path, "src", "big", "1.tar"), bytes);
+        using IImageSource source = new DirectoryImageSource(SourceSpec.Parse(Path.Combine(dir.Path, "src")));
+
+        using (var read = await source.OpenRangeAsync("big/1.tar", 1 << 20, 1 << 20, null, default))
+        {
+            Assert.Equal(1 << 20, read.ContentLength);
+            var body = new MemoryStream();
+            await read.Body.CopyToAsync(body);
+            Assert.Equal(bytes.AsSpan(1 << 20, 1 << 20).ToArray(), body.ToArray());
+        }
+
+        // the fetch reads 1 MiB parts in parallel: each must end at its part's end (a folder source once sent the
+        // rest of the file, and every layer larger than one part failed 'sent more than it announced')
+        var image = Assert.Single(await ImageCatalog.FindAsync(source, ["big"], null, NullOperationContext.Instance));
+        var store = FlyStore.Open(Path.Combine(dir.Path, "store"));
+        var options = new FetchOptions { PartSize = 1 << 20, PartConcurrency = 2 };
+        var blob = await new ContentStore(store, options).FetchLayerAsync(source, image.Layers[0], NullOperationContext.Instance, CancellationToken.None);
+        Assert.Equal("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), blob.Digest);
+        Assert.Equal(bytes, File.ReadAllBytes(blob.Path));
     }
 
     [Fact]
