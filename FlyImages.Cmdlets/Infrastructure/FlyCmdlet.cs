@@ -182,9 +182,13 @@ public abstract class FlyCmdlet : PSCmdlet
         /// <summary>Performs queued actions until <paramref name="task"/> ends, then the rest.</summary>
         public void PumpUntil(Task task)
         {
+            // The end of the work wakes the loop at once: waiting for the next poll cost up to 50 ms a call (most
+            // of a New-FlyThinSnapshot). The poll stays as a fallback, for a wake-up that found the queue closed.
+            task.ContinueWith(static (_, state) => ((PumpedContext)state!).Post(static () => { }), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             while (!task.IsCompleted)
             {
-                if (queue.TryTake(out var action, 50))
+                if (queue.TryTake(out var action, 250))
                 {
                     action();
                 }
