@@ -162,9 +162,28 @@ public abstract class SourceCmdlet : FlyCmdlet
         return found.Count == exact.Length ? found : null;
     }
 
-    /// <summary>Every image the source offers, with the store's state of each and its connection; a failure stops the pipeline.</summary>
+    private readonly Dictionary<(string?, string?, string, string?, bool, object?), (IReadOnlyList<Image> Images, DateTime At)> listings = [];
+
+    /// <summary>
+    /// Every image the source offers, with the store's state of each and its connection; a failure stops the pipeline.
+    /// One command lists a source once while the listing is fresh (<see cref="FlyImages.Install.InstallOptions.ListingReuse"/>): images
+    /// piped from Get-FlyImage bind to -Name by property name, and once the prefix lookups were spent, every later
+    /// image listed the whole source again (a re-run over N Ready images cost N listings: quadratic).
+    /// </summary>
     protected IReadOnlyList<Image> ListSource(SourceOptions options, FlyStore? store)
-        => ReadSource(options, (source, context) => ImageCatalog.ListAsync(source, store, context));
+    {
+        var key = (options.Source, options.Endpoint, options.Region, options.ProfileName, options.Anonymous, (object?)options.Credentials);
+        if (listings.TryGetValue(key, out var seen) && DateTime.UtcNow - seen.At < ListingReuse)
+        {
+            return seen.Images;
+        }
+
+        var images = ReadSource(options, (source, context) => ImageCatalog.ListAsync(source, store, context));
+        listings[key] = (images, DateTime.UtcNow);
+        return images;
+    }
+
+    private static readonly TimeSpan ListingReuse = new FlyImages.Install.InstallOptions().ListingReuse;
 
     private IReadOnlyList<Image> ReadSource(SourceOptions options, Func<IImageSource, Operations.IOperationContext, Task<IReadOnlyList<Image>>> read)
     {
