@@ -82,6 +82,9 @@ internal sealed class BlobDownload
 
     public bool Hashing { get; private set; }
 
+    /// <summary>When set, told as each byte of the in-order prefix becomes final (what an install may apply while the rest arrives).</summary>
+    public IncomingBlob? Incoming { get; init; }
+
     public static int BitmapLength(long size, long partSize) => (int)(((size + partSize - 1) / partSize + 7) / 8);
 
     /// <summary>Runs the attempt; returns the sha256 and (when asked) MD5 of the whole blob. The file is synced on success.</summary>
@@ -105,6 +108,7 @@ internal sealed class BlobDownload
         }
 
         using var owned = handle;
+        Incoming?.Attach(handle);
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = failed.Token;
         var pending = new Queue<int>(Enumerable.Range(0, partCount).Where(i => done[i] == 0));
@@ -365,6 +369,7 @@ internal sealed class BlobDownload
                     }
 
                     position += n;
+                    Incoming?.Advance(position);
                 }
 
                 // the part is final: let the kernel write it out now rather than all at the closing fsync

@@ -13,7 +13,29 @@ namespace FlyImages.Content;
 /// </summary>
 public sealed partial class ContentStore
 {
-    private async Task<BlobInfo> DownloadLockedAsync(IImageSource source, SourceObjectRow origin, string? md5, string shown, IOperationContext context, Action<LayerProgress>? progress, CancellationToken cancellationToken)
+    private async Task<BlobInfo> DownloadLockedAsync(IImageSource source, SourceObjectRow origin, string? md5, string shown, IOperationContext context, Action<LayerProgress>? progress,
+        Action<IncomingBlob>? incoming, CancellationToken cancellationToken)
+    {
+        // readers of the bytes as they land follow the first attempt only: one that starts over fails them
+        var stream = incoming is null ? null : new IncomingBlob(origin.Key, origin.Size);
+        try
+        {
+            if (stream is not null)
+            {
+                incoming!(stream);
+            }
+
+            return await DownloadAttemptsAsync(source, origin, md5, shown, context, progress, stream, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            stream?.Fail(e);
+            throw;
+        }
+    }
+
+    private async Task<BlobInfo> DownloadAttemptsAsync(IImageSource source, SourceObjectRow origin, string? md5, string shown, IOperationContext context, Action<LayerProgress>? progress,
+        IncomingBlob? stream, CancellationToken cancellationToken)
     {
         var partialDir = ContentPaths.PartialDirectory(Store.RootPath);
         var blobDir = ContentPaths.BlobDirectory(Store.RootPath);
@@ -49,7 +71,10 @@ public sealed partial class ContentStore
         for (var attempt = 1; ; attempt++)
         {
             var download = new BlobDownload(open, origin.Key, origin.Size, origin.ETag, md5 is not null, partialPath, partSize, partsDone, Options, budget, wholeObject,
-                bitmap => repository.SavePartial(new PartialRecord(origin.Source, origin.Key, origin.ETag, origin.Size, partSize, fileName, bitmap)));
+                bitmap => repository.SavePartial(new PartialRecord(origin.Source, origin.Key, origin.ETag, origin.Size, partSize, fileName, bitmap)))
+            {
+                Incoming = stream,
+            };
             EnsureFreeSpace(partialDir, origin.Size - download.ResumedBytes, shown, origin.Key);
             if (download.ResumedBytes > 0)
             {
@@ -76,6 +101,8 @@ public sealed partial class ContentStore
                     partSize = Math.Max(origin.Size, 1);
                     wholeObject = true;
                     budget = new PartBudget(Options.PartAttempts);
+                    stream?.Fail(new IOException("the source ignores Range: the object is fetched again as one stream"));
+                    stream = null;
                     continue;
                 }
 
@@ -114,6 +141,8 @@ public sealed partial class ContentStore
                         $"{what}, in each of {attempt} downloads (a part is requested at most {Options.PartAttempts} times); nothing was stored.", origin.Key);
                 }
 
+                stream?.Fail(new IOException(what));
+                stream = null;
                 context.WriteWarning($"{what}; discarded, fetching the whole blob again (download {attempt + 1}; a part is requested at most {Options.PartAttempts} times).");
                 continue;
             }
@@ -121,6 +150,7 @@ public sealed partial class ContentStore
             var digest = ContentPaths.FormatDigest(hashes.Sha256);
             var blobPath = BlobPath(digest);
             Commit(partialPath, blobPath, blobDir);
+            stream?.Verify(digest);
             repository.RecordBlob(digest, origin.Size, actualMd5, origin, download.BytesFetched);
             repository.DeletePartial(origin.Source, origin.Key);
             var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);

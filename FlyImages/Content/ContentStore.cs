@@ -61,10 +61,12 @@ public sealed partial class ContentStore
     /// Brings <paramref name="layer"/>'s blob into the store unless it is already here, and returns it.
     /// With <paramref name="force"/>, a present blob is re-hashed (and fetched again if it no longer matches).
     /// <paramref name="progress"/> is called a few times a second while bytes move, and once at the end.
-    /// Cancellation leaves a partial file that the next call resumes.
+    /// Cancellation leaves a partial file that the next call resumes. When the blob must be downloaded here,
+    /// <paramref name="incoming"/> is called once, before the first byte, with a reader of the bytes as they become
+    /// final (unverified until this call returns; see <see cref="IncomingBlob"/>).
     /// </summary>
     public async Task<BlobInfo> FetchLayerAsync(IImageSource source, Layer layer, IOperationContext context, CancellationToken cancellationToken,
-        Action<LayerProgress>? progress = null, bool force = false)
+        Action<LayerProgress>? progress = null, bool force = false, Action<IncomingBlob>? incoming = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(layer);
@@ -106,7 +108,7 @@ public sealed partial class ContentStore
         // 3. identical content being fetched right now: wait for it
         var contentKey = md5 is not null ? $"md5:{md5}:{layer.Size}" : $"obj:{origin.Source}\n{origin.Key}\n{origin.ETag}\n{origin.Size}";
         var verifyMd5 = Options.VerifyMd5 ? md5 : null;
-        var mine = new Lazy<Task<BlobInfo>>(() => DownloadAsync(source, origin, verifyMd5, shown, context, progress, cancellationToken), LazyThreadSafetyMode.ExecutionAndPublication);
+        var mine = new Lazy<Task<BlobInfo>>(() => DownloadAsync(source, origin, verifyMd5, shown, context, progress, incoming, cancellationToken), LazyThreadSafetyMode.ExecutionAndPublication);
         var running = inFlight.GetOrAdd(contentKey, mine);
         if (!ReferenceEquals(running, mine))
         {
@@ -171,7 +173,8 @@ public sealed partial class ContentStore
         return null;
     }
 
-    private async Task<BlobInfo> DownloadAsync(IImageSource source, SourceObjectRow origin, string? md5, string shown, IOperationContext context, Action<LayerProgress>? progress, CancellationToken cancellationToken)
+    private async Task<BlobInfo> DownloadAsync(IImageSource source, SourceObjectRow origin, string? md5, string shown, IOperationContext context, Action<LayerProgress>? progress,
+        Action<IncomingBlob>? incoming, CancellationToken cancellationToken)
     {
         if (origin.Size > Options.MaxBlobSize)
         {
@@ -204,7 +207,7 @@ public sealed partial class ContentStore
                 return Info(sameContent, FetchOutcome.Reused);
             }
 
-            return await DownloadLockedAsync(source, origin, md5, shown, context, progress, cancellationToken).ConfigureAwait(false);
+            return await DownloadLockedAsync(source, origin, md5, shown, context, progress, incoming, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

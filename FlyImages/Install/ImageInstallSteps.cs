@@ -2,6 +2,7 @@ using FlyImages.Content;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Model;
+using FlyImages.Operations;
 using FlyImages.Sources;
 using FlyImages.ThinPools;
 using FlyImages.Unpacking;
@@ -42,25 +43,35 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
         => !options.Force && image.ListedAt is { } listedAt && image.Layers.Count > 0 && image.Source == source.Spec.Uri
             && DateTimeOffset.UtcNow - listedAt is var age && age >= TimeSpan.Zero && age <= options.ListingReuse;
 
-    public async Task<FetchedLayer> FetchAsync(Image image, Layer layer, StepContext context)
+    public Task<FetchedLayer> FetchAsync(Image image, Layer layer, StepContext context) => FetchAsync(image, layer, context, null);
+
+    public async Task<FetchedLayer> FetchAsync(Image image, Layer layer, StepContext context, Action<IncomingBlob>? onIncoming)
     {
         // no blob deletion while the blob is looked up, downloaded and recorded (the install's lease covers the rest)
         using var guard = await ContentGuard.SharedAsync(content.Store.RootPath, context.CancellationToken).ConfigureAwait(false);
         var blob = await content.FetchLayerAsync(source, layer, context.Operation, context.CancellationToken,
-            OnFetchProgress is null ? null : p => OnFetchProgress(layer.Key, p), force: options.Force).ConfigureAwait(false);
+            OnFetchProgress is null ? null : p => OnFetchProgress(layer.Key, p), force: options.Force, incoming: onIncoming).ConfigureAwait(false);
         return new FetchedLayer(blob.Digest, blob.Path);
     }
+
+    public bool CanStage => options.StreamApply;
 
     public async Task<string> CreateChainDeviceAsync(ChainPlan chain, StepContext context)
     {
         var name = DeviceNames.Chain(chain.ChainId);
-        var operation = context.Operation;
+        await CreateDeviceAsync(name, chain.ParentDevice, chain, context.Operation).ConfigureAwait(false);
+        return name;
+    }
+
+    /// <summary>Makes device <paramref name="name"/>: create-thin + mkfs, or a snapshot of <paramref name="parentDevice"/>.</summary>
+    private async Task CreateDeviceAsync(string name, string? parentDevice, ChainPlan chain, IOperationContext operation)
+    {
         // a device left by a run that died before recording it is half-made: start again
         await pool.DeleteIfPresentAsync(name, operation).ConfigureAwait(false);
 
         try
         {
-            if (chain.ParentDevice is null)
+            if (parentDevice is null)
             {
                 await pool.CreateThinAsync(name, options.DeviceSize, operation).ConfigureAwait(false);
                 await pool.ActivateAsync(name, operation).ConfigureAwait(false);
@@ -68,7 +79,7 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
             }
             else
             {
-                await pool.CreateSnapshotAsync(name, chain.ParentDevice, operation).ConfigureAwait(false);
+                await pool.CreateSnapshotAsync(name, parentDevice, operation).ConfigureAwait(false);
                 await pool.ActivateAsync(name, operation).ConfigureAwait(false);
             }
         }
@@ -83,8 +94,6 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
 
             throw;
         }
-
-        return name;
     }
 
     public async Task ApplyLayerAsync(ChainPlan chain, string device, StepContext context)
@@ -108,6 +117,45 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
             throw await guard.RefusedAsync(chain, size, room, beforeWriting: true, null, operation).ConfigureAwait(false);
         }
 
+        await ApplyOntoAsync(chain, device, guard, room, (path, limits, ct) => LayerUnpacker.ApplyAsync(blob, path, limits, operation, ct), context).ConfigureAwait(false);
+    }
+
+    public async Task StageLayerAsync(StagedLayer stage, IncomingBlob incoming, StepContext context)
+    {
+        ArgumentNullException.ThrowIfNull(stage);
+        ArgumentNullException.ThrowIfNull(incoming);
+        var operation = context.Operation;
+        // what the pool's messages name until the blob's digest is known
+        var chain = new ChainPlan(stage.Device, null, stage.Depth, $"'{stage.LayerKey}' (downloading)", null, stage.ParentDevice);
+        await CreateDeviceAsync(stage.Device, stage.ParentDevice, chain, operation).ConfigureAwait(false);
+        var guard = new ChainWriteGuard(pool);
+        var room = await guard.RoomAsync(chain, operation).ConfigureAwait(false);
+        await ApplyOntoAsync(chain, stage.Device, guard, room, async (path, limits, ct) =>
+        {
+            await using var bytes = incoming.OpenRead(ct);
+            return await LayerUnpacker.ApplyAsync(bytes, path, limits, operation, ct).ConfigureAwait(false);
+        }, context).ConfigureAwait(false);
+    }
+
+    public async Task<string> AdoptStagedAsync(ChainPlan chain, string stagedDevice, StepContext context)
+    {
+        var name = DeviceNames.Chain(chain.ChainId);
+        // a device a dead run left under the chain's name is half-made
+        await pool.DeleteIfPresentAsync(name, context.Operation).ConfigureAwait(false);
+        await pool.RenameAsync(stagedDevice, name, context.Operation).ConfigureAwait(false);
+        return name;
+    }
+
+    public Task DiscardStagedAsync(string stagedDevice, StepContext context) => pool.DeleteIfPresentAsync(stagedDevice, context.Operation);
+
+    /// <summary>
+    /// Applies a layer onto <paramref name="device"/> with <paramref name="apply"/> (given the mount point, the limits and the
+    /// cancellation), then proves its bytes reached the device: flushed with no file system error, cleanly unmounted, the pool not out of space.
+    /// </summary>
+    private async Task ApplyOntoAsync(ChainPlan chain, string device, ChainWriteGuard guard, long room,
+        Func<string, UnpackLimits?, CancellationToken, Task<LayerApplyResult>> apply, StepContext context)
+    {
+        var operation = context.Operation;
         var limits = options.RefuseEarly ? (options.Limits ?? UnpackLimits.Default) with { DestinationRoomBytes = room } : options.Limits;
         var devicePath = await pool.ActivateAsync(device, operation).ConfigureAwait(false);
         OnApply?.Invoke(chain, false);
@@ -118,7 +166,7 @@ public sealed class ImageInstallSteps(IImageSource source, ContentStore content,
                 LayerApplyResult result;
                 try
                 {
-                    result = await LayerUnpacker.ApplyAsync(blob, mount.Path, limits, operation, context.CancellationToken).ConfigureAwait(false);
+                    result = await apply(mount.Path, limits, context.CancellationToken).ConfigureAwait(false);
                 }
                 catch (FlyException e) when (e.ErrorId == ErrorIds.DestinationFull)
                 {

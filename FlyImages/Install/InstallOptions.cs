@@ -33,5 +33,12 @@ public sealed record InstallOptions
     /// </summary>
     public TimeSpan ListingReuse { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// Whether a layer is applied while its blob downloads (default true): onto a device of its own, from the bytes as they
+    /// land, adopted as the layer's chain only once the blob is verified, otherwise thrown away and the layer applied
+    /// again from the verified blob.
+    /// </summary>
+    public bool StreamApply { get; init; } = true;
+
     public static InstallOptions Default { get; } = new();
 }

@@ -13,7 +13,7 @@ internal sealed record Orphan(string Description, long PoolBytes, long StoreByte
 /// <summary>
 /// What a collection takes away besides images, each reported (never silently): mount points below the store's mounts
 /// folder left by processes that are gone (unmounted, removed); chain and snapshot devices in a pool
-/// that no record points to and no live lease is making; partial downloads not touched for the stale age; blob files no
+/// that no record points to and no live lease is making; staged layer devices of install runs that are gone; partial downloads not touched for the stale age; blob files no
 /// record points to; blobs no image references. Content is only touched under the exclusive content lock with no install
 /// running, as <see cref="ImageRemoval"/> does.
 /// </summary>
@@ -44,6 +44,12 @@ internal static class Orphans
                 {
                     var chainId = device.Name[ChainPrefix.Length..];
                     explained = chainDevices.GetValueOrDefault(chainId) == device.Name || leases.Contains(new LeaseKey(WorkflowKinds.MakeChain, chainId));
+                }
+                else if (StagedLayer.RunOf(device.Name) is { } runId)
+                {
+                    // a layer applied while it downloads: explained while the install run that staged it is alive
+                    explained = store.Read((c, t) => c.Query(t, "SELECT kind, key FROM workflows WHERE run_id = $r;", r => new LeaseKey(r.GetString(0), r.GetString(1)), ("$r", runId)))
+                        .Any(leases.Contains);
                 }
                 else if (device.Name.StartsWith(SnapshotPrefix, StringComparison.Ordinal) && long.TryParse(device.Name[SnapshotPrefix.Length..], out var id))
                 {

@@ -64,6 +64,38 @@ internal static partial class Libc
         }
     }
 
+    [LibraryImport(LibcName, EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int fcntl_dup(int fd, int cmd, int arg);
+
+    private const int F_DUPFD_CLOEXEC = 1030;
+
+    /// <summary>
+    /// A second descriptor of an open file (F_DUPFD_CLOEXEC), for a reader that outlives the writer's handle; it
+    /// takes no lock of its own (.NET's FileShare emulation would refuse a second open of a file opened FileShare.None).
+    /// </summary>
+    internal static SafeFileHandle Duplicate(SafeFileHandle handle)
+    {
+        var added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            var fd = fcntl_dup((int)handle.DangerousGetHandle(), F_DUPFD_CLOEXEC, 0);
+            if (fd < 0)
+            {
+                throw new IOException($"fcntl(F_DUPFD_CLOEXEC) failed: errno {Marshal.GetLastPInvokeError()}");
+            }
+
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     /// <summary>fsync(2) of a directory, so a rename in it survives a crash.</summary>
     internal static void SyncDirectory(string path)
     {

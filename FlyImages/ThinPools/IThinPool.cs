@@ -54,6 +54,12 @@ public interface IThinPool
     /// <summary>Deactivates and deletes the device, then its record (its id becomes free). Works on Faulty devices too.</summary>
     Task DeleteAsync(string name, IOperationContext context);
 
+    /// <summary>
+    /// Renames the device (the store's name only: its id, contents and activation stay). Refused with ThinDeviceExists
+    /// when <paramref name="newName"/> is taken.
+    /// </summary>
+    Task RenameAsync(string name, string newName, IOperationContext context);
+
     /// <summary>The pool's figures (mode Unavailable when the pool is not present).</summary>
     Task<ThinPoolStatus> GetStatusAsync(IOperationContext context);
 

@@ -106,6 +106,16 @@ internal sealed partial class ThinPool : IThinPool
         await DeleteCoreAsync(GetDevice(name), context).ConfigureAwait(false);
     }
 
+    public async Task RenameAsync(string name, string newName, IOperationContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ThinPoolNames.ValidateDevice(newName);
+        using var held = await LockAsync(context.CancellationToken).ConfigureAwait(false);
+        var device = GetDevice(name);
+        repository.RenameDevice(Name, device.DeviceId, newName);
+        context.WriteVerbose($"Pool '{Name}': device {device.DeviceId} '{ThinPoolNames.Printable(name)}' is now '{ThinPoolNames.Printable(newName)}'.");
+    }
+
     public async Task<ThinPoolStatus> GetStatusAsync(IOperationContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

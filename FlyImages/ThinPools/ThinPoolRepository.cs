@@ -134,6 +134,23 @@ internal sealed class ThinPoolRepository(FlyStore store)
             """, ("$n", $"{ReservedPrefix}foreign-{deviceId}"), ("$s", nameof(ThinDeviceState.Faulty)), ("$d", Clip("id held by a device FlyImages did not make: " + detail)),
             ("$now", StoreTime.Now()), ("$i", deviceId), ("$p", pool)));
 
+    /// <summary>
+    /// Gives device <paramref name="deviceId"/> the name <paramref name="newName"/> (names live only in the store:
+    /// dm names and image files carry ids). ThinDeviceExists when the pool already has a device of that name.
+    /// </summary>
+    public void RenameDevice(string pool, int deviceId, string newName) => store.Write((c, t) =>
+    {
+        var poolId = c.Scalar<long?>(t, "SELECT id FROM thin_pools WHERE name = $p;", ("$p", pool))
+            ?? throw new FlyException(ErrorIds.ThinPoolNotFound, FlyErrorCategory.ObjectNotFound, $"The store records no pool named '{pool}'.", pool);
+        if (c.Scalar<long>(t, "SELECT COUNT(*) FROM thin_devices WHERE pool_id = $p AND name = $n;", ("$p", poolId), ("$n", newName)) > 0)
+        {
+            throw new FlyException(ErrorIds.ThinDeviceExists, FlyErrorCategory.ResourceExists, $"Pool '{pool}' already has a device named '{ThinPoolNames.Printable(newName)}'.", newName);
+        }
+
+        c.Exec(t, "UPDATE thin_devices SET name = $n, updated_at = $now WHERE pool_id = $p AND device_id = $i;",
+            ("$n", newName), ("$now", StoreTime.Now()), ("$p", poolId), ("$i", deviceId));
+    });
+
     /// <summary>Deletes a record once the pool confirmed the device is gone: its id becomes free.</summary>
     public void DeleteDevice(string pool, int deviceId) => store.Write((c, t) =>
         c.Exec(t, "DELETE FROM thin_devices WHERE device_id = $i AND pool_id = (SELECT id FROM thin_pools WHERE name = $p);", ("$i", deviceId), ("$p", pool)));

@@ -77,6 +77,15 @@ public sealed class ChainWorkflow(FlyStore store, IInstallSteps steps, WorkflowO
                         device = null;
                         break;
 
+                    case ChainState.Pending when plan.StagedDevice is { } staged:
+                        // applied while the blob downloaded, checked like any apply; the blob is verified by now
+                        machine.Fire(ChainTrigger.Create, $"adopting {staged}: layer {plan.Depth} was applied onto it while its blob downloaded");
+                        device = await StepRetry.RunAsync(options, step, $"Adopting {staged} as {plan}", s => steps.AdoptStagedAsync(plan, staged, s)).ConfigureAwait(false);
+                        var adopted = device;
+                        machine.Fire(ChainTrigger.Created, adopted, alsoWrite: (c, t) => LayerChainRepository.SetDevice(c, t, plan.ChainId, adopted));
+                        machine.Fire(ChainTrigger.Applied, $"applied while downloading from bytes since verified as {plan.LayerDigest}");
+                        break;
+
                     case ChainState.Pending:
                         machine.Fire(ChainTrigger.Create, plan.ParentChainId is null ? "create-thin + mkfs" : $"snapshot of {plan.ParentDevice}");
                         device = await StepRetry.RunAsync(options, step, $"Creating {plan}", s => steps.CreateChainDeviceAsync(plan, s)).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FlyImages.Content;
 using FlyImages.Errors;
 using FlyImages.Model;
 using FlyImages.Operations;
@@ -82,6 +83,7 @@ public sealed class InstallWorkflow
 
         var imageId = store.Write((c, t) => ImageRepository.Ensure(c, t, image));
         var run = workflows.BeginRun(WorkflowKinds.InstallImage, key, image.Name, image.Source);
+        await DiscardLeftoverStagesAsync(run, new StepContext(context, cancel, run.RunId)).ConfigureAwait(false);
         var machine = new PersistedWorkflow<InstallState, InstallTrigger>(store, run, WorkflowMachines.ConfigureInstall);
         var progress = new ProgressCounter(options.OnProgress, image.Name, image.Layers.Count);
         machine.Machine.OnTransitioned(t =>
@@ -182,6 +184,7 @@ public sealed class InstallWorkflow
     {
         var done = workflows.CompletedSteps(run.Id);
         var fetched = layers.Select(_ => new TaskCompletionSource<FetchedLayer>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        var incoming = layers.Select(_ => new TaskCompletionSource<IncomingBlob>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         using var failFast = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
         var work = step with { CancellationToken = failFast.Token };
         using var gate = new SemaphoreSlim(Math.Max(1, options.FetchParallelism));
@@ -197,10 +200,10 @@ public sealed class InstallWorkflow
                 continue;
             }
 
-            fetches.Add(Guard(FetchOneAsync(image, layer, run, gate, slot, work, progress), failFast));
+            fetches.Add(Guard(FetchOneAsync(image, layer, run, gate, slot, incoming[i], work, progress), failFast));
         }
 
-        var chaining = Guard(MakeChainsAsync(image, imageId, fetched, work, progress), failFast);
+        var chaining = Guard(MakeChainsAsync(image, imageId, run, layers, fetched, incoming, work, progress), failFast);
         try
         {
             await Task.WhenAll(fetches).ConfigureAwait(false);
@@ -232,9 +235,17 @@ public sealed class InstallWorkflow
 
             throw;
         }
+        finally
+        {
+            foreach (var reader in incoming.Where(r => r.Task.IsCompletedSuccessfully))
+            {
+                reader.Task.Result.Dispose();
+            }
+        }
     }
 
-    private async Task FetchOneAsync(Image image, Layer layer, WorkflowRecord run, SemaphoreSlim gate, TaskCompletionSource<FetchedLayer> slot, StepContext step, ProgressCounter progress)
+    private async Task FetchOneAsync(Image image, Layer layer, WorkflowRecord run, SemaphoreSlim gate, TaskCompletionSource<FetchedLayer> slot,
+        TaskCompletionSource<IncomingBlob> incoming, StepContext step, ProgressCounter progress)
     {
         try
         {
@@ -242,7 +253,9 @@ public sealed class InstallWorkflow
             try
             {
                 // not wrapped in StepRetry: the fetch retries each part itself (FetchOptions.PartAttempts), the one retry layer
-                var got = await steps.FetchAsync(image, layer, step with { Attempt = 1 }).ConfigureAwait(false);
+                var got = steps.CanStage
+                    ? await steps.FetchAsync(image, layer, step with { Attempt = 1 }, reader => incoming.TrySetResult(reader)).ConfigureAwait(false)
+                    : await steps.FetchAsync(image, layer, step with { Attempt = 1 }).ConfigureAwait(false);
                 if (got is null || !ChainIds.IsDigest(got.Digest) || string.IsNullOrEmpty(got.BlobPath))
                 {
                     throw new FlyException(ErrorIds.WorkflowStepInvalid, FlyErrorCategory.InvalidResult,
@@ -264,23 +277,104 @@ public sealed class InstallWorkflow
             slot.TrySetException(e);
             throw;
         }
+        finally
+        {
+            incoming.TrySetCanceled(CancellationToken.None); // no reader: the blob was here, or another fetch brought it
+        }
     }
 
-    private async Task<List<LayerChain>> MakeChainsAsync(Image image, long imageId, TaskCompletionSource<FetchedLayer>[] fetched, StepContext step, ProgressCounter progress)
+    private async Task<List<LayerChain>> MakeChainsAsync(Image image, long imageId, WorkflowRecord run, IReadOnlyList<Layer> layers, TaskCompletionSource<FetchedLayer>[] fetched,
+        TaskCompletionSource<IncomingBlob>[] incoming, StepContext step, ProgressCounter progress)
     {
         var chains = new List<LayerChain>(fetched.Length);
         LayerChain? parent = null;
         for (var i = 0; i < fetched.Length; i++)
         {
-            var blob = await fetched[i].Task.WaitAsync(step.CancellationToken).ConfigureAwait(false);
-            var plan = new ChainPlan(ChainIds.Next(parent?.ChainId, blob.Digest), parent?.ChainId, i + 1, blob.Digest, blob.BlobPath, parent?.Device);
-            var chain = await chainWorkflow.EnsureSealedAsync(plan, image.Name, image.Source, imageId, step).ConfigureAwait(false);
+            var staged = steps.CanStage ? await StageWhileDownloadingAsync(image, run, layers[i], parent, fetched[i].Task, incoming[i].Task, step).ConfigureAwait(false) : null;
+            LayerChain chain;
+            try
+            {
+                var blob = await fetched[i].Task.WaitAsync(step.CancellationToken).ConfigureAwait(false);
+                if (staged is not null && incoming[i].Task.Result.VerifiedDigest != blob.Digest)
+                {
+                    // the fetch succeeded with bytes of another attempt: the ones applied failed verification
+                    step.Operation.WriteVerbose($"Layer {i + 1} of '{image.Name}' was applied while downloading from bytes that failed verification; they are thrown away and the verified blob applied.");
+                    await ForgetStageAsync(run, i + 1, staged, step).ConfigureAwait(false);
+                    staged = null;
+                }
+
+                var plan = new ChainPlan(ChainIds.Next(parent?.ChainId, blob.Digest), parent?.ChainId, i + 1, blob.Digest, blob.BlobPath, parent?.Device) { StagedDevice = staged };
+                chain = await chainWorkflow.EnsureSealedAsync(plan, image.Name, image.Source, imageId, step).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (staged is not null)
+                {
+                    // adopted (renamed to the chain's device), or of no use: the chain was made elsewhere, or the blob failed verification
+                    await ForgetStageAsync(run, i + 1, staged, step).ConfigureAwait(false);
+                }
+            }
+
             chains.Add(chain);
             parent = chain;
             progress.Sealed();
         }
 
         return chains;
+    }
+
+    /// <summary>
+    /// When layer's blob is still downloading, applies it from the bytes as they land onto a device of the run's own, and
+    /// returns that device (unverified: adopted by the chain only once the fetch returns the verified blob). Null when the
+    /// blob was here first or the staged apply did not succeed (its device is deleted; the verified blob decides then).
+    /// </summary>
+    private async Task<string?> StageWhileDownloadingAsync(Image image, WorkflowRecord run, Layer layer, LayerChain? parent, Task<FetchedLayer> fetch,
+        Task<IncomingBlob> incoming, StepContext step)
+    {
+        await Task.WhenAny(fetch, incoming).WaitAsync(step.CancellationToken).ConfigureAwait(false);
+        if (fetch.IsCompleted || !incoming.IsCompletedSuccessfully)
+        {
+            return null;
+        }
+
+        var device = StagedLayer.DeviceOf(run.RunId, layer.Index);
+        // the intent first: a run that dies while staging leaves a record the next run cleans up
+        workflows.CompleteStep(run.Id, run.RunId, StageStep(layer.Index), device);
+        try
+        {
+            await steps.StageLayerAsync(new StagedLayer(device, layer.Index, parent?.Device, layer.Key), incoming.Result, step).ConfigureAwait(false);
+            return device;
+        }
+        catch (Exception e)
+        {
+            await ForgetStageAsync(run, layer.Index, device, step).ConfigureAwait(false);
+            if (step.CancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            // unverified bytes decide nothing: a rejection or a failure is judged again on the verified blob
+            step.Operation.WriteVerbose($"Layer {layer.Index} of '{image.Name}' could not be applied while it downloaded ({Unwrap(e).Message}); it is applied from the verified blob instead.");
+            return null;
+        }
+    }
+
+    /// <summary>Deletes a staged device if it is still there (an adopted one has its chain's name by then) and clears its record.</summary>
+    private async Task ForgetStageAsync(WorkflowRecord run, int depth, string device, StepContext step)
+    {
+        await steps.DiscardStagedAsync(device, step with { CancellationToken = CancellationToken.None }).ConfigureAwait(false);
+        workflows.CompleteStep(run.Id, run.RunId, StageStep(depth), null);
+    }
+
+    /// <summary>Staged devices an earlier run of this install recorded and did not clear (it died): deleted before anything else.</summary>
+    private async Task DiscardLeftoverStagesAsync(WorkflowRecord run, StepContext step)
+    {
+        foreach (var (name, device) in workflows.CompletedSteps(run.Id).Where(s => s.Key.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal) && s.Value is not null))
+        {
+            step.Operation.WriteVerbose($"Deleting {device}, left by a run of '{run.Subject}' that stopped while applying a layer as it downloaded.");
+            await steps.DiscardStagedAsync(device!, step).ConfigureAwait(false);
+            workflows.CompleteStep(run.Id, run.RunId, name, null);
+        }
     }
 
     private static async Task<T> Guard<T>(Task<T> task, CancellationTokenSource failFast)
@@ -372,6 +466,8 @@ public sealed class InstallWorkflow
     private static FlyErrorCategory Category(Exception e) => Unwrap(e) is FlyException f ? f.Category : FlyErrorCategory.NotSpecified;
 
     private static string FetchStep(Layer layer) => $"fetch:{layer.Index}";
+
+    private static string StageStep(int depth) => $"{StagedLayer.Prefix}{depth}";
 
     /// <summary>What a completed fetch step recorded: the layer's identity at the source and the blob it gave.</summary>
     private sealed record FetchRecord(string Key, long Size, string? ETag, string Digest, string BlobPath)

@@ -15,6 +15,9 @@ public sealed record LayerChain(string ChainId, string? ParentChainId, string La
 /// <summary>What a chain step is given: the chain, its layer's blob, and the parent chain (null for the base).</summary>
 public sealed record ChainPlan(string ChainId, string? ParentChainId, int Depth, string LayerDigest, string? BlobPath, string? ParentDevice)
 {
+    /// <summary>A device the layer was already applied onto while its blob downloaded (<see cref="IInstallSteps.StageLayerAsync"/>): adopted instead of made.</summary>
+    public string? StagedDevice { get; init; }
+
     public override string ToString() => $"chain {Depth} {ChainId}";
 }
 

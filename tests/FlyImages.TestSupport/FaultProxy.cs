@@ -33,6 +33,9 @@ public abstract record Fault
     /// <summary>Send this many body bytes, then nothing for <paramref name="Duration"/> (or until the client leaves).</summary>
     public sealed record Stall(long AfterBytes, TimeSpan Duration) : Fault;
 
+    /// <summary>Send this many body bytes, then nothing until <paramref name="Release"/> completes (or the client leaves).</summary>
+    public sealed record Hold(long AfterBytes, Task Release) : Fault;
+
     /// <summary>Announce and send this many bytes more than the server did.</summary>
     public sealed record ExtraBytes(int Count) : Fault;
 
@@ -270,6 +273,7 @@ public sealed class FaultProxy : IDisposable
                 Fault.ResetAfter r => r.Bytes - sent,
                 Fault.Truncate t => t.Bytes - sent,
                 Fault.Stall s when !stalled => s.AfterBytes - sent,
+                Fault.Hold h when !stalled => h.AfterBytes - sent,
                 _ => long.MaxValue,
             };
             if (limit <= 0)
@@ -297,6 +301,19 @@ public sealed class FaultProxy : IDisposable
                         }
 
                         Interlocked.Increment(ref stallsEnded);
+                        continue;
+                    case Fault.Hold h:
+                        stalled = true;
+                        Volatile.Read(ref stalling).TrySetResult();
+                        try
+                        {
+                            await h.Release.WaitAsync(stopping.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            return false;
+                        }
+
                         continue;
                 }
             }
