@@ -36,8 +36,11 @@ internal sealed class BlobDownload
     private readonly int[] done;
     private readonly SemaphoreSlim partFinished = new(0);
     private readonly object checkpointGate = new();
+    private const int HashChunk = 1024 * 1024;
+    private const int HashBuffers = 4;
     private long bytesDone;
     private long bytesFetched;
+    private long hashedBytes;
 
     /// <summary>An attempt; with wholeObject (the source ignores Range) one part, which a retry starts over from byte 0.</summary>
     public BlobDownload(RangeOpener open, string key, long size, string? etag, bool computeMd5, string partialPath, long partSize, byte[]? partsDone, FetchOptions options,
@@ -82,6 +85,13 @@ internal sealed class BlobDownload
 
     public bool Hashing { get; private set; }
 
+    /// <summary>
+    /// The in-order watermark: bytes [0, HashedBytes) of the partial file are final on disk (their parts are complete)
+    /// and have been passed by the in-order hasher (sha256 appended; MD5 may trail by a few buffers). It only grows
+    /// within an attempt.
+    /// </summary>
+    public long HashedBytes => Interlocked.Read(ref hashedBytes);
+
     public static int BitmapLength(long size, long partSize) => (int)(((size + partSize - 1) / partSize + 7) / 8);
 
     /// <summary>Runs the attempt; returns the sha256 and (when asked) MD5 of the whole blob. The file is synced on success.</summary>
@@ -114,7 +124,7 @@ internal sealed class BlobDownload
             workers.Add(Task.Run(() => WorkerAsync(handle, pending, token), token));
         }
 
-        var hasher = Task.Run(() => HashAsync(handle, token), token);
+        var hasher = StartHashThread(handle, token);
         using var checkpointStop = new CancellationTokenSource();
         var checkpointer = CheckpointLoopAsync(handle, checkpointStop.Token);
         Exception? failure = null;
@@ -324,59 +334,74 @@ internal sealed class BlobDownload
         return false;
     }
 
-    /// <summary>Hashes the file's completed prefix in order, part by part, as parts complete.</summary>
-    private async Task<(byte[] Sha256, byte[]? Md5)> HashAsync(SafeFileHandle handle, CancellationToken token)
+    /// <summary>
+    /// Hashes the file's completed prefix in order, part by part, as parts complete, on a thread of its own (reads and
+    /// sha256); MD5, the slowest step, runs on a second dedicated thread fed through a bounded handoff of a few buffers,
+    /// so the two digests overlap without a task per chunk. <see cref="HashedBytes"/> advances as the prefix is passed.
+    /// </summary>
+    private (byte[] Sha256, byte[]? Md5) Hash(SafeFileHandle handle, CancellationToken token)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var md5 = computeMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
-        var buffer = ArrayPool<byte>.Shared.Rent(1024 * 1024);
-        try
+        using var md5 = computeMd5 ? new DigestThread(HashAlgorithmName.MD5, HashBuffers, HashChunk) : null;
+        var own = md5 is null ? new byte[HashChunk] : null;
+        for (var part = 0; part < partCount; part++)
         {
-            for (var part = 0; part < partCount; part++)
+            while (Volatile.Read(ref done[part]) == 0)
             {
-                while (Volatile.Read(ref done[part]) == 0)
-                {
-                    await partFinished.WaitAsync(token).ConfigureAwait(false);
-                }
-
-                Hashing = true;
-                var position = part * partSize;
-                var end = position + PartLength(part);
-                while (position < end)
-                {
-                    token.ThrowIfCancellationRequested();
-                    var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - position)), position);
-                    if (n <= 0)
-                    {
-                        throw new IOException($"The partial file '{partialPath}' is shorter than its recorded progress.");
-                    }
-
-                    var chunk = new ReadOnlyMemory<byte>(buffer, 0, n);
-                    if (md5 is null)
-                    {
-                        sha.AppendData(chunk.Span);
-                    }
-                    else
-                    {
-                        // the two digests on two cores: MD5 is the slower one
-                        var other = Task.Run(() => md5.AppendData(chunk.Span), token);
-                        sha.AppendData(chunk.Span);
-                        await other.ConfigureAwait(false);
-                    }
-
-                    position += n;
-                }
-
-                // the part is final: let the kernel write it out now rather than all at the closing fsync
-                Native.Libc.StartWriteback(handle, part * partSize, PartLength(part));
+                partFinished.Wait(token);
             }
 
-            return (sha.GetHashAndReset(), md5?.GetHashAndReset());
+            Hashing = true;
+            var position = part * partSize;
+            var end = position + PartLength(part);
+            while (position < end)
+            {
+                token.ThrowIfCancellationRequested();
+                var buffer = md5 is null ? own! : md5.Rent(token);
+                var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - position)), position);
+                if (n <= 0)
+                {
+                    throw new IOException($"The partial file '{partialPath}' is shorter than its recorded progress.");
+                }
+
+                sha.AppendData(buffer.AsSpan(0, n));
+                md5?.Post(buffer, n, token);
+                position += n;
+                Interlocked.Exchange(ref hashedBytes, position);
+            }
+
+            // the part is final: let the kernel write it out now rather than all at the closing fsync
+            Native.Libc.StartWriteback(handle, part * partSize, PartLength(part));
         }
-        finally
+
+        return (sha.GetHashAndReset(), md5?.Finish());
+    }
+
+    /// <summary>Runs <see cref="Hash"/> on a dedicated thread (it blocks: waits for parts, reads, hashes).</summary>
+    private Task<(byte[] Sha256, byte[]? Md5)> StartHashThread(SafeFileHandle handle, CancellationToken token)
+    {
+        var result = new TaskCompletionSource<(byte[], byte[]?)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+            try
+            {
+                result.SetResult(Hash(handle, token));
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                result.SetCanceled(token);
+            }
+            catch (Exception e)
+            {
+                result.SetException(e);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "FlyImages blob hash",
+        };
+        thread.Start();
+        return result.Task;
     }
 
     private async Task CheckpointLoopAsync(SafeFileHandle handle, CancellationToken stop)
