@@ -118,22 +118,20 @@ internal sealed class BlobDownload
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = failed.Token;
         var pending = new Queue<int>(Enumerable.Range(0, partCount).Where(i => done[i] == 0));
-        var workers = new List<Task>();
-        for (var w = 0; w < Math.Min(options.PartConcurrency, pending.Count); w++)
-        {
-            workers.Add(Task.Run(() => WorkerAsync(handle, pending, token), token));
-        }
-
+        var workers = new WorkerSet(this, handle, pending, token);
+        workers.Grow(Math.Min(options.PartConcurrency, pending.Count));
         var hasher = StartHashThread(handle, token);
         using var checkpointStop = new CancellationTokenSource();
         var checkpointer = CheckpointLoopAsync(handle, checkpointStop.Token);
+        var tuner = AdaptLoopAsync(workers, checkpointStop.Token);
         Exception? failure = null;
         try
         {
-            await WhenAllFailFast(workers, failed).ConfigureAwait(false);
+            await workers.WhenAllFailFast(failed).ConfigureAwait(false);
             var hashes = await hasher.ConfigureAwait(false);
             await checkpointStop.CancelAsync().ConfigureAwait(false);
             await checkpointer.ConfigureAwait(false);
+            await tuner.ConfigureAwait(false);
             Native.Libc.Sync(handle);
             return hashes;
         }
@@ -150,7 +148,7 @@ internal sealed class BlobDownload
                 await checkpointStop.CancelAsync().ConfigureAwait(false);
                 try
                 {
-                    await Task.WhenAll(workers.Append(hasher).Append(checkpointer)).ConfigureAwait(false);
+                    await Task.WhenAll(workers.All().Append(hasher).Append(checkpointer).Append(tuner)).ConfigureAwait(false);
                 }
                 catch (Exception)
                 {
@@ -163,46 +161,169 @@ internal sealed class BlobDownload
         }
     }
 
-    /// <summary>Waits for every worker; the first failure cancels the others at once.</summary>
-    private static async Task WhenAllFailFast(List<Task> tasks, CancellationTokenSource cancelOthers)
+    /// <summary>The connections in use: <see cref="ParallelismTuner"/> decides, from the throughput of each window, whether more pay.</summary>
+    public int Connections => Volatile.Read(ref connectionTarget);
+
+    private int connectionTarget;
+
+    /// <summary>Measures the aggregate throughput per window and grows (or gives back) connections as the tuner says.</summary>
+    private async Task AdaptLoopAsync(WorkerSet workers, CancellationToken stop)
     {
-        var remaining = new List<Task>(tasks);
-        while (remaining.Count > 0)
+        var tuner = new ParallelismTuner(Math.Max(1, workers.Count), options.MaxPartConcurrency);
+        Volatile.Write(ref connectionTarget, tuner.Target);
+        try
         {
-            var finished = await Task.WhenAny(remaining).ConfigureAwait(false);
-            remaining.Remove(finished);
-            if (finished.IsFaulted || finished.IsCanceled)
+            var last = BytesFetched;
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (!tuner.Settled && workers.PartsLeft > 0)
             {
-                await cancelOthers.CancelAsync().ConfigureAwait(false);
-                await finished.ConfigureAwait(false);
+                await Task.Delay(options.AdaptInterval, stop).ConfigureAwait(false);
+                var now = BytesFetched;
+                var seconds = watch.Elapsed.TotalSeconds;
+                watch.Restart();
+                var target = tuner.Observe((now - last) / Math.Max(seconds, 1e-3));
+                last = now;
+                Volatile.Write(ref connectionTarget, target);
+                workers.Grow(Math.Min(target, workers.Count + workers.PartsLeft) - workers.Count);
             }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
-    private async Task WorkerAsync(SafeFileHandle handle, Queue<int> pending, CancellationToken token)
+    /// <summary>
+    /// The part workers of an attempt: each takes the next pending part until none is left, or ends after a part when
+    /// more run than the tuner's target. Workers added while others run are awaited too.
+    /// </summary>
+    private sealed class WorkerSet(BlobDownload owner, SafeFileHandle handle, Queue<int> pending, CancellationToken token)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(options.BufferSize);
-        try
+        private readonly List<Task> tasks = [];
+        private int running;
+        private bool closed;
+
+        public int Count => Volatile.Read(ref running);
+
+        public int PartsLeft
         {
-            while (true)
+            get
             {
-                int part;
                 lock (pending)
                 {
-                    if (!pending.TryDequeue(out part))
+                    return pending.Count;
+                }
+            }
+        }
+
+        public Task[] All()
+        {
+            lock (tasks)
+            {
+                return [.. tasks];
+            }
+        }
+
+        public void Grow(int count)
+        {
+            lock (tasks)
+            {
+                for (var i = 0; i < count && !closed; i++)
+                {
+                    Interlocked.Increment(ref running);
+                    tasks.Add(Task.Run(RunAsync, token));
+                }
+            }
+        }
+
+        /// <summary>Waits for every worker, those added meanwhile too; the first failure cancels the others at once.</summary>
+        public async Task WhenAllFailFast(CancellationTokenSource cancelOthers)
+        {
+            var seen = 0;
+            var remaining = new List<Task>();
+            while (true)
+            {
+                lock (tasks)
+                {
+                    remaining.AddRange(tasks.Skip(seen));
+                    seen = tasks.Count;
+                    if (remaining.Count == 0)
                     {
+                        // no worker is left to take a part: none may be added after this
+                        closed = true;
                         return;
                     }
                 }
 
-                await FetchPartAsync(handle, part, buffer, token).ConfigureAwait(false);
-                Volatile.Write(ref done[part], 1);
-                partFinished.Release();
+                var finished = await Task.WhenAny(remaining).ConfigureAwait(false);
+                remaining.Remove(finished);
+                if (finished.IsFaulted || finished.IsCanceled)
+                {
+                    lock (tasks)
+                    {
+                        closed = true;
+                    }
+
+                    await cancelOthers.CancelAsync().ConfigureAwait(false);
+                    await finished.ConfigureAwait(false);
+                }
             }
         }
-        finally
+
+        private async Task RunAsync()
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            var buffer = ArrayPool<byte>.Shared.Rent(owner.options.BufferSize);
+            var counted = true;
+            try
+            {
+                while (true)
+                {
+                    int part;
+                    lock (pending)
+                    {
+                        if (!pending.TryDequeue(out part))
+                        {
+                            return;
+                        }
+                    }
+
+                    await owner.FetchPartAsync(handle, part, buffer, token).ConfigureAwait(false);
+                    Volatile.Write(ref owner.done[part], 1);
+                    owner.partFinished.Release();
+                    if (TryRetire())
+                    {
+                        counted = false;
+                        return;
+                    }
+                }
+            }
+            finally
+            {
+                if (counted)
+                {
+                    Interlocked.Decrement(ref running);
+                }
+
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        /// <summary>Ends this worker when more run than the tuner's target (never the last one).</summary>
+        private bool TryRetire()
+        {
+            while (true)
+            {
+                var now = Volatile.Read(ref running);
+                var target = Math.Max(1, owner.Connections);
+                if (owner.Connections == 0 || now <= target)
+                {
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref running, now - 1, now) == now)
+                {
+                    return true;
+                }
+            }
         }
     }
 

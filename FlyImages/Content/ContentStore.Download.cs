@@ -42,7 +42,7 @@ public sealed partial class ContentStore
         }
 
         var open = RangeOpenerFor(source);
-        var partSize = partial?.PartSize ?? Options.PartSize;
+        var partSize = partial?.PartSize ?? Options.PartSizeFor(origin.Size);
         var partsDone = partial?.PartsDone;
         var budget = new PartBudget(Options.PartAttempts);
         var wholeObject = false;
@@ -105,7 +105,7 @@ public sealed partial class ContentStore
                 DeleteQuietly(partialPath);
                 repository.DeletePartial(origin.Source, origin.Key);
                 partsDone = null;
-                partSize = wholeObject ? partSize : Options.PartSize;
+                partSize = wholeObject ? partSize : Options.PartSizeFor(origin.Size);
                 var what = $"{shown}: the bytes received have MD5 {actualMd5}, not the {md5} its ETag announces";
                 if (!budget.CanRetryAll())
                 {
