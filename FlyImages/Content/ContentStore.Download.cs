@@ -124,7 +124,7 @@ public sealed partial class ContentStore
             repository.RecordBlob(digest, origin.Size, actualMd5, origin, download.BytesFetched);
             repository.DeletePartial(origin.Source, origin.Key);
             var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);
-            context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s).");
+            context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s, {download.Connections} GETs at once at the end, {ByteSize.Format(partSize)} parts).");
             progress?.Invoke(new LayerProgress(origin.Key, origin.Size, origin.Size, LayerPhase.Done, download.BytesFetched / seconds));
             return new BlobInfo(digest, blobPath, origin.Size, FetchOutcome.Downloaded);
         }
