@@ -9,12 +9,18 @@ namespace FlyImages.Cmdlets.Infrastructure;
 /// </summary>
 public abstract class FetchCmdlet : ImageSelectionCmdlet
 {
-    /// <summary>Bytes per ranged GET: 64 KiB to 1 GiB. Default: 8 MiB.</summary>
+    /// <summary>
+    /// Bytes per ranged GET: 64 KiB to 1 GiB. Default: 8 MiB, smaller (not below 2 MiB) for a blob with fewer parts
+    /// than the most GETs a download may grow to; given explicitly, every part has this size.
+    /// </summary>
     [Parameter]
     [ValidateRange(64L * 1024, 1024L * 1024 * 1024)]
     public long PartSize { get; set; } = FetchOptions.Default.PartSize;
 
-    /// <summary>Ranged GETs in flight per blob: 1 to 64. Default: 6.</summary>
+    /// <summary>
+    /// Ranged GETs in flight per blob: 1 to 64. Default: 6 at the start, doubled (up to 16) while the added streams
+    /// still add throughput, as behind an endpoint that caps each stream; given explicitly, the number is fixed.
+    /// </summary>
     [Parameter]
     [ValidateRange(1, 64)]
     public int PartConcurrency { get; set; } = FetchOptions.Default.PartConcurrency;
@@ -42,7 +48,9 @@ public abstract class FetchCmdlet : ImageSelectionCmdlet
     protected FetchOptions BuildFetchOptions() => new()
     {
         PartSize = PartSize,
+        MinPartSize = MyInvocation.BoundParameters.ContainsKey(nameof(PartSize)) ? PartSize : FetchOptions.Default.MinPartSize,
         PartConcurrency = PartConcurrency,
+        MaxPartConcurrency = MyInvocation.BoundParameters.ContainsKey(nameof(PartConcurrency)) ? PartConcurrency : FetchOptions.Default.MaxPartConcurrency,
         LayerConcurrency = LayerConcurrency,
         MaxBlobSize = MaxBlobSize,
         StallTimeout = TimeSpan.FromSeconds(StallTimeoutSeconds),

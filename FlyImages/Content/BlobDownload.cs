@@ -36,8 +36,11 @@ internal sealed class BlobDownload
     private readonly int[] done;
     private readonly SemaphoreSlim partFinished = new(0);
     private readonly object checkpointGate = new();
+    private const int HashChunk = 1024 * 1024;
+    private const int HashBuffers = 4;
     private long bytesDone;
     private long bytesFetched;
+    private long hashedBytes;
 
     /// <summary>An attempt; with wholeObject (the source ignores Range) one part, which a retry starts over from byte 0.</summary>
     public BlobDownload(RangeOpener open, string key, long size, string? etag, bool computeMd5, string partialPath, long partSize, byte[]? partsDone, FetchOptions options,
@@ -82,6 +85,13 @@ internal sealed class BlobDownload
 
     public bool Hashing { get; private set; }
 
+    /// <summary>
+    /// The in-order watermark: bytes [0, HashedBytes) of the partial file are final on disk (their parts are complete)
+    /// and have been passed by the in-order hasher (sha256 appended; MD5 may trail by a few buffers). It only grows
+    /// within an attempt.
+    /// </summary>
+    public long HashedBytes => Interlocked.Read(ref hashedBytes);
+
     /// <summary>When set, told as each byte of the in-order prefix becomes final (what an install may apply while the rest arrives).</summary>
     public IncomingBlob? Incoming { get; init; }
 
@@ -112,22 +122,20 @@ internal sealed class BlobDownload
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = failed.Token;
         var pending = new Queue<int>(Enumerable.Range(0, partCount).Where(i => done[i] == 0));
-        var workers = new List<Task>();
-        for (var w = 0; w < Math.Min(options.PartConcurrency, pending.Count); w++)
-        {
-            workers.Add(Task.Run(() => WorkerAsync(handle, pending, token), token));
-        }
-
-        var hasher = Task.Run(() => HashAsync(handle, token), token);
+        var workers = new WorkerSet(this, handle, pending, token);
+        workers.Grow(Math.Min(options.PartConcurrency, pending.Count));
+        var hasher = StartHashThread(handle, token);
         using var checkpointStop = new CancellationTokenSource();
         var checkpointer = CheckpointLoopAsync(handle, checkpointStop.Token);
+        var tuner = AdaptLoopAsync(workers, checkpointStop.Token);
         Exception? failure = null;
         try
         {
-            await WhenAllFailFast(workers, failed).ConfigureAwait(false);
+            await workers.WhenAllFailFast(failed).ConfigureAwait(false);
             var hashes = await hasher.ConfigureAwait(false);
             await checkpointStop.CancelAsync().ConfigureAwait(false);
             await checkpointer.ConfigureAwait(false);
+            await tuner.ConfigureAwait(false);
             Native.Libc.Sync(handle);
             return hashes;
         }
@@ -144,7 +152,7 @@ internal sealed class BlobDownload
                 await checkpointStop.CancelAsync().ConfigureAwait(false);
                 try
                 {
-                    await Task.WhenAll(workers.Append(hasher).Append(checkpointer)).ConfigureAwait(false);
+                    await Task.WhenAll(workers.All().Append(hasher).Append(checkpointer).Append(tuner)).ConfigureAwait(false);
                 }
                 catch (Exception)
                 {
@@ -157,46 +165,169 @@ internal sealed class BlobDownload
         }
     }
 
-    /// <summary>Waits for every worker; the first failure cancels the others at once.</summary>
-    private static async Task WhenAllFailFast(List<Task> tasks, CancellationTokenSource cancelOthers)
+    /// <summary>The connections in use: <see cref="ParallelismTuner"/> decides, from the throughput of each window, whether more pay.</summary>
+    public int Connections => Volatile.Read(ref connectionTarget);
+
+    private int connectionTarget;
+
+    /// <summary>Measures the aggregate throughput per window and grows (or gives back) connections as the tuner says.</summary>
+    private async Task AdaptLoopAsync(WorkerSet workers, CancellationToken stop)
     {
-        var remaining = new List<Task>(tasks);
-        while (remaining.Count > 0)
+        var tuner = new ParallelismTuner(Math.Max(1, workers.Count), options.MaxPartConcurrency);
+        Volatile.Write(ref connectionTarget, tuner.Target);
+        try
         {
-            var finished = await Task.WhenAny(remaining).ConfigureAwait(false);
-            remaining.Remove(finished);
-            if (finished.IsFaulted || finished.IsCanceled)
+            var last = BytesFetched;
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (!tuner.Settled && workers.PartsLeft > 0)
             {
-                await cancelOthers.CancelAsync().ConfigureAwait(false);
-                await finished.ConfigureAwait(false);
+                await Task.Delay(options.AdaptInterval, stop).ConfigureAwait(false);
+                var now = BytesFetched;
+                var seconds = watch.Elapsed.TotalSeconds;
+                watch.Restart();
+                var target = tuner.Observe((now - last) / Math.Max(seconds, 1e-3));
+                last = now;
+                Volatile.Write(ref connectionTarget, target);
+                workers.Grow(Math.Min(target, workers.Count + workers.PartsLeft) - workers.Count);
             }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
-    private async Task WorkerAsync(SafeFileHandle handle, Queue<int> pending, CancellationToken token)
+    /// <summary>
+    /// The part workers of an attempt: each takes the next pending part until none is left, or ends after a part when
+    /// more run than the tuner's target. Workers added while others run are awaited too.
+    /// </summary>
+    private sealed class WorkerSet(BlobDownload owner, SafeFileHandle handle, Queue<int> pending, CancellationToken token)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(options.BufferSize);
-        try
+        private readonly List<Task> tasks = [];
+        private int running;
+        private bool closed;
+
+        public int Count => Volatile.Read(ref running);
+
+        public int PartsLeft
         {
-            while (true)
+            get
             {
-                int part;
                 lock (pending)
                 {
-                    if (!pending.TryDequeue(out part))
+                    return pending.Count;
+                }
+            }
+        }
+
+        public Task[] All()
+        {
+            lock (tasks)
+            {
+                return [.. tasks];
+            }
+        }
+
+        public void Grow(int count)
+        {
+            lock (tasks)
+            {
+                for (var i = 0; i < count && !closed; i++)
+                {
+                    Interlocked.Increment(ref running);
+                    tasks.Add(Task.Run(RunAsync, token));
+                }
+            }
+        }
+
+        /// <summary>Waits for every worker, those added meanwhile too; the first failure cancels the others at once.</summary>
+        public async Task WhenAllFailFast(CancellationTokenSource cancelOthers)
+        {
+            var seen = 0;
+            var remaining = new List<Task>();
+            while (true)
+            {
+                lock (tasks)
+                {
+                    remaining.AddRange(tasks.Skip(seen));
+                    seen = tasks.Count;
+                    if (remaining.Count == 0)
                     {
+                        // no worker is left to take a part: none may be added after this
+                        closed = true;
                         return;
                     }
                 }
 
-                await FetchPartAsync(handle, part, buffer, token).ConfigureAwait(false);
-                Volatile.Write(ref done[part], 1);
-                partFinished.Release();
+                var finished = await Task.WhenAny(remaining).ConfigureAwait(false);
+                remaining.Remove(finished);
+                if (finished.IsFaulted || finished.IsCanceled)
+                {
+                    lock (tasks)
+                    {
+                        closed = true;
+                    }
+
+                    await cancelOthers.CancelAsync().ConfigureAwait(false);
+                    await finished.ConfigureAwait(false);
+                }
             }
         }
-        finally
+
+        private async Task RunAsync()
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            var buffer = ArrayPool<byte>.Shared.Rent(owner.options.BufferSize);
+            var counted = true;
+            try
+            {
+                while (true)
+                {
+                    int part;
+                    lock (pending)
+                    {
+                        if (!pending.TryDequeue(out part))
+                        {
+                            return;
+                        }
+                    }
+
+                    await owner.FetchPartAsync(handle, part, buffer, token).ConfigureAwait(false);
+                    Volatile.Write(ref owner.done[part], 1);
+                    owner.partFinished.Release();
+                    if (TryRetire())
+                    {
+                        counted = false;
+                        return;
+                    }
+                }
+            }
+            finally
+            {
+                if (counted)
+                {
+                    Interlocked.Decrement(ref running);
+                }
+
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        /// <summary>Ends this worker when more run than the tuner's target (never the last one).</summary>
+        private bool TryRetire()
+        {
+            while (true)
+            {
+                var now = Volatile.Read(ref running);
+                var target = Math.Max(1, owner.Connections);
+                if (owner.Connections == 0 || now <= target)
+                {
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref running, now - 1, now) == now)
+                {
+                    return true;
+                }
+            }
         }
     }
 
@@ -328,60 +459,75 @@ internal sealed class BlobDownload
         return false;
     }
 
-    /// <summary>Hashes the file's completed prefix in order, part by part, as parts complete.</summary>
-    private async Task<(byte[] Sha256, byte[]? Md5)> HashAsync(SafeFileHandle handle, CancellationToken token)
+    /// <summary>
+    /// Hashes the file's completed prefix in order, part by part, as parts complete, on a thread of its own (reads and
+    /// sha256); MD5, the slowest step, runs on a second dedicated thread fed through a bounded handoff of a few buffers,
+    /// so the two digests overlap without a task per chunk. <see cref="HashedBytes"/> advances as the prefix is passed.
+    /// </summary>
+    private (byte[] Sha256, byte[]? Md5) Hash(SafeFileHandle handle, CancellationToken token)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var md5 = computeMd5 ? IncrementalHash.CreateHash(HashAlgorithmName.MD5) : null;
-        var buffer = ArrayPool<byte>.Shared.Rent(1024 * 1024);
-        try
+        using var md5 = computeMd5 ? new DigestThread(HashAlgorithmName.MD5, HashBuffers, HashChunk) : null;
+        var own = md5 is null ? new byte[HashChunk] : null;
+        for (var part = 0; part < partCount; part++)
         {
-            for (var part = 0; part < partCount; part++)
+            while (Volatile.Read(ref done[part]) == 0)
             {
-                while (Volatile.Read(ref done[part]) == 0)
-                {
-                    await partFinished.WaitAsync(token).ConfigureAwait(false);
-                }
-
-                Hashing = true;
-                var position = part * partSize;
-                var end = position + PartLength(part);
-                while (position < end)
-                {
-                    token.ThrowIfCancellationRequested();
-                    var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - position)), position);
-                    if (n <= 0)
-                    {
-                        throw new IOException($"The partial file '{partialPath}' is shorter than its recorded progress.");
-                    }
-
-                    var chunk = new ReadOnlyMemory<byte>(buffer, 0, n);
-                    if (md5 is null)
-                    {
-                        sha.AppendData(chunk.Span);
-                    }
-                    else
-                    {
-                        // the two digests on two cores: MD5 is the slower one
-                        var other = Task.Run(() => md5.AppendData(chunk.Span), token);
-                        sha.AppendData(chunk.Span);
-                        await other.ConfigureAwait(false);
-                    }
-
-                    position += n;
-                    Incoming?.Advance(position);
-                }
-
-                // the part is final: let the kernel write it out now rather than all at the closing fsync
-                Native.Libc.StartWriteback(handle, part * partSize, PartLength(part));
+                partFinished.Wait(token);
             }
 
-            return (sha.GetHashAndReset(), md5?.GetHashAndReset());
+            Hashing = true;
+            var position = part * partSize;
+            var end = position + PartLength(part);
+            while (position < end)
+            {
+                token.ThrowIfCancellationRequested();
+                var buffer = md5 is null ? own! : md5.Rent(token);
+                var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - position)), position);
+                if (n <= 0)
+                {
+                    throw new IOException($"The partial file '{partialPath}' is shorter than its recorded progress.");
+                }
+
+                sha.AppendData(buffer.AsSpan(0, n));
+                md5?.Post(buffer, n, token);
+                position += n;
+                Interlocked.Exchange(ref hashedBytes, position);
+                Incoming?.Advance(position);
+            }
+
+            // the part is final: let the kernel write it out now rather than all at the closing fsync
+            Native.Libc.StartWriteback(handle, part * partSize, PartLength(part));
         }
-        finally
+
+        return (sha.GetHashAndReset(), md5?.Finish());
+    }
+
+    /// <summary>Runs <see cref="Hash"/> on a dedicated thread (it blocks: waits for parts, reads, hashes).</summary>
+    private Task<(byte[] Sha256, byte[]? Md5)> StartHashThread(SafeFileHandle handle, CancellationToken token)
+    {
+        var result = new TaskCompletionSource<(byte[], byte[]?)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+            try
+            {
+                result.SetResult(Hash(handle, token));
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                result.SetCanceled(token);
+            }
+            catch (Exception e)
+            {
+                result.SetException(e);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "FlyImages blob hash",
+        };
+        thread.Start();
+        return result.Task;
     }
 
     private async Task CheckpointLoopAsync(SafeFileHandle handle, CancellationToken stop)

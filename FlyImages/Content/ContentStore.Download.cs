@@ -64,7 +64,7 @@ public sealed partial class ContentStore
         }
 
         var open = RangeOpenerFor(source);
-        var partSize = partial?.PartSize ?? Options.PartSize;
+        var partSize = partial?.PartSize ?? Options.PartSizeFor(origin.Size);
         var partsDone = partial?.PartsDone;
         var budget = new PartBudget(Options.PartAttempts);
         var wholeObject = false;
@@ -132,7 +132,7 @@ public sealed partial class ContentStore
                 DeleteQuietly(partialPath);
                 repository.DeletePartial(origin.Source, origin.Key);
                 partsDone = null;
-                partSize = wholeObject ? partSize : Options.PartSize;
+                partSize = wholeObject ? partSize : Options.PartSizeFor(origin.Size);
                 var what = $"{shown}: the bytes received have MD5 {actualMd5}, not the {md5} its ETag announces";
                 if (!budget.CanRetryAll())
                 {
@@ -154,7 +154,7 @@ public sealed partial class ContentStore
             repository.RecordBlob(digest, origin.Size, actualMd5, origin, download.BytesFetched);
             repository.DeletePartial(origin.Source, origin.Key);
             var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);
-            context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s).");
+            context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s, {download.Connections} GETs at once at the end, {ByteSize.Format(partSize)} parts).");
             progress?.Invoke(new LayerProgress(origin.Key, origin.Size, origin.Size, LayerPhase.Done, download.BytesFetched / seconds));
             return new BlobInfo(digest, blobPath, origin.Size, FetchOutcome.Downloaded);
         }

@@ -6,8 +6,21 @@ public sealed class FetchOptions
     /// <summary>Bytes per ranged GET. Blobs up to this size are fetched with one GET.</summary>
     public long PartSize { get; init; } = 8 * 1024 * 1024;
 
-    /// <summary>Ranged GETs in flight per blob.</summary>
+    /// <summary>Ranged GETs in flight per blob at the start of a download.</summary>
     public int PartConcurrency { get; init; } = 6;
+
+    /// <summary>
+    /// The most ranged GETs per blob a download grows to while each added connection still adds throughput (an
+    /// endpoint that caps each stream); a saturated link or server keeps <see cref="PartConcurrency"/>. At most this
+    /// many read buffers of <see cref="BufferSize"/> per blob. Not above <see cref="PartConcurrency"/>: a fixed count.
+    /// </summary>
+    public int MaxPartConcurrency { get; init; } = 16;
+
+    /// <summary>A blob with fewer parts of <see cref="PartSize"/> than <see cref="MaxPartConcurrency"/> is cut into smaller parts, not below this.</summary>
+    public long MinPartSize { get; init; } = 2 * 1024 * 1024;
+
+    /// <summary>The window over which the aggregate throughput is measured to decide whether more connections pay.</summary>
+    public TimeSpan AdaptInterval { get; init; } = TimeSpan.FromMilliseconds(300);
 
     /// <summary>Layers (blobs) in flight at once across a run.</summary>
     public int LayerConcurrency { get; init; } = 3;
@@ -51,6 +64,9 @@ public sealed class FetchOptions
 
     public static FetchOptions Default { get; } = new();
 
+    /// <summary>The part size a new download of a blob of <paramref name="size"/> bytes uses.</summary>
+    internal long PartSizeFor(long size) => ParallelismTuner.PartSizeFor(size, PartSize, Math.Max(PartConcurrency, MaxPartConcurrency), MinPartSize);
+
     internal void Validate()
     {
         if (PartSize < 64 * 1024 || PartSize > 1024L * 1024 * 1024)
@@ -63,7 +79,7 @@ public sealed class FetchOptions
             throw new ArgumentOutOfRangeException(nameof(PartAttempts), PartAttempts, "The attempts per part must be between 1 and 100.");
         }
 
-        if (PartConcurrency is < 1 or > 64 || LayerConcurrency is < 1 or > 64)
+        if (PartConcurrency is < 1 or > 64 || MaxPartConcurrency is < 1 or > 64 || LayerConcurrency is < 1 or > 64)
         {
             throw new ArgumentOutOfRangeException(nameof(PartConcurrency), "Concurrency must be between 1 and 64.");
         }

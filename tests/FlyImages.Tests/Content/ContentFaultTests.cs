@@ -122,7 +122,7 @@ public sealed class ContentFaultTests(ContentS3 s3) : IDisposable
         using var source = bed.Source();
         var layer = await bed.BigLayerAsync(source);
         using var cancel = new CancellationTokenSource();
-        var options = new FetchOptions { PartSize = Part, PartConcurrency = 1, StallTimeout = TimeSpan.FromMinutes(5), CheckpointInterval = TimeSpan.FromMinutes(5) };
+        var options = new FetchOptions { PartSize = Part, PartConcurrency = 1, MaxPartConcurrency = 1, StallTimeout = TimeSpan.FromMinutes(5), CheckpointInterval = TimeSpan.FromMinutes(5) };
         var fetch = new ContentStore(bed.Store, options).FetchLayerAsync(source, layer, bed.Context, cancel.Token);
         await bed.Proxy.Stalling.WaitAsync(TimeSpan.FromMinutes(2)); // a hang guard: parts 0 and 1 are in, part 2 has stalled
         await cancel.CancelAsync();
@@ -154,7 +154,7 @@ public sealed class ContentFaultTests(ContentS3 s3) : IDisposable
         using var source = bed.Source();
         var layer = await bed.BigLayerAsync(source);
         using var cancel = new CancellationTokenSource();
-        var options = new FetchOptions { PartSize = Part, PartConcurrency = 1, StallTimeout = TimeSpan.FromMinutes(5), CheckpointInterval = TimeSpan.FromMilliseconds(100) };
+        var options = new FetchOptions { PartSize = Part, PartConcurrency = 1, MaxPartConcurrency = 1, StallTimeout = TimeSpan.FromMinutes(5), CheckpointInterval = TimeSpan.FromMilliseconds(100) };
         var fetch = new ContentStore(bed.Store, options).FetchLayerAsync(source, layer, bed.Context, cancel.Token);
         byte[]? recorded = null;
         for (var i = 0; i < 500 && (recorded is null || recorded[0] != 0b11); i++)

@@ -109,7 +109,7 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
     private static InstallOptions Options { get; } = new()
     {
         DeviceSize = 256L << 20,
-        Fetch = new FetchOptions { PartSize = PartSize, PartConcurrency = 1 },
+        Fetch = new FetchOptions { PartSize = PartSize, PartConcurrency = 1, MaxPartConcurrency = 1 },
     };
 
     public Task InitializeAsync() => Task.CompletedTask;
