@@ -32,12 +32,15 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     public ThinPoolBackend Backend => ThinPoolBackend.DeviceMapper;
 
-    public async Task<bool> IsReadyAsync(CancellationToken cancellationToken)
+    public async Task<bool> IsReadyAsync(CancellationToken cancellationToken) => await ReadyTableAsync(cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>The pool's table when the pool is usable as is (one dmsetup call); null when it is not present.</summary>
+    private async Task<DmThinPoolTable?> ReadyTableAsync(CancellationToken cancellationToken)
     {
         var table = await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false);
         if (table is null)
         {
-            return false;
+            return null;
         }
 
         // a pool FlyImages made must still be the one on its own data file (not another pool that took the name)
@@ -48,7 +51,7 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
                 $"The dm device '{poolDm}' is a thin-pool on '{backing}', not on this pool's data file '{record.DataPath}'.", record.Name);
         }
 
-        return true;
+        return table;
     }
 
     /// <summary>The backing file of a loop device given as major:minor (null when it is not a loop device).</summary>
@@ -68,9 +71,10 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     public async Task EnsureReadyAsync(IOperationContext context)
     {
         var cancellationToken = context.CancellationToken;
-        if (await IsReadyAsync(cancellationToken).ConfigureAwait(false))
+        // one read of the table: each dmsetup process counts in every cmdlet call that opens the pool
+        if (await ReadyTableAsync(cancellationToken).ConfigureAwait(false) is { } table)
         {
-            if (await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false) is { ErrorsWhenFull: false })
+            if (!table.ErrorsWhenFull)
             {
                 context.WriteWarning($"The devicemapper thin-pool '{poolDm}' of pool '{record.Name}' has no 'error_if_no_space' feature: when it runs out of data space the kernel queues writes instead of failing them, and an install can hang until the pool is grown. Re-create the pool with 'error_if_no_space' in its table (dmsetup reload), or replace it.");
             }
