@@ -92,7 +92,7 @@ public sealed class DeviceMapperSnapshotBench(ITestOutputHelper output) : IDispo
 
             var flyMedian = Median(fly);
             var shellMedian = Median(shell);
-            Report($"BENCH rounds {rounds}");
+            Report($"BENCH rounds {rounds}; origin {origin.DeviceId} {origin.State} (an active origin is suspended and resumed around each of the workflow's snapshots, not the baseline's)");
             Report($"BENCH workflow_ms {string.Join(' ', fly.Select(v => v.ToString("0.0", CultureInfo.InvariantCulture)))}");
             Report($"BENCH dmsetup_ms {string.Join(' ', shell.Select(v => v.ToString("0.0", CultureInfo.InvariantCulture)))}");
             Report($"BENCH median workflow {flyMedian:0.0} ms, raw dmsetup message+create {shellMedian:0.0} ms, ratio {flyMedian / shellMedian:0.00}");
