@@ -332,8 +332,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     public async Task<PoolInventory> GetInventoryAsync(CancellationToken cancellationToken)
     {
+        var devices = ActiveDevices().ToList();
         var active = new HashSet<int>();
-        foreach (var (name, _) in ActiveDevices())
+        foreach (var (name, _) in devices)
         {
             if (ThinPoolNames.ParseDmDeviceName(record.Name, name) is { } id)
             {
@@ -341,8 +342,15 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
             }
         }
 
-        // thin devices of this pool that are not ours by name
+        // thin devices of this pool that are not ours by name; every device with a table on the pool holds it
+        // (sysfs holders), so only when one of them is not ours are the thin tables read: every pool open (each
+        // snapshot, install and removal) saves a dmsetup process
         var foreign = new List<string>();
+        if (!HeldByOthers(devices))
+        {
+            return new PoolInventory(active, null, foreign);
+        }
+
         var pool = await PoolDeviceNumberAsync(cancellationToken).ConfigureAwait(false);
         var tables = await dm.RunAsync(["table", "--target", "thin"], poolDm, cancellationToken).ConfigureAwait(false);
         foreach (var line in tables.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -450,6 +458,39 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
                 yield return (name, dir);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether a dm device whose name is not one of this pool's holds the pool device (/sys/block/dm-N/holders); true
+    /// when that cannot be read (the caller then reads the thin tables, as without sysfs).
+    /// </summary>
+    private bool HeldByOthers(List<(string Name, string SysPath)> devices)
+    {
+        var poolPath = devices.Where(d => d.Name == poolDm).Select(d => d.SysPath).FirstOrDefault();
+        var holders = poolPath is null ? null : Path.Combine(poolPath, "holders");
+        if (holders is null || !Directory.Exists(holders))
+        {
+            return true;
+        }
+
+        try
+        {
+            foreach (var holder in Directory.EnumerateFileSystemEntries(holders))
+            {
+                var node = Path.GetFileName(holder);
+                var name = devices.Where(d => Path.GetFileName(d.SysPath) == node).Select(d => d.Name).FirstOrDefault();
+                if (name is null || ThinPoolNames.ParseDmDeviceName(record.Name, name) is null)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+
+        return false;
     }
 
     private static string? FindActive(string name) => ActiveDevices().Where(d => d.Name == name).Select(d => d.SysPath).FirstOrDefault();
