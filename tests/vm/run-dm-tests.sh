@@ -105,6 +105,8 @@ fi
 
 ARGS+=(--env "FLYVM_TEST_RUNNER=$RUNNER")
 [ -n "${FLYVM_TEST_FILTER:-}" ] && ARGS+=(--env "FLYVM_TEST_FILTER=$FLYVM_TEST_FILTER")
+# tests/bench/dm-snapshot-bench.sh: the rounds of the devicemapper snapshot benchmark test
+[ -n "${FLYIMAGES_DM_BENCH_ROUNDS:-}" ] && ARGS+=(--env "FLYIMAGES_DM_BENCH_ROUNDS=$FLYIMAGES_DM_BENCH_ROUNDS")
 if [ -n "${FLYVM_PESTER_MODULES:-}" ]; then
   for v in FLYVM_PESTER_MODULES FLYVM_PESTER_MODULE_BASE FLYVM_PESTER_SOURCE FLYVM_PESTER_MODULE FLYVM_PWSH_DLL; do
     ARGS+=(--env "$v=${!v:-}")

@@ -32,12 +32,15 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     public ThinPoolBackend Backend => ThinPoolBackend.DeviceMapper;
 
-    public async Task<bool> IsReadyAsync(CancellationToken cancellationToken)
+    public async Task<bool> IsReadyAsync(CancellationToken cancellationToken) => await ReadyTableAsync(cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>The pool's table when the pool is usable as is (one dmsetup call); null when it is not present.</summary>
+    private async Task<DmThinPoolTable?> ReadyTableAsync(CancellationToken cancellationToken)
     {
         var table = await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false);
         if (table is null)
         {
-            return false;
+            return null;
         }
 
         // a pool FlyImages made must still be the one on its own data file (not another pool that took the name)
@@ -48,7 +51,7 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
                 $"The dm device '{poolDm}' is a thin-pool on '{backing}', not on this pool's data file '{record.DataPath}'.", record.Name);
         }
 
-        return true;
+        return table;
     }
 
     /// <summary>The backing file of a loop device given as major:minor (null when it is not a loop device).</summary>
@@ -68,9 +71,10 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     public async Task EnsureReadyAsync(IOperationContext context)
     {
         var cancellationToken = context.CancellationToken;
-        if (await IsReadyAsync(cancellationToken).ConfigureAwait(false))
+        // one read of the table: each dmsetup process counts in every cmdlet call that opens the pool
+        if (await ReadyTableAsync(cancellationToken).ConfigureAwait(false) is { } table)
         {
-            if (await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false) is { ErrorsWhenFull: false })
+            if (!table.ErrorsWhenFull)
             {
                 context.WriteWarning($"The devicemapper thin-pool '{poolDm}' of pool '{record.Name}' has no 'error_if_no_space' feature: when it runs out of data space the kernel queues writes instead of failing them, and an install can hang until the pool is grown. Re-create the pool with 'error_if_no_space' in its table (dmsetup reload), or replace it.");
             }
@@ -328,8 +332,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     public async Task<PoolInventory> GetInventoryAsync(CancellationToken cancellationToken)
     {
+        var devices = ActiveDevices().ToList();
         var active = new HashSet<int>();
-        foreach (var (name, _) in ActiveDevices())
+        foreach (var (name, _) in devices)
         {
             if (ThinPoolNames.ParseDmDeviceName(record.Name, name) is { } id)
             {
@@ -337,8 +342,15 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
             }
         }
 
-        // thin devices of this pool that are not ours by name
+        // thin devices of this pool that are not ours by name; every device with a table on the pool holds it
+        // (sysfs holders), so only when one of them is not ours are the thin tables read: every pool open (each
+        // snapshot, install and removal) saves a dmsetup process
         var foreign = new List<string>();
+        if (!HeldByOthers(devices))
+        {
+            return new PoolInventory(active, null, foreign);
+        }
+
         var pool = await PoolDeviceNumberAsync(cancellationToken).ConfigureAwait(false);
         var tables = await dm.RunAsync(["table", "--target", "thin"], poolDm, cancellationToken).ConfigureAwait(false);
         foreach (var line in tables.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -446,6 +458,39 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
                 yield return (name, dir);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether a dm device whose name is not one of this pool's holds the pool device (/sys/block/dm-N/holders); true
+    /// when that cannot be read (the caller then reads the thin tables, as without sysfs).
+    /// </summary>
+    private bool HeldByOthers(List<(string Name, string SysPath)> devices)
+    {
+        var poolPath = devices.Where(d => d.Name == poolDm).Select(d => d.SysPath).FirstOrDefault();
+        var holders = poolPath is null ? null : Path.Combine(poolPath, "holders");
+        if (holders is null || !Directory.Exists(holders))
+        {
+            return true;
+        }
+
+        try
+        {
+            foreach (var holder in Directory.EnumerateFileSystemEntries(holders))
+            {
+                var node = Path.GetFileName(holder);
+                var name = devices.Where(d => Path.GetFileName(d.SysPath) == node).Select(d => d.Name).FirstOrDefault();
+                if (name is null || ThinPoolNames.ParseDmDeviceName(record.Name, name) is null)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+
+        return false;
     }
 
     private static string? FindActive(string name) => ActiveDevices().Where(d => d.Name == name).Select(d => d.SysPath).FirstOrDefault();
