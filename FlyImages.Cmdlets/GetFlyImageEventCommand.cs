@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using FlyImages.Cmdlets.Infrastructure;
+using FlyImages.Engine;
 using FlyImages.State;
 using FlyImages.Workflows;
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using FlyImages.Engine;
 using FlyImages.Workflows;
 
 namespace FlyImages.Cmdlets.Infrastructure;

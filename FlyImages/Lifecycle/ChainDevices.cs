@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Install;
 using FlyImages.Operations;
 using FlyImages.State;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Model;
 using FlyImages.Operations;

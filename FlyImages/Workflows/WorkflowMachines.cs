@@ -1,5 +1,5 @@
+using FlyImages.Engine;
 using Stateless;
-using Stateless.Graph;
 
 namespace FlyImages.Workflows;
 
@@ -10,6 +10,17 @@ namespace FlyImages.Workflows;
 /// </summary>
 public static class WorkflowMachines
 {
+    /// <summary>The image workflows' kinds, for the engine: their graphs, final states and crash recovery.</summary>
+    public static WorkflowRegistry Registry { get; } = new(
+        new WorkflowKind<InstallState, InstallTrigger>(WorkflowKinds.InstallImage, ConfigureInstall, InstallTrigger.Interrupt,
+            InstallState.Ready, InstallState.Failed, InstallState.Rejected),
+        new WorkflowKind<ChainState, ChainTrigger>(WorkflowKinds.MakeChain, ConfigureChain, ChainTrigger.Interrupt, ChainState.Sealed, ChainState.Faulty)
+            .RecoverIn(ChainState.Creating, WorkflowRecovery.RollBackChainAsync)
+            .RecoverIn(ChainState.Applying, WorkflowRecovery.RollBackChainAsync)
+            .RecoverIn(ChainState.Deleting, WorkflowRecovery.FinishChainDeletionAsync),
+        new WorkflowKind<SnapshotState, SnapshotTrigger>(WorkflowKinds.Snapshot, ConfigureSnapshot, SnapshotTrigger.Interrupt,
+            SnapshotState.Active, SnapshotState.Removed, SnapshotState.Failed));
+
     public static void ConfigureInstall(StateMachine<InstallState, InstallTrigger> m)
     {
         ArgumentNullException.ThrowIfNull(m);
@@ -128,10 +139,10 @@ public static class WorkflowMachines
     }
 
     /// <summary>The graph of <paramref name="kind"/> as Graphviz DOT.</summary>
-    public static string Dot(string kind) => UmlDotGraph.Format(Info(kind));
+    public static string Dot(string kind) => Registry.Dot(kind);
 
     /// <summary>The graph of <paramref name="kind"/> as Mermaid (stateDiagram-v2), as GitHub renders it.</summary>
-    public static string Mermaid(string kind) => MermaidGraph.Format(Info(kind));
+    public static string Mermaid(string kind) => Registry.Mermaid(kind);
 
     /// <summary>A Markdown section with every kind's Mermaid diagram, for the README and docs/workflows.md.</summary>
     public static string Markdown()
@@ -140,7 +151,7 @@ public static class WorkflowMachines
         text.Append("# Workflow state machines\n\n");
         text.Append("Generated from the code by `WorkflowMachines.Markdown()`. The test `Graphs_in_docs_are_current` fails while this file differs from it;\n");
         text.Append("`FLYIMAGES_UPDATE_DOCS=1 dotnet test tests/FlyImages.Tests --filter FullyQualifiedName~GraphTests` rewrites it (and the README's diagram) to commit.\n");
-        foreach (var kind in WorkflowKinds.All)
+        foreach (var kind in Registry.Kinds.Select(k => k.Name))
         {
             text.Append("\n## ").Append(kind).Append("\n\n```mermaid\n");
             text.Append(Mermaid(kind).ReplaceLineEndings("\n").TrimEnd('\n'));
@@ -148,35 +159,5 @@ public static class WorkflowMachines
         }
 
         return text.ToString();
-    }
-
-    private static Stateless.Reflection.StateMachineInfo Info(string kind)
-    {
-        switch (kind)
-        {
-            case WorkflowKinds.InstallImage:
-            {
-                var m = new StateMachine<InstallState, InstallTrigger>(InstallState.Pending);
-                ConfigureInstall(m);
-                return m.GetInfo();
-            }
-
-            case WorkflowKinds.MakeChain:
-            {
-                var m = new StateMachine<ChainState, ChainTrigger>(ChainState.Pending);
-                ConfigureChain(m);
-                return m.GetInfo();
-            }
-
-            case WorkflowKinds.Snapshot:
-            {
-                var m = new StateMachine<SnapshotState, SnapshotTrigger>(SnapshotState.Pending);
-                ConfigureSnapshot(m);
-                return m.GetInfo();
-            }
-
-            default:
-                throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown workflow kind.");
-        }
     }
 }

@@ -25,7 +25,10 @@ public sealed class LayerTests
         ["FlyImages.Content", "FlyImages.Unpacking", "FlyImages.ThinPools"],
         // the catalog: a source's listing merged with the store and the content store
         ["FlyImages.Images"],
-        // the workflow engine (persisted machines, journal, leases, recovery) and its workflows
+        // the workflow engine: persisted machines, the journal, leases, crash recovery, the registry of workflow kinds
+        // (it uses only the store and the foundation; the workflows above declare their kinds to it)
+        ["FlyImages.Engine"],
+        // the image workflows built on the engine: install, layer chains, snapshots, their state machines
         ["FlyImages.Workflows"],
         // application services: install, snapshot steps, pool removal
         ["FlyImages.Install"],

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Text;
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Install;

@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Lifecycle;
 using FlyImages.State;
 using FlyImages.TestSupport;

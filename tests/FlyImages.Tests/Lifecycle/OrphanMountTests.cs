@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using FlyImages.Engine;
 using FlyImages.Lifecycle;
 using FlyImages.Operations;
 using FlyImages.Processes;

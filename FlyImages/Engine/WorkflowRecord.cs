@@ -1,4 +1,4 @@
-namespace FlyImages.Workflows;
+namespace FlyImages.Engine;
 
 /// <summary>One persisted workflow: the machine of (kind, key) and its current run.</summary>
 public sealed record WorkflowRecord(
@@ -16,7 +16,7 @@ public sealed record WorkflowRecord(
     DateTimeOffset UpdatedAt);
 
 /// <summary>One journal entry that is no workflow's transition (see <see cref="WorkflowJournal.Record"/>).</summary>
-/// <param name="Kind">What wrote it (e.g. <see cref="WorkflowKinds.Lifecycle"/>).</param>
+/// <param name="Kind">What wrote it (e.g. "lifecycle": a kind with no machine).</param>
 /// <param name="Key">What it is about (an image's install key, or a marker for the whole store).</param>
 /// <param name="Subject">The image name, or a marker such as "(orphans)" or "(collection)".</param>
 /// <param name="Source">The image's source; null for the whole store.</param>

@@ -2,7 +2,7 @@ using FlyImages.Operations;
 using FlyImages.State;
 using Microsoft.Data.Sqlite;
 
-namespace FlyImages.Workflows;
+namespace FlyImages.Engine;
 
 /// <summary>The journal: one row per transition, written in the transaction that changes the state.</summary>
 public static class WorkflowJournal
@@ -51,7 +51,7 @@ public static class WorkflowJournal
 
     /// <summary>
     /// Appends one entry that is no workflow's transition, in a transaction of its own: what an application service
-    /// did to the store as a whole (e.g. kind <see cref="WorkflowKinds.Lifecycle"/>: a removal or a collection, its
+    /// did to the store as a whole (e.g. kind "lifecycle": a removal or a collection, its
     /// trigger and what it freed). Detail and error are cleaned (<see cref="Clean"/>).
     /// </summary>
     public static void Record(FlyStore store, JournalEntry entry)
