@@ -30,9 +30,9 @@ public sealed class LayerTests
         ["FlyImages.Engine"],
         // the image workflows built on the engine: install, layer chains, snapshots, their state machines
         ["FlyImages.Workflows"],
-        // application services: install, snapshot steps, pool removal
+        // application services: install (its steps, Save's fetch)
         ["FlyImages.Install"],
-        // taking things away (removal, collection), over the install services, workflows and pools
+        // taking things away (image removal, collection, pool removal), over the install services, workflows and pools
         ["FlyImages.Lifecycle"],
         // operating a host: identity, health checks, metrics (they read everything below)
         ["FlyImages.Health", "FlyImages.Metrics"],

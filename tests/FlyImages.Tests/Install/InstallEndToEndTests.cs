@@ -5,6 +5,7 @@ using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Install;
+using FlyImages.Lifecycle;
 using FlyImages.Model;
 using FlyImages.Processes;
 using FlyImages.Sources;

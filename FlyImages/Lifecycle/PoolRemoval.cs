@@ -8,7 +8,7 @@ using FlyImages.Workflows;
 using Microsoft.Data.Sqlite;
 using Stateless;
 
-namespace FlyImages.Install;
+namespace FlyImages.Lifecycle;
 
 /// <summary>What removing a pool takes with it (see <see cref="PoolRemoval"/>).</summary>
 /// <param name="Pool">The pool.</param>
