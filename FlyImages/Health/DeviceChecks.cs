@@ -91,11 +91,7 @@ public sealed class SnapshotDevicesCheck : IStoreCheck
             return Task.FromResult(CheckOutcome.Skip("There is no store."));
         }
 
-        var rows = store.Read((c, t) => c.Query(t, """
-            SELECT s.name, s.image, s.device, s.device_path FROM snapshots s
-            JOIN workflows w ON w.kind = $k AND w.key = s.source || '/' || s.image || '#' || s.name
-            WHERE w.state = 'Active' ORDER BY s.image, s.name;
-            """, r => (Name: r.GetString(0), Image: r.GetString(1), Device: r.GetStringOrNull(2), Path: r.GetStringOrNull(3)), ("$k", WorkflowKinds.Snapshot)));
+        var rows = new SnapshotRepository(store).List().Where(s => s.State == SnapshotState.Active).ToList();
         var problems = new List<string>();
         foreach (var s in rows)
         {
@@ -108,9 +104,9 @@ public sealed class SnapshotDevicesCheck : IStoreCheck
             {
                 problems.Add($"{who}: {problem}");
             }
-            else if (s.Path is null || !File.Exists(s.Path))
+            else if (s.DevicePath is null || !File.Exists(s.DevicePath))
             {
-                problems.Add($"{who}: its block device {s.Path ?? "(none)"} is not present (not activated since a reboot?)");
+                problems.Add($"{who}: its block device {s.DevicePath ?? "(none)"} is not present (not activated since a reboot?)");
             }
         }
 
