@@ -60,7 +60,7 @@ public sealed class OrphanMountTests : IDisposable
         Assert.Equal([live], Leaks.MountsUnder(folder).Select(MountPointOf));
         Assert.True(Directory.Exists(live));
 
-        var journaled = WorkflowJournal.Query(store, kind: WorkflowKinds.Lifecycle).Where(e => e.Image == LifecycleJournal.OrphansSubject).ToList();
+        var journaled = WorkflowEvents.Query(store, kind: WorkflowKinds.Lifecycle).Where(e => e.Image == LifecycleJournal.OrphansSubject).ToList();
         Assert.Equal(2, journaled.Count);
         Assert.All(journaled, e => Assert.Equal(LifecycleTriggers.Orphan, e.Trigger));
         Assert.Contains(journaled, e => e.Detail!.Contains(deadMounted, StringComparison.Ordinal));
