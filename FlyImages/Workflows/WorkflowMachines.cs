@@ -114,23 +114,17 @@ public static class WorkflowMachines
         ArgumentNullException.ThrowIfNull(m);
         m.Configure(SnapshotState.Pending)
             .Permit(SnapshotTrigger.Create, SnapshotState.Creating);
-        m.Configure(SnapshotState.Creating)
-            .Permit(SnapshotTrigger.Created, SnapshotState.Activating)
+        // a step in flight: done moves on, a failure is Failed, an interrupted one resumes (the steps are idempotent)
+        void Working(SnapshotState working, SnapshotTrigger done, SnapshotState next) => m.Configure(working)
+            .Permit(done, next)
             .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
             .PermitReentry(SnapshotTrigger.Interrupt)
             .PermitReentry(SnapshotTrigger.Resume);
-        m.Configure(SnapshotState.Activating)
-            .Permit(SnapshotTrigger.Activated, SnapshotState.Active)
-            .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
-            .PermitReentry(SnapshotTrigger.Interrupt)
-            .PermitReentry(SnapshotTrigger.Resume);
+        Working(SnapshotState.Creating, SnapshotTrigger.Created, SnapshotState.Activating);
+        Working(SnapshotState.Activating, SnapshotTrigger.Activated, SnapshotState.Active);
         m.Configure(SnapshotState.Active)
             .Permit(SnapshotTrigger.Remove, SnapshotState.Removing);
-        m.Configure(SnapshotState.Removing)
-            .Permit(SnapshotTrigger.Removed, SnapshotState.Removed)
-            .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
-            .PermitReentry(SnapshotTrigger.Interrupt)
-            .PermitReentry(SnapshotTrigger.Resume);
+        Working(SnapshotState.Removing, SnapshotTrigger.Removed, SnapshotState.Removed);
         m.Configure(SnapshotState.Failed)
             .Permit(SnapshotTrigger.Retry, SnapshotState.Creating)
             .Permit(SnapshotTrigger.Remove, SnapshotState.Removing);

@@ -17,33 +17,26 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
         => new WorkflowRecovery(store).RecoverAsync(CancellationToken.None).GetAwaiter().GetResult();
 
     /// <summary>A make-chain workflow caught Creating or Applying: its half-made device is deleted and it goes back to Pending, or it is Faulty.</summary>
-    internal static async Task<RecoveredWorkflow> RollBackChainAsync(RecoveryCase recovery, PersistedWorkflow<ChainState, ChainTrigger> machine, CancellationToken cancellationToken)
-    {
-        if (recovery.Compensation is null)
-        {
-            return Fault(recovery, machine, $"{recovery.Why}; no compensation is registered, so the half-made device may remain");
-        }
-
-        try
-        {
-            await recovery.Compensation(recovery.Run, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            return Fault(recovery, machine, $"{recovery.Why}; rolling back failed: {e.Message}");
-        }
-
-        var rolled = $"{recovery.Why}; the half-made device was deleted";
-        machine.Fire(ChainTrigger.RollBack, rolled, alsoWrite: (c, t) => LayerChainRepository.SetDevice(c, t, recovery.Workflow.Key, null));
-        return recovery.Outcome(RecoveryOutcome.RolledBack, rolled);
-    }
+    internal static Task<RecoveredWorkflow> RollBackChainAsync(RecoveryCase recovery, PersistedWorkflow<ChainState, ChainTrigger> machine, CancellationToken cancellationToken)
+        => DiscardDeviceAsync(recovery, machine, $"{recovery.Why}; no compensation is registered, so the half-made device may remain",
+            "rolling back failed", ChainTrigger.RollBack, "the half-made device was deleted", cancellationToken);
 
     /// <summary>A removal or collection stopped while deleting a chain's device: delete it and record the chain Pending (or Faulty).</summary>
-    internal static async Task<RecoveredWorkflow> FinishChainDeletionAsync(RecoveryCase recovery, PersistedWorkflow<ChainState, ChainTrigger> machine, CancellationToken cancellationToken)
+    internal static Task<RecoveredWorkflow> FinishChainDeletionAsync(RecoveryCase recovery, PersistedWorkflow<ChainState, ChainTrigger> machine, CancellationToken cancellationToken)
+        => DiscardDeviceAsync(recovery, machine, null, "finishing its deletion failed", ChainTrigger.Deleted, "its deletion was finished", cancellationToken);
+
+    /// <summary>
+    /// Deletes the chain's device with the registered compensation and fires <paramref name="done"/> (the chain records no device), or
+    /// Faulty when that fails. Without a compensation: Faulty with <paramref name="faultWithout"/>, or (null) left as it is for a run that can reach its pool.
+    /// </summary>
+    private static async Task<RecoveredWorkflow> DiscardDeviceAsync(RecoveryCase recovery, PersistedWorkflow<ChainState, ChainTrigger> machine, string? faultWithout,
+        string failed, ChainTrigger done, string doneDetail, CancellationToken cancellationToken)
     {
         if (recovery.Compensation is null)
         {
-            return recovery.Outcome(RecoveryOutcome.Interrupted, $"{recovery.Why}; left Deleting for a run that can reach its pool");
+            return faultWithout is null
+                ? recovery.Outcome(RecoveryOutcome.Interrupted, $"{recovery.Why}; left Deleting for a run that can reach its pool")
+                : Fault(recovery, machine, faultWithout);
         }
 
         try
@@ -52,11 +45,11 @@ public sealed class WorkflowRecovery(FlyStore store, CompensationRegistry? compe
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            return Fault(recovery, machine, $"{recovery.Why}; finishing its deletion failed: {e.Message}");
+            return Fault(recovery, machine, $"{recovery.Why}; {failed}: {e.Message}");
         }
 
-        var detail = $"{recovery.Why}; its deletion was finished";
-        machine.Fire(ChainTrigger.Deleted, detail, alsoWrite: (c, t) => LayerChainRepository.SetDevice(c, t, recovery.Workflow.Key, null));
+        var detail = $"{recovery.Why}; {doneDetail}";
+        machine.Fire(done, detail, alsoWrite: (c, t) => LayerChainRepository.SetDevice(c, t, recovery.Workflow.Key, null));
         return recovery.Outcome(RecoveryOutcome.RolledBack, detail);
     }
 
