@@ -10,18 +10,12 @@ namespace FlyImages.Health;
 /// No mount left below the store's mounts folder by a process that is gone, and no loop device of this store that nothing
 /// explains: its backing file deleted, or a device image whose device the store records as missing or not active.
 /// </summary>
-public sealed class LeaksCheck : IStoreCheck
+public sealed class LeaksCheck : StoreCheck
 {
-    public string Name => "Leaks";
+    public override string Name => "Leaks";
 
-    public Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    protected override Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Store is not { } store)
-        {
-            return Task.FromResult(CheckOutcome.Skip("There is no store."));
-        }
-
         // the pools' own finder of mount points left by processes that are gone (a collection releases them): those still mounted leak
         var problems = OrphanedMounts.Find(store.RootPath).Where(m => m.Mounted).Select(m => $"mount {m.Path} was left by a process that is gone").ToList();
         var mounts = MountTable.Below(Path.Combine(store.RootPath, "mounts"));

@@ -73,21 +73,16 @@ public static class WorkflowMachines
         m.Configure(ChainState.Pending)
             .Permit(ChainTrigger.Create, ChainState.Creating);
         // a half-made device cannot be resumed: it is rolled back (deleted) or, failing that, Faulty
-        m.Configure(ChainState.Creating)
-            .Permit(ChainTrigger.Created, ChainState.Applying)
+        StateMachine<ChainState, ChainTrigger>.StateConfiguration Making(ChainState making, ChainTrigger done, ChainState next) => m.Configure(making)
+            .Permit(done, next)
             .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+            .Permit(ChainTrigger.Fault, ChainState.Faulty);
+        Making(ChainState.Creating, ChainTrigger.Created, ChainState.Applying)
             .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
-        m.Configure(ChainState.Applying)
-            .Permit(ChainTrigger.Applied, ChainState.Sealing)
-            .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+        Making(ChainState.Applying, ChainTrigger.Applied, ChainState.Sealing)
             .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
         // sealing is idempotent: an interrupted seal resumes
-        m.Configure(ChainState.Sealing)
-            .Permit(ChainTrigger.Seal, ChainState.Sealed)
-            .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+        Making(ChainState.Sealing, ChainTrigger.Seal, ChainState.Sealed)
             .PermitReentry(ChainTrigger.Interrupt)
             .PermitReentry(ChainTrigger.Resume)
             .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
