@@ -82,7 +82,11 @@ public sealed class ImageRemoval(FlyStore store)
         var snapshots = Snapshots(source, name);
         return Store.Read((c, t) =>
         {
-            var id = c.Scalar<long>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", source), ("$n", name));
+            if (ImageRepository.IdOf(c, t, source, name) is not { } id)
+            {
+                return null; // removed meanwhile
+            }
+
             var chains = ChainsOf(c, t, id);
             var unused = chains.Where(chain => !InUse(c, t, chain, id, source, name)).ToList();
             return new ImageRemovalPlan(image, snapshots, unused, chains.Except(unused).ToList(), UnreferencedBlobs(c, t, id));
@@ -127,8 +131,7 @@ public sealed class ImageRemoval(FlyStore store)
         var leases = new LeaseManager(Store);
         await using var imageLease = await leases.AcquireAsync(new LeaseKey(WorkflowKinds.InstallImage, key), options.LeaseTtl, cancel,
             owner => context.WriteVerbose($"Waiting for {owner} to finish with '{name}' before removing it.")).ConfigureAwait(false);
-        var chainIds = Store.Read((c, t) => c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", source), ("$n", name)) is { } id
-            ? ChainsOf(c, t, id) : []);
+        var chainIds = Store.Read((c, t) => ImageRepository.IdOf(c, t, source, name) is { } id ? ChainsOf(c, t, id) : []);
         var held = new List<Lease>();
         ContentGuard? guard = null;
         WorkflowRecord? forgotten = null;
@@ -215,8 +218,7 @@ public sealed class ImageRemoval(FlyStore store)
     {
         var source = installRun.Source!;
         var name = installRun.Subject;
-        var id = c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", source), ("$n", name))
-            ?? throw NotFound(source, name);
+        var id = ImageRepository.IdOf(c, t, source, name) ?? throw NotFound(source, name);
         var snapshots = SnapshotRepository.PresentOf(c, t, source, name).Select(s => s.Name).ToList();
         if (snapshots.Count > 0)
         {
