@@ -127,12 +127,6 @@ public static class WorkflowMachines
             .Permit(SnapshotTrigger.Create, SnapshotState.Creating);
     }
 
-    /// <summary>The graph of <paramref name="kind"/> as Graphviz DOT.</summary>
-    public static string Dot(string kind) => Registry.Dot(kind);
-
-    /// <summary>The graph of <paramref name="kind"/> as Mermaid (stateDiagram-v2), as GitHub renders it.</summary>
-    public static string Mermaid(string kind) => Registry.Mermaid(kind);
-
     /// <summary>A Markdown section with every kind's Mermaid diagram, for the README and docs/workflows.md.</summary>
     public static string Markdown()
     {
@@ -143,7 +137,7 @@ public static class WorkflowMachines
         foreach (var kind in Registry.Kinds.Select(k => k.Name))
         {
             text.Append("\n## ").Append(kind).Append("\n\n```mermaid\n");
-            text.Append(Mermaid(kind).ReplaceLineEndings("\n").TrimEnd('\n'));
+            text.Append(Registry.Mermaid(kind).ReplaceLineEndings("\n").TrimEnd('\n'));
             text.Append("\n```\n");
         }
 

@@ -83,10 +83,13 @@ public static class ChainCompensations
                 await steps.DiscardChainDeviceAsync(plan, chain.Device, new StepContext(context ?? Operations.NullOperationContext.Instance, cancellationToken, workflow.RunId))
                     .ConfigureAwait(false);
             };
-            return new CompensationRegistry()
-                .Register(WorkflowKinds.MakeChain, nameof(ChainState.Creating), discard)
-                .Register(WorkflowKinds.MakeChain, nameof(ChainState.Applying), discard)
-                .Register(WorkflowKinds.MakeChain, nameof(ChainState.Deleting), discard);
+            return ForChains(discard);
         }
+
+        /// <summary>A registry in which a make-chain workflow caught Creating, Applying or Deleting has its device deleted by <paramref name="discard"/>.</summary>
+        public static CompensationRegistry ForChains(Compensation discard) => new CompensationRegistry()
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Creating), discard)
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Applying), discard)
+            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Deleting), discard);
     }
 }
