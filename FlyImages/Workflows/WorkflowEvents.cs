@@ -18,12 +18,7 @@ public static class WorkflowEvents
         // only the filters given, never "$x IS NULL OR col = $x" (planned once, that form cannot use the run index)
         var filters = new[] { (source, "source = $src"), (kind, "kind = $k"), (runId, "run_id = $run") }.Where(f => f.Item1 is not null).Select(f => f.Item2).ToList();
         var where = filters.Count == 0 ? "" : "WHERE " + string.Join(" AND ", filters);
-        var rows = store.Read((c, t) => c.Query(t, $"""
-            SELECT {EventColumns}
-            FROM workflow_journal
-            {where}
-            ORDER BY id;
-            """, ReadEvent, ("$src", source), ("$k", kind), ("$run", runId)));
+        var rows = store.Read((c, t) => c.Query(t, $"{SelectEvents} {where} ORDER BY id;", ReadEvent, ("$src", source), ("$k", kind), ("$run", runId)));
         IEnumerable<WorkflowEvent> selected = subjectFilter is null ? rows : rows.Where(e => subjectFilter(e.Image));
         if (last is { } n)
         {
@@ -38,10 +33,7 @@ public static class WorkflowEvents
     public static IReadOnlyList<WorkflowEvent> After(FlyStore store, long afterId, int limit = 1000)
     {
         ArgumentNullException.ThrowIfNull(store);
-        return store.Read((c, t) => c.Query(t, $"""
-            SELECT {EventColumns}
-            FROM workflow_journal WHERE id > $after ORDER BY id LIMIT $limit;
-            """, ReadEvent, ("$after", afterId), ("$limit", limit)));
+        return store.Read((c, t) => c.Query(t, $"{SelectEvents} WHERE id > $after ORDER BY id LIMIT $limit;", ReadEvent, ("$after", afterId), ("$limit", limit)));
     }
 
     /// <summary>The id of the newest entry (0 when the journal is empty).</summary>
@@ -51,7 +43,7 @@ public static class WorkflowEvents
         return store.Read((c, t) => c.Scalar<long?>(t, "SELECT max(id) FROM workflow_journal;")) ?? 0;
     }
 
-    private const string EventColumns = "id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid, error_id";
+    private const string SelectEvents = "SELECT id, at, subject, source, kind, key, run_id, from_state, to_state, trigger, detail, error, duration_ms, host, pid, error_id FROM workflow_journal";
 
     private static WorkflowEvent ReadEvent(SqliteDataReader r) => new()
     {
