@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using FlyImages.Cmdlets.Infrastructure;
+using FlyImages.Engine;
 using FlyImages.State;
 using FlyImages.Workflows;
 
@@ -118,8 +119,8 @@ public sealed class GetFlyImageEventCommand : FlyCmdlet
             var current = ExistingStore();
             if (current is not null)
             {
-                followFrom = Math.Max(followFrom, WorkflowJournal.NewestId(current));
-                events = WorkflowJournal.Query(current, matcher.IsMatch, CanonicalSource(), Kind, RunId, Last);
+                followFrom = Math.Max(followFrom, WorkflowEvents.NewestId(current));
+                events = WorkflowEvents.Query(current, matcher.IsMatch, CanonicalSource(), Kind, RunId, Last);
             }
         }
         catch (Exception e) when (e is not PipelineStoppedException)

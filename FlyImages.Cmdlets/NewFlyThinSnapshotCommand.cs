@@ -114,7 +114,7 @@ public sealed class NewFlyThinSnapshotCommand : SnapshotCmdlet
         {
             RecommendedAction = "Run Install-FlyImage first.",
         };
-        new SnapshotWorkflow(store, NoSteps.Instance).RequireReady(source, image);
+        SnapshotWorkflow.RequireReady(store, source, image);
 
         var snapshot = RunCore(async context =>
         {

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using FlyImages.Cmdlets.Infrastructure;
 using FlyImages.Errors;
 using FlyImages.Install;
+using FlyImages.Lifecycle;
 
 namespace FlyImages.Cmdlets;
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using FlyImages.Engine;
 using FlyImages.Workflows;
 
 namespace FlyImages.Cmdlets.Infrastructure;
@@ -26,7 +27,7 @@ internal static class EventFollower
             IReadOnlyList<WorkflowEvent> batch;
             do
             {
-                batch = WorkflowJournal.After(store, last);
+                batch = WorkflowEvents.After(store, last);
                 foreach (var e in batch)
                 {
                     last = e.Id;

@@ -18,7 +18,7 @@ internal static class ScriptResults
         {
             Check = Text("Check") is { Length: > 0 } check ? check : scriptName,
             Status = status,
-            Message = FlyImages.Workflows.WorkflowJournal.Clean(message) ?? "",
+            Message = FlyImages.Engine.WorkflowJournal.Clean(message) ?? "",
             Duration = item.Properties["Duration"]?.Value is TimeSpan d ? d : elapsed,
             Iteration = iteration,
             StorePath = storePath,
@@ -29,7 +29,7 @@ internal static class ScriptResults
     {
         Check = scriptName,
         Status = StoreCheckStatus.Failed,
-        Message = FlyImages.Workflows.WorkflowJournal.Clean(message) ?? "",
+        Message = FlyImages.Engine.WorkflowJournal.Clean(message) ?? "",
         Duration = elapsed,
         Iteration = iteration,
         StorePath = storePath,

@@ -71,17 +71,6 @@ public abstract class SnapshotCmdlet : FlyCmdlet
     protected IReadOnlyList<ThinSnapshot> ListSnapshots()
     {
         var existing = ExistingStore();
-        return existing is null ? [] : new SnapshotWorkflow(existing, NoSteps.Instance).List().Where(s => s.State != SnapshotState.Removed).ToList();
-    }
-
-    private protected sealed class NoSteps : ISnapshotSteps
-    {
-        public static NoSteps Instance { get; } = new();
-
-        public Task<string> ActivateAsync(SnapshotPlan plan, string device, StepContext context) => throw new InvalidOperationException();
-
-        public Task<string> CreateSnapshotAsync(SnapshotPlan plan, StepContext context) => throw new InvalidOperationException();
-
-        public Task RemoveAsync(SnapshotPlan plan, string? device, StepContext context) => throw new InvalidOperationException();
+        return existing is null ? [] : new SnapshotRepository(existing).List().Where(s => s.State != SnapshotState.Removed).ToList();
     }
 }

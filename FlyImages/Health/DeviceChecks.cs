@@ -32,18 +32,12 @@ internal sealed record RecordedDevice(string Pool, ThinPoolBackend Backend, int 
 }
 
 /// <summary>Every Ready image's layer chains are Sealed and their devices present.</summary>
-public sealed class ChainDevicesCheck : IStoreCheck
+public sealed class ChainDevicesCheck : StoreCheck
 {
-    public string Name => "ChainDevices";
+    public override string Name => "ChainDevices";
 
-    public Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    protected override Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Store is not { } store)
-        {
-            return Task.FromResult(CheckOutcome.Skip("There is no store."));
-        }
-
         var rows = store.Read((c, t) => c.Query(t, """
             SELECT i.name, ic.chain_id, lc.device, w.state FROM images i
             JOIN image_chains ic ON ic.image_id = i.id
@@ -79,23 +73,13 @@ public sealed class ChainDevicesCheck : IStoreCheck
 }
 
 /// <summary>Every Active snapshot's device is recorded, healthy and its block device present.</summary>
-public sealed class SnapshotDevicesCheck : IStoreCheck
+public sealed class SnapshotDevicesCheck : StoreCheck
 {
-    public string Name => "SnapshotDevices";
+    public override string Name => "SnapshotDevices";
 
-    public Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    protected override Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Store is not { } store)
-        {
-            return Task.FromResult(CheckOutcome.Skip("There is no store."));
-        }
-
-        var rows = store.Read((c, t) => c.Query(t, """
-            SELECT s.name, s.image, s.device, s.device_path FROM snapshots s
-            JOIN workflows w ON w.kind = $k AND w.key = s.source || '/' || s.image || '#' || s.name
-            WHERE w.state = 'Active' ORDER BY s.image, s.name;
-            """, r => (Name: r.GetString(0), Image: r.GetString(1), Device: r.GetStringOrNull(2), Path: r.GetStringOrNull(3)), ("$k", WorkflowKinds.Snapshot)));
+        var rows = new SnapshotRepository(store).List().Where(s => s.State == SnapshotState.Active).ToList();
         var problems = new List<string>();
         foreach (var s in rows)
         {
@@ -108,9 +92,9 @@ public sealed class SnapshotDevicesCheck : IStoreCheck
             {
                 problems.Add($"{who}: {problem}");
             }
-            else if (s.Path is null || !File.Exists(s.Path))
+            else if (s.DevicePath is null || !File.Exists(s.DevicePath))
             {
-                problems.Add($"{who}: its block device {s.Path ?? "(none)"} is not present (not activated since a reboot?)");
+                problems.Add($"{who}: its block device {s.DevicePath ?? "(none)"} is not present (not activated since a reboot?)");
             }
         }
 
@@ -120,18 +104,12 @@ public sealed class SnapshotDevicesCheck : IStoreCheck
 }
 
 /// <summary>Every pool is present, read-write, writable (block-file pools: a probe file) and above its free-space floor.</summary>
-public sealed class PoolsCheck : IStoreCheck
+public sealed class PoolsCheck : StoreCheck
 {
-    public string Name => "Pools";
+    public override string Name => "Pools";
 
-    public async Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    protected override async Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Store is not { } store)
-        {
-            return CheckOutcome.Skip("There is no store.");
-        }
-
         var pools = new ThinPoolCatalog(store).List();
         if (pools.Count == 0)
         {

@@ -28,3 +28,18 @@ public interface IStoreCheck
 
     Task<CheckOutcome> RunAsync(StoreCheckContext context);
 }
+
+/// <summary>A check of the store's contents: skipped when there is no store.</summary>
+public abstract class StoreCheck : IStoreCheck
+{
+    public abstract string Name { get; }
+
+    public Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Store is { } store ? RunAsync(context, store) : Task.FromResult(CheckOutcome.Skip("There is no store."));
+    }
+
+    /// <summary>Checks <paramref name="store"/>, the store of <paramref name="context"/>.</summary>
+    protected abstract Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store);
+}

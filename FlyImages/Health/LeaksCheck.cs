@@ -2,6 +2,7 @@ using System.Globalization;
 using FlyImages.Operations;
 using FlyImages.State;
 using FlyImages.ThinPools;
+using FlyImages.ThinPools.BlockFile;
 
 namespace FlyImages.Health;
 
@@ -9,76 +10,27 @@ namespace FlyImages.Health;
 /// No mount left below the store's mounts folder by a process that is gone, and no loop device of this store that nothing
 /// explains: its backing file deleted, or a device image whose device the store records as missing or not active.
 /// </summary>
-public sealed class LeaksCheck : IStoreCheck
+public sealed class LeaksCheck : StoreCheck
 {
-    public string Name => "Leaks";
+    public override string Name => "Leaks";
 
-    public Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    protected override Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Store is not { } store)
+        // the pools' own finder of mount points left by processes that are gone (a collection releases them): those still mounted leak
+        var problems = OrphanedMounts.Find(store.RootPath).Where(m => m.Mounted).Select(m => $"mount {m.Path} was left by a process that is gone").ToList();
+        var mounts = MountTable.Below(Path.Combine(store.RootPath, "mounts"));
+        var prefix = store.RootPath.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        var loops = LoopDevices.List().Where(l => l.BackingFile.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        foreach (var loop in loops)
         {
-            return Task.FromResult(CheckOutcome.Skip("There is no store."));
-        }
-
-        var problems = new List<string>();
-        var mountsRoot = Path.Combine(store.RootPath, "mounts") + Path.DirectorySeparatorChar;
-        var mounts = MountTable.Read().Where(m => m.MountPoint.StartsWith(mountsRoot, StringComparison.Ordinal)).ToList();
-        foreach (var mount in mounts)
-        {
-            if (OwnerGone(Path.GetFileName(mount.MountPoint)))
+            if (LoopProblem(store, loop.BackingFile) is { } problem)
             {
-                problems.Add($"mount {mount.MountPoint} was left by a process that is gone");
-            }
-        }
-
-        var loops = LoopDevices(store.RootPath);
-        foreach (var (loop, backing) in loops)
-        {
-            if (LoopProblem(store, backing) is { } problem)
-            {
-                problems.Add($"{loop} ({backing}) {problem}");
+                problems.Add($"{loop.Path} ({loop.BackingFile}) {problem}");
             }
         }
 
         var what = string.Create(CultureInfo.InvariantCulture, $"{mounts.Count} mounts and {loops.Count} loop devices of this store");
         return Task.FromResult(problems.Count == 0 ? CheckOutcome.Pass(what + ": none leaked") : CheckOutcome.Fail($"{what}: {Problems.Join(problems)}"));
-    }
-
-    /// <summary>A mount point name &lt;device&gt;-&lt;pid&gt;-&lt;start ticks&gt;-&lt;random&gt; whose process no longer runs.</summary>
-    internal static bool OwnerGone(string name)
-    {
-        var parts = name.Split('-');
-        return parts.Length == 4
-            && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var device)
-            && ThinPoolLayout.IsOrphanedMountPoint(name, device);
-    }
-
-    /// <summary>Attached loop devices (/sys/block/loop*/loop/backing_file) whose backing file is below <paramref name="root"/>.</summary>
-    internal static List<(string Loop, string Backing)> LoopDevices(string root)
-    {
-        var found = new List<(string, string)>();
-        var prefix = root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-        IEnumerable<string> blocks;
-        try
-        {
-            blocks = Directory.EnumerateDirectories("/sys/block", "loop*").ToList();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return found;
-        }
-
-        foreach (var block in blocks)
-        {
-            var backing = HostFacts.ReadFirstLine(Path.Combine(block, "loop", "backing_file"));
-            if (backing is not null && backing.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                found.Add(("/dev/" + Path.GetFileName(block), backing));
-            }
-        }
-
-        return found;
     }
 
     private static string? LoopProblem(FlyStore store, string backing)

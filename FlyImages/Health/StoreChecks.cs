@@ -27,22 +27,16 @@ public sealed class DatabaseCheck : IStoreCheck
             : CheckOutcome.Fail($"PRAGMA {pragma} of '{store.DatabasePath}': {string.Join("; ", rows.Take(5).Select(WorkflowTextClean))}"));
     }
 
-    private static string WorkflowTextClean(string text) => Workflows.WorkflowJournal.Clean(text) ?? "";
+    private static string WorkflowTextClean(string text) => Engine.WorkflowJournal.Clean(text) ?? "";
 }
 
 /// <summary>Every blob the store records is present with its recorded size (with -Deep: its sha256 matches its digest).</summary>
-public sealed class BlobsCheck : IStoreCheck
+public sealed class BlobsCheck : StoreCheck
 {
-    public string Name => "Blobs";
+    public override string Name => "Blobs";
 
-    public async Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    protected override async Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Store is not { } store)
-        {
-            return CheckOutcome.Skip("There is no store.");
-        }
-
         var blobs = store.Read((c, t) => c.Query(t, "SELECT digest, size FROM blobs ORDER BY digest;", r => (Digest: r.GetString(0), Size: r.GetInt64(1))));
         var problems = new List<string>();
         long bytes = 0;
@@ -86,21 +80,15 @@ public sealed class BlobsCheck : IStoreCheck
 }
 
 /// <summary>No lease is held by an owner that is gone (a dead process on this host, or a previous boot).</summary>
-public sealed class LeasesCheck : IStoreCheck
+public sealed class LeasesCheck : StoreCheck
 {
-    public string Name => "Leases";
+    public override string Name => "Leases";
 
-    public Task<CheckOutcome> RunAsync(StoreCheckContext context)
+    protected override Task<CheckOutcome> RunAsync(StoreCheckContext context, FlyStore store)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Store is not { } store)
-        {
-            return Task.FromResult(CheckOutcome.Skip("There is no store."));
-        }
-
         var leases = store.Read((c, t) => c.Query(t, "SELECT kind, key, host, boot_id, pid, start_ticks FROM leases ORDER BY kind, key;",
             r => (Kind: r.GetString(0), Key: r.GetString(1), Owner: new ProcessIdentity(r.GetString(2), r.GetString(3), r.GetInt32(4), r.GetInt64(5)))));
-        var dead = leases.Where(l => ProcessIdentity.IsDeadOnThisHost(l.Owner)).Select(l => $"{l.Kind} '{Workflows.WorkflowJournal.Clean(l.Key)}' held by {l.Owner} (gone)").ToList();
+        var dead = leases.Where(l => ProcessIdentity.IsDeadOnThisHost(l.Owner)).Select(l => $"{l.Kind} '{Engine.WorkflowJournal.Clean(l.Key)}' held by {l.Owner} (gone)").ToList();
         return Task.FromResult(dead.Count == 0
             ? CheckOutcome.Pass(string.Create(CultureInfo.InvariantCulture, $"{leases.Count} leases held, none by a dead owner"))
             : CheckOutcome.Fail($"{dead.Count} of {leases.Count} leases are held by a dead owner: {Problems.Join(dead)}. The next install or Remove takes them over."));

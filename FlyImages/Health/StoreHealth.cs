@@ -66,7 +66,7 @@ public static class StoreHealth
         {
             Check = check.Name,
             Status = outcome.Status,
-            Message = Workflows.WorkflowJournal.Clean(outcome.Message) ?? "",
+            Message = Engine.WorkflowJournal.Clean(outcome.Message) ?? "",
             Duration = clock.Elapsed,
             Iteration = iteration,
             StorePath = context.StorePath,

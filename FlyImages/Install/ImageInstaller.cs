@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Model;
 using FlyImages.Operations;
 using FlyImages.Sources;

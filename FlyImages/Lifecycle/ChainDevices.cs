@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Install;
 using FlyImages.Operations;
 using FlyImages.State;
@@ -74,17 +75,6 @@ public sealed class ChainDevices(FlyStore store, IOperationContext context)
     /// Recovery's compensations: a chain caught Creating, Applying or Deleting by a run that is gone has its device
     /// deleted from whichever pool holds it.
     /// </summary>
-    public CompensationRegistry Compensations()
-    {
-        var chains = new LayerChainRepository(store);
-        Compensation discard = async (workflow, cancellationToken) =>
-        {
-            var chain = chains.Find(workflow.Key);
-            await DeleteAsync(chain?.Device ?? DeviceNames.Chain(workflow.Key), cancellationToken).ConfigureAwait(false);
-        };
-        return new CompensationRegistry()
-            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Creating), discard)
-            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Applying), discard)
-            .Register(WorkflowKinds.MakeChain, nameof(ChainState.Deleting), discard);
-    }
+    public CompensationRegistry Compensations() => CompensationRegistry.ForChains((workflow, cancellationToken)
+        => DeleteAsync(new LayerChainRepository(store).Find(workflow.Key)?.Device ?? DeviceNames.Chain(workflow.Key), cancellationToken));
 }

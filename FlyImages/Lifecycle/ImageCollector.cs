@@ -1,4 +1,5 @@
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Install;
 using FlyImages.Model;

@@ -1,4 +1,5 @@
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Install;
 using FlyImages.Model;
@@ -65,11 +66,6 @@ public sealed record ImageRemovalPlan(Image Image, IReadOnlyList<ThinSnapshot> S
 /// </summary>
 public sealed class ImageRemoval(FlyStore store)
 {
-    private const string ActiveSnapshot = """
-        SELECT count(*) FROM snapshots s LEFT JOIN workflows w ON w.kind = 'snapshot' AND w.key = s.source || '/' || s.image || '#' || s.name
-        WHERE coalesce(w.state, 'Pending') <> 'Removed'
-        """;
-
     private readonly WorkflowRepository workflows = new(store);
 
     public FlyStore Store { get; } = store;
@@ -86,7 +82,11 @@ public sealed class ImageRemoval(FlyStore store)
         var snapshots = Snapshots(source, name);
         return Store.Read((c, t) =>
         {
-            var id = c.Scalar<long>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", source), ("$n", name));
+            if (ImageRepository.IdOf(c, t, source, name) is not { } id)
+            {
+                return null; // removed meanwhile
+            }
+
             var chains = ChainsOf(c, t, id);
             var unused = chains.Where(chain => !InUse(c, t, chain, id, source, name)).ToList();
             return new ImageRemovalPlan(image, snapshots, unused, chains.Except(unused).ToList(), UnreferencedBlobs(c, t, id));
@@ -131,8 +131,7 @@ public sealed class ImageRemoval(FlyStore store)
         var leases = new LeaseManager(Store);
         await using var imageLease = await leases.AcquireAsync(new LeaseKey(WorkflowKinds.InstallImage, key), options.LeaseTtl, cancel,
             owner => context.WriteVerbose($"Waiting for {owner} to finish with '{name}' before removing it.")).ConfigureAwait(false);
-        var chainIds = Store.Read((c, t) => c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", source), ("$n", name)) is { } id
-            ? ChainsOf(c, t, id) : []);
+        var chainIds = Store.Read((c, t) => ImageRepository.IdOf(c, t, source, name) is { } id ? ChainsOf(c, t, id) : []);
         var held = new List<Lease>();
         ContentGuard? guard = null;
         WorkflowRecord? forgotten = null;
@@ -219,10 +218,8 @@ public sealed class ImageRemoval(FlyStore store)
     {
         var source = installRun.Source!;
         var name = installRun.Subject;
-        var id = c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", source), ("$n", name))
-            ?? throw NotFound(source, name);
-        var snapshots = c.Query(t, ActiveSnapshot.Replace("SELECT count(*)", "SELECT s.name", StringComparison.Ordinal) + " AND s.source = $src AND s.image = $n ORDER BY s.name;",
-            r => r.GetString(0), ("$src", source), ("$n", name));
+        var id = ImageRepository.IdOf(c, t, source, name) ?? throw NotFound(source, name);
+        var snapshots = SnapshotRepository.PresentOf(c, t, source, name).Select(s => s.Name).ToList();
         if (snapshots.Count > 0)
         {
             throw HasSnapshots(name, snapshots);
@@ -343,12 +340,7 @@ public sealed class ImageRemoval(FlyStore store)
         return removed;
     }
 
-    private IReadOnlyList<ThinSnapshot> Snapshots(string source, string name)
-        => Store.Read((c, t) => c.Query(t, ActiveSnapshot.Replace("SELECT count(*)", "SELECT s.id, s.name, s.chain_id, s.device, s.device_path, coalesce(w.state, 'Pending'), s.created_at", StringComparison.Ordinal)
-            + " AND s.source = $src AND s.image = $n ORDER BY s.name;",
-            r => new ThinSnapshot(r.GetInt64(0), r.GetString(1), name, source, r.GetString(2), r.GetStringOrNull(3), r.GetStringOrNull(4),
-                Enum.TryParse<SnapshotState>(r.GetString(5), out var s) ? s : SnapshotState.Pending, null, StoreTime.Parse(r.GetString(6))),
-            ("$src", source), ("$n", name)));
+    private IReadOnlyList<ThinSnapshot> Snapshots(string source, string name) => new SnapshotRepository(Store).PresentOf(source, name);
 
     private static List<string> ChainsOf(SqliteConnection c, SqliteTransaction t, long imageId)
         => c.Query(t, "SELECT chain_id FROM image_chains WHERE image_id = $id ORDER BY idx;", r => r.GetString(0), ("$id", imageId));
@@ -356,7 +348,7 @@ public sealed class ImageRemoval(FlyStore store)
     /// <summary>Whether another image, or a snapshot not of the image being removed, uses <paramref name="chainId"/>.</summary>
     private static bool InUse(SqliteConnection c, SqliteTransaction t, string chainId, long imageId, string source, string name)
         => c.Scalar<long>(t, "SELECT count(*) FROM image_chains WHERE chain_id = $c AND image_id <> $id;", ("$c", chainId), ("$id", imageId)) > 0
-            || c.Scalar<long>(t, ActiveSnapshot + " AND s.chain_id = $c AND NOT (s.source = $src AND s.image = $n);", ("$c", chainId), ("$src", source), ("$n", name)) > 0;
+            || SnapshotRepository.OthersOnChain(c, t, chainId, source, name);
 
     /// <summary>The image's blobs (recorded, by digest) that no other image's layer references.</summary>
     private static List<(string Digest, long Size)> UnreferencedBlobs(SqliteConnection c, SqliteTransaction t, long imageId)

@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Model;
 using FlyImages.State;
 using FlyImages.Workflows;

@@ -1,4 +1,5 @@
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Model;
 using FlyImages.Operations;
 using FlyImages.State;

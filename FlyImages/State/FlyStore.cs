@@ -96,14 +96,7 @@ public sealed class FlyStore
     }
 
     /// <summary>Runs <paramref name="work"/> in one IMMEDIATE transaction (writers serialise; readers go on).</summary>
-    public T Write<T>(Func<SqliteConnection, SqliteTransaction, T> work)
-    {
-        using var connection = Connect();
-        using var transaction = connection.BeginTransaction(deferred: false);
-        var result = work(connection, transaction);
-        transaction.Commit();
-        return result;
-    }
+    public T Write<T>(Func<SqliteConnection, SqliteTransaction, T> work) => InTransaction(work, deferred: false);
 
     public void Write(Action<SqliteConnection, SqliteTransaction> work) => Write<object?>((c, t) =>
     {
@@ -112,10 +105,12 @@ public sealed class FlyStore
     });
 
     /// <summary>Runs a read in one snapshot.</summary>
-    public T Read<T>(Func<SqliteConnection, SqliteTransaction, T> work)
+    public T Read<T>(Func<SqliteConnection, SqliteTransaction, T> work) => InTransaction(work, deferred: true);
+
+    private T InTransaction<T>(Func<SqliteConnection, SqliteTransaction, T> work, bool deferred)
     {
         using var connection = Connect();
-        using var transaction = connection.BeginTransaction(deferred: true);
+        using var transaction = connection.BeginTransaction(deferred);
         var result = work(connection, transaction);
         transaction.Commit();
         return result;

@@ -41,9 +41,11 @@ public sealed class ImageRepository(FlyStore store)
     }
 
     /// <summary>The id of the image, recording it (as <paramref name="image"/> lists it) when it is new.</summary>
-    internal static long Ensure(SqliteConnection c, SqliteTransaction t, Image image)
-        => c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", image.Source), ("$n", image.Name))
-            ?? Record(c, t, image);
+    internal static long Ensure(SqliteConnection c, SqliteTransaction t, Image image) => IdOf(c, t, image.Source, image.Name) ?? Record(c, t, image);
+
+    /// <summary>The id of image <paramref name="name"/> of <paramref name="source"/>, or null when the store does not record it.</summary>
+    internal static long? IdOf(SqliteConnection c, SqliteTransaction t, string source, string name)
+        => c.Scalar<long?>(t, "SELECT id FROM images WHERE source = $src AND name = $n;", ("$src", source), ("$n", name));
 
     /// <summary>Records the digest of layer <paramref name="index"/> of the image.</summary>
     internal static void SetLayerDigest(SqliteConnection c, SqliteTransaction t, string source, string name, int index, string digest)

@@ -108,34 +108,21 @@ internal sealed partial class ThinPool
 
     private void Announce(ThinPoolReconcileReport report, IOperationContext context)
     {
-        foreach (var d in report.Reactivated)
+        foreach (var (devices, warn, say) in new (IEnumerable<string>, bool, Func<string, string>)[]
+                 {
+                     (report.Reactivated, false, d => $"re-activated device {d}."),
+                     (report.Resumed, false, d => $"resumed device {d}, left suspended by an interrupted snapshot."),
+                     (report.Completed, false, d => $"{d}."),
+                     (report.MarkedFaulty, true, d => $"device {d} was half-made (interrupted while Creating) and is now Faulty; delete it to free its id."),
+                     (report.Unexplained, true, d => $"{d} (left alone)."),
+                     (report.Errors, true, d => $"reconciling device {d}"),
+                 })
         {
-            context.WriteVerbose($"Pool '{Name}': re-activated device {d}.");
-        }
-
-        foreach (var d in report.Resumed)
-        {
-            context.WriteVerbose($"Pool '{Name}': resumed device {d}, left suspended by an interrupted snapshot.");
-        }
-
-        foreach (var d in report.Completed)
-        {
-            context.WriteVerbose($"Pool '{Name}': {d}.");
-        }
-
-        foreach (var d in report.MarkedFaulty)
-        {
-            context.WriteWarning($"Pool '{Name}': device {d} was half-made (interrupted while Creating) and is now Faulty; delete it to free its id.");
-        }
-
-        foreach (var d in report.Unexplained)
-        {
-            context.WriteWarning($"Pool '{Name}': {d} (left alone).");
-        }
-
-        foreach (var d in report.Errors)
-        {
-            context.WriteWarning($"Pool '{Name}': reconciling device {d}");
+            Action<string> write = warn ? context.WriteWarning : context.WriteVerbose;
+            foreach (var d in devices)
+            {
+                write($"Pool '{Name}': {say(d)}");
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Model;
 using FlyImages.Operations;

@@ -1,19 +1,9 @@
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Operations;
 using FlyImages.State;
-using Microsoft.Data.Sqlite;
 
 namespace FlyImages.Workflows;
-
-/// <summary>An activated image: a thin snapshot of its top chain's device.</summary>
-public sealed record ThinSnapshot(long Id, string Name, string Image, string Source, string ChainId, string? Device, string? DevicePath,
-    SnapshotState State, string? StateDetail, DateTimeOffset CreatedAt)
-{
-    /// <summary>The host this object describes (see <see cref="Model.LocalHost"/>).</summary>
-    public string ComputerName { get; init; } = Model.LocalHost.ComputerName;
-
-    public override string ToString() => Name;
-}
 
 /// <summary>What a snapshot step is given.</summary>
 public sealed record SnapshotPlan(string Name, string Image, string Source, string TopChainId, string TopDevice, long SnapshotId)
@@ -48,22 +38,14 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
     private readonly WorkflowOptions options = options ?? WorkflowOptions.Default;
     private readonly WorkflowRepository workflows = new(store);
     private readonly LeaseManager leases = new(store);
+    private readonly SnapshotRepository snapshots = new(store);
 
     public static string KeyOf(string source, string image, string name) => $"{InstallWorkflow.KeyOf(source, image)}#{name}";
 
     /// <summary>Snapshots, optionally of one image (source and name), by image then name.</summary>
-    public IReadOnlyList<ThinSnapshot> List(string? source = null, string? image = null)
-        => store.Read((c, t) => Query(c, t, (source, image) switch
-        {
-            // one WHERE per case: "$x IS NULL OR col = $x" is planned once, as a scan of every snapshot
-            (not null, not null) => "WHERE s.source = $src AND s.image = $img",
-            (not null, null) => "WHERE s.source = $src",
-            (null, not null) => "WHERE s.image = $img",
-            _ => "",
-        }, ("$src", source), ("$img", image)));
+    public IReadOnlyList<ThinSnapshot> List(string? source = null, string? image = null) => snapshots.List(source, image);
 
-    public ThinSnapshot? Find(string source, string image, string name)
-        => store.Read((c, t) => Query(c, t, "WHERE s.source = $src AND s.image = $img AND s.name = $n", ("$src", source), ("$img", image), ("$n", name)).SingleOrDefault());
+    public ThinSnapshot? Find(string source, string image, string name) => snapshots.Find(source, image, name);
 
     /// <summary>Returns the Active snapshot <paramref name="name"/> of the Ready image, making and activating it if needed.</summary>
     public async Task<ThinSnapshot> EnsureActiveAsync(string source, string image, string name, IOperationContext context)
@@ -89,12 +71,8 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
             await new WorkflowRecovery(store) { LeaseTtl = options.LeaseTtl }.RecoverOneAsync(known, lease.TakenOverFrom, context.CancellationToken).ConfigureAwait(false);
         }
 
-        var top = TopChain(source, image);
-        var id = store.Write((c, t) => c.Scalar<long>(t, """
-            INSERT INTO snapshots(source, image, name, chain_id, created_at, updated_at) VALUES ($src, $img, $n, $c, $now, $now)
-            ON CONFLICT(source, image, name) DO UPDATE SET chain_id = CASE WHEN device IS NULL THEN excluded.chain_id ELSE chain_id END
-            RETURNING id;
-            """, ("$src", source), ("$img", image), ("$n", name), ("$c", top.ChainId), ("$now", StoreTime.Now())));
+        var top = TopChain(store, source, image);
+        var id = snapshots.Record(source, image, name, top.ChainId);
         var plan = new SnapshotPlan(name, image, source, top.ChainId, top.Device!, id);
         var run = workflows.BeginRun(WorkflowKinds.Snapshot, key, image, source);
         var machine = new PersistedWorkflow<SnapshotState, SnapshotTrigger>(store, run, WorkflowMachines.ConfigureSnapshot);
@@ -123,12 +101,12 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
                     case SnapshotState.Creating:
                         var made = await StepRetry.RunAsync(options, step, $"Creating {plan}", s => steps.CreateSnapshotAsync(plan, s)).ConfigureAwait(false);
                         device = made;
-                        machine.Fire(SnapshotTrigger.Created, made, alsoWrite: (c, t) => SetDevice(c, t, id, made, null));
+                        machine.Fire(SnapshotTrigger.Created, made, alsoWrite: (c, t) => SnapshotRepository.SetDevice(c, t, id, made, null));
                         break;
                     case SnapshotState.Activating:
                         var activated = device ?? throw new FlyException(ErrorIds.WorkflowConflict, FlyErrorCategory.InvalidData, $"{plan} is Activating but has no device recorded.", name);
                         var path = await StepRetry.RunAsync(options, step, $"Activating {plan}", s => steps.ActivateAsync(plan, activated, s)).ConfigureAwait(false);
-                        machine.Fire(SnapshotTrigger.Activated, path, alsoWrite: (c, t) => SetDevice(c, t, id, activated, path));
+                        machine.Fire(SnapshotTrigger.Activated, path, alsoWrite: (c, t) => SnapshotRepository.SetDevice(c, t, id, activated, path));
                         break;
                     case SnapshotState.Removing:
                         throw new FlyException(ErrorIds.WorkflowConflict, FlyErrorCategory.InvalidOperation, $"{plan} is being removed; remove it first.", name);
@@ -150,7 +128,7 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
             try
             {
                 await steps.RemoveAsync(plan, device, step with { CancellationToken = CancellationToken.None }).ConfigureAwait(false);
-                machine.Fire(SnapshotTrigger.Fail, error: why, alsoWrite: (c, t) => SetDevice(c, t, id, null, null), errorId: ErrorIds.SnapshotFailed);
+                machine.Fire(SnapshotTrigger.Fail, error: why, alsoWrite: (c, t) => SnapshotRepository.SetDevice(c, t, id, null, null), errorId: ErrorIds.SnapshotFailed);
             }
             catch (Exception cleanup) when (cleanup is not OperationCanceledException)
             {
@@ -181,7 +159,7 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
         {
             case SnapshotState.Pending:
                 // never started: nothing was made
-                store.Write((c, t) => c.Exec(t, "DELETE FROM snapshots WHERE id = $id;", ("$id", snapshot.Id)));
+                snapshots.Delete(snapshot.Id);
                 return true;
             case SnapshotState.Active or SnapshotState.Failed:
                 machine.Fire(SnapshotTrigger.Remove);
@@ -196,10 +174,7 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
         }
 
         await StepRetry.RunAsync(options, step, $"Removing {plan}", s => steps.RemoveAsync(plan, snapshot.Device, s)).ConfigureAwait(false);
-        machine.Fire(SnapshotTrigger.Removed, snapshot.DevicePath, alsoWrite: (c, t) =>
-        {
-            SetDevice(c, t, snapshot.Id, null, null);
-        });
+        machine.Fire(SnapshotTrigger.Removed, snapshot.DevicePath, alsoWrite: (c, t) => SnapshotRepository.SetDevice(c, t, snapshot.Id, null, null));
         return true;
     }
 
@@ -207,11 +182,11 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
     /// Throws ImageNotReady unless the image is installed (Ready, its top chain sealed). Asked before a pool is
     /// opened, so a snapshot of an image that is not installed says so whether or not the store has a pool.
     /// </summary>
-    public void RequireReady(string source, string image) => TopChain(source, image);
+    public static void RequireReady(FlyStore store, string source, string image) => TopChain(store, source, image);
 
-    private LayerChain TopChain(string source, string image)
+    private static LayerChain TopChain(FlyStore store, string source, string image)
     {
-        var state = workflows.Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(source, image))?.State;
+        var state = new WorkflowRepository(store).Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(source, image))?.State;
         var chains = new LayerChainRepository(store).OfImage(source, image);
         if (state != nameof(InstallState.Ready) || chains.Count == 0 || chains[^1] is not { State: ChainState.Sealed, Device: not null } top)
         {
@@ -223,15 +198,4 @@ public sealed class SnapshotWorkflow(FlyStore store, ISnapshotSteps steps, Workf
 
         return top;
     }
-
-    private static void SetDevice(SqliteConnection c, SqliteTransaction t, long id, string? device, string? path)
-        => c.Exec(t, "UPDATE snapshots SET device = $d, device_path = $p, updated_at = $now WHERE id = $id;", ("$d", device), ("$p", path), ("$now", StoreTime.Now()), ("$id", id));
-
-    private static List<ThinSnapshot> Query(SqliteConnection c, SqliteTransaction t, string where, params (string, object?)[] parameters)
-        => c.Query(t, $"""
-            SELECT s.id, s.name, s.image, s.source, s.chain_id, s.device, s.device_path, w.state, w.state_detail, s.created_at
-            FROM snapshots s LEFT JOIN workflows w ON w.kind = 'snapshot' AND w.key = s.source || '/' || s.image || '#' || s.name
-            {where} ORDER BY s.image, s.name;
-            """, r => new ThinSnapshot(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetStringOrNull(5), r.GetStringOrNull(6),
-            Enum.TryParse<SnapshotState>(r.GetStringOrNull(7), out var s) ? s : SnapshotState.Pending, r.GetStringOrNull(8), StoreTime.Parse(r.GetString(9))), parameters);
 }

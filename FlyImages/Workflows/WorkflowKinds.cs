@@ -21,21 +21,6 @@ public static class WorkflowKinds
     /// </summary>
     public const string Lifecycle = "lifecycle";
 
-    /// <summary>The kinds with a machine (<see cref="Lifecycle"/> has none).</summary>
-    public static IReadOnlyList<string> All { get; } = [InstallImage, MakeChain, Snapshot];
-
-    /// <summary>States that end a run: nothing is in flight.</summary>
-    public static bool IsFinal(string kind, string state) => kind switch
-    {
-        InstallImage => state is nameof(InstallState.Ready) or nameof(InstallState.Failed) or nameof(InstallState.Rejected),
-        MakeChain => state is nameof(ChainState.Sealed) or nameof(ChainState.Faulty),
-        Snapshot => state is nameof(SnapshotState.Active) or nameof(SnapshotState.Removed) or nameof(SnapshotState.Failed),
-        _ => true,
-    };
-
-    /// <summary>States in which work was in flight: after a crash they are resumed or rolled back.</summary>
-    public static bool IsIntermediate(string kind, string state) => !IsFinal(kind, state) && state != InitialState;
-
-    /// <summary>The state every new workflow starts in.</summary>
-    public const string InitialState = "Pending";
+    /// <summary>Whether a workflow of <paramref name="kind"/> in <paramref name="state"/> had work in flight (see <see cref="WorkflowMachines.Registry"/>).</summary>
+    public static bool IsIntermediate(string kind, string state) => WorkflowMachines.Registry.IsIntermediate(kind, state);
 }

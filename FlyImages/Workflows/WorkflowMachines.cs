@@ -1,5 +1,5 @@
+using FlyImages.Engine;
 using Stateless;
-using Stateless.Graph;
 
 namespace FlyImages.Workflows;
 
@@ -10,6 +10,17 @@ namespace FlyImages.Workflows;
 /// </summary>
 public static class WorkflowMachines
 {
+    /// <summary>The image workflows' kinds, for the engine: their graphs, final states and crash recovery.</summary>
+    public static WorkflowRegistry Registry { get; } = new(
+        new WorkflowKind<InstallState, InstallTrigger>(WorkflowKinds.InstallImage, ConfigureInstall, InstallTrigger.Interrupt,
+            InstallState.Ready, InstallState.Failed, InstallState.Rejected),
+        new WorkflowKind<ChainState, ChainTrigger>(WorkflowKinds.MakeChain, ConfigureChain, ChainTrigger.Interrupt, ChainState.Sealed, ChainState.Faulty)
+            .RecoverIn(ChainState.Creating, WorkflowRecovery.RollBackChainAsync)
+            .RecoverIn(ChainState.Applying, WorkflowRecovery.RollBackChainAsync)
+            .RecoverIn(ChainState.Deleting, WorkflowRecovery.FinishChainDeletionAsync),
+        new WorkflowKind<SnapshotState, SnapshotTrigger>(WorkflowKinds.Snapshot, ConfigureSnapshot, SnapshotTrigger.Interrupt,
+            SnapshotState.Active, SnapshotState.Removed, SnapshotState.Failed));
+
     public static void ConfigureInstall(StateMachine<InstallState, InstallTrigger> m)
     {
         ArgumentNullException.ThrowIfNull(m);
@@ -62,21 +73,16 @@ public static class WorkflowMachines
         m.Configure(ChainState.Pending)
             .Permit(ChainTrigger.Create, ChainState.Creating);
         // a half-made device cannot be resumed: it is rolled back (deleted) or, failing that, Faulty
-        m.Configure(ChainState.Creating)
-            .Permit(ChainTrigger.Created, ChainState.Applying)
+        StateMachine<ChainState, ChainTrigger>.StateConfiguration Making(ChainState making, ChainTrigger done, ChainState next) => m.Configure(making)
+            .Permit(done, next)
             .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+            .Permit(ChainTrigger.Fault, ChainState.Faulty);
+        Making(ChainState.Creating, ChainTrigger.Created, ChainState.Applying)
             .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
-        m.Configure(ChainState.Applying)
-            .Permit(ChainTrigger.Applied, ChainState.Sealing)
-            .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+        Making(ChainState.Applying, ChainTrigger.Applied, ChainState.Sealing)
             .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
         // sealing is idempotent: an interrupted seal resumes
-        m.Configure(ChainState.Sealing)
-            .Permit(ChainTrigger.Seal, ChainState.Sealed)
-            .Permit(ChainTrigger.RollBack, ChainState.Pending)
-            .Permit(ChainTrigger.Fault, ChainState.Faulty)
+        Making(ChainState.Sealing, ChainTrigger.Seal, ChainState.Sealed)
             .PermitReentry(ChainTrigger.Interrupt)
             .PermitReentry(ChainTrigger.Resume)
             .Permit(ChainTrigger.PoolRemoved, ChainState.Pending);
@@ -103,35 +109,23 @@ public static class WorkflowMachines
         ArgumentNullException.ThrowIfNull(m);
         m.Configure(SnapshotState.Pending)
             .Permit(SnapshotTrigger.Create, SnapshotState.Creating);
-        m.Configure(SnapshotState.Creating)
-            .Permit(SnapshotTrigger.Created, SnapshotState.Activating)
+        // a step in flight: done moves on, a failure is Failed, an interrupted one resumes (the steps are idempotent)
+        void Working(SnapshotState working, SnapshotTrigger done, SnapshotState next) => m.Configure(working)
+            .Permit(done, next)
             .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
             .PermitReentry(SnapshotTrigger.Interrupt)
             .PermitReentry(SnapshotTrigger.Resume);
-        m.Configure(SnapshotState.Activating)
-            .Permit(SnapshotTrigger.Activated, SnapshotState.Active)
-            .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
-            .PermitReentry(SnapshotTrigger.Interrupt)
-            .PermitReentry(SnapshotTrigger.Resume);
+        Working(SnapshotState.Creating, SnapshotTrigger.Created, SnapshotState.Activating);
+        Working(SnapshotState.Activating, SnapshotTrigger.Activated, SnapshotState.Active);
         m.Configure(SnapshotState.Active)
             .Permit(SnapshotTrigger.Remove, SnapshotState.Removing);
-        m.Configure(SnapshotState.Removing)
-            .Permit(SnapshotTrigger.Removed, SnapshotState.Removed)
-            .Permit(SnapshotTrigger.Fail, SnapshotState.Failed)
-            .PermitReentry(SnapshotTrigger.Interrupt)
-            .PermitReentry(SnapshotTrigger.Resume);
+        Working(SnapshotState.Removing, SnapshotTrigger.Removed, SnapshotState.Removed);
         m.Configure(SnapshotState.Failed)
             .Permit(SnapshotTrigger.Retry, SnapshotState.Creating)
             .Permit(SnapshotTrigger.Remove, SnapshotState.Removing);
         m.Configure(SnapshotState.Removed)
             .Permit(SnapshotTrigger.Create, SnapshotState.Creating);
     }
-
-    /// <summary>The graph of <paramref name="kind"/> as Graphviz DOT.</summary>
-    public static string Dot(string kind) => UmlDotGraph.Format(Info(kind));
-
-    /// <summary>The graph of <paramref name="kind"/> as Mermaid (stateDiagram-v2), as GitHub renders it.</summary>
-    public static string Mermaid(string kind) => MermaidGraph.Format(Info(kind));
 
     /// <summary>A Markdown section with every kind's Mermaid diagram, for the README and docs/workflows.md.</summary>
     public static string Markdown()
@@ -140,43 +134,13 @@ public static class WorkflowMachines
         text.Append("# Workflow state machines\n\n");
         text.Append("Generated from the code by `WorkflowMachines.Markdown()`. The test `Graphs_in_docs_are_current` fails while this file differs from it;\n");
         text.Append("`FLYIMAGES_UPDATE_DOCS=1 dotnet test tests/FlyImages.Tests --filter FullyQualifiedName~GraphTests` rewrites it (and the README's diagram) to commit.\n");
-        foreach (var kind in WorkflowKinds.All)
+        foreach (var kind in Registry.Kinds.Select(k => k.Name))
         {
             text.Append("\n## ").Append(kind).Append("\n\n```mermaid\n");
-            text.Append(Mermaid(kind).ReplaceLineEndings("\n").TrimEnd('\n'));
+            text.Append(Registry.Mermaid(kind).ReplaceLineEndings("\n").TrimEnd('\n'));
             text.Append("\n```\n");
         }
 
         return text.ToString();
-    }
-
-    private static Stateless.Reflection.StateMachineInfo Info(string kind)
-    {
-        switch (kind)
-        {
-            case WorkflowKinds.InstallImage:
-            {
-                var m = new StateMachine<InstallState, InstallTrigger>(InstallState.Pending);
-                ConfigureInstall(m);
-                return m.GetInfo();
-            }
-
-            case WorkflowKinds.MakeChain:
-            {
-                var m = new StateMachine<ChainState, ChainTrigger>(ChainState.Pending);
-                ConfigureChain(m);
-                return m.GetInfo();
-            }
-
-            case WorkflowKinds.Snapshot:
-            {
-                var m = new StateMachine<SnapshotState, SnapshotTrigger>(SnapshotState.Pending);
-                ConfigureSnapshot(m);
-                return m.GetInfo();
-            }
-
-            default:
-                throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown workflow kind.");
-        }
     }
 }

@@ -25,11 +25,14 @@ public sealed class LayerTests
         ["FlyImages.Content", "FlyImages.Unpacking", "FlyImages.ThinPools"],
         // the catalog: a source's listing merged with the store and the content store
         ["FlyImages.Images"],
-        // the workflow engine (persisted machines, journal, leases, recovery) and its workflows
+        // the workflow engine: persisted machines, the journal, leases, crash recovery, the registry of workflow kinds
+        // (it uses only the store and the foundation; the workflows above declare their kinds to it)
+        ["FlyImages.Engine"],
+        // the image workflows built on the engine: install, layer chains, snapshots, their state machines
         ["FlyImages.Workflows"],
-        // application services: install, snapshot steps, pool removal
+        // application services: install (its steps, Save's fetch)
         ["FlyImages.Install"],
-        // taking things away (removal, collection), over the install services, workflows and pools
+        // taking things away (image removal, collection, pool removal), over the install services, workflows and pools
         ["FlyImages.Lifecycle"],
         // operating a host: identity, health checks, metrics (they read everything below)
         ["FlyImages.Health", "FlyImages.Metrics"],

@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Metrics;
 using FlyImages.Operations;
 using FlyImages.State;
@@ -41,7 +42,7 @@ public sealed class CounterMetricsTests : IDisposable
         }
 
         var store = FlyStore.Open(path);
-        var events = WorkflowJournal.Query(store);
+        var events = WorkflowEvents.Query(store);
         Assert.Equal(["InstallFailed", "InstallFailed", "ImageRejected", "ChainFaulty", "SnapshotFailed", null], events.Select(e => e.ErrorId));
 
         // a failure journaled now keeps the id it surfaced with, also one the old mapping never knew

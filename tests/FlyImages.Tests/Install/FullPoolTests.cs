@@ -3,6 +3,7 @@ using System.IO.Compression;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Install;
+using FlyImages.Lifecycle;
 using FlyImages.Model;
 using FlyImages.Sources;
 using FlyImages.State;

@@ -1,9 +1,11 @@
 using System.Formats.Tar;
 using System.Text;
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Install;
+using FlyImages.Lifecycle;
 using FlyImages.Model;
 using FlyImages.Processes;
 using FlyImages.Sources;
@@ -377,8 +379,8 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         }
 
         Assert.All(new LayerChainRepository(Store).List(), c => Assert.Equal((ChainState.Pending, (string?)null), (c.State, c.Device)));
-        Assert.Contains(WorkflowJournal.Query(Store), e => e.Image == "golang" && e.Kind == WorkflowKinds.InstallImage && e.Trigger == "PoolRemoved" && e.From == "Ready" && e.To == "Pending");
-        Assert.Equal(7, WorkflowJournal.Query(Store).Count(e => e.Kind == WorkflowKinds.MakeChain && e.Trigger == "PoolRemoved" && e.From == "Sealed" && e.To == "Pending"));
+        Assert.Contains(WorkflowEvents.Query(Store), e => e.Image == "golang" && e.Kind == WorkflowKinds.InstallImage && e.Trigger == "PoolRemoved" && e.From == "Ready" && e.To == "Pending");
+        Assert.Equal(7, WorkflowEvents.Query(Store).Count(e => e.Kind == WorkflowKinds.MakeChain && e.Trigger == "PoolRemoved" && e.From == "Sealed" && e.To == "Pending"));
 
         // a new pool: the images install again, every chain is made again, no blob is downloaded again
         var gets = images.SelectMany(i => i.Layers).Sum(l => proxy.Gets(l.Key).Count);

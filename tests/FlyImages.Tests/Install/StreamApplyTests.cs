@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Text;
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Images;
 using FlyImages.Install;
 using FlyImages.Model;
@@ -312,7 +313,7 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
 
     private List<string> Devices() => new ThinPoolRepository(Store).ListDevices(poolName).Select(d => d.Name).ToList();
 
-    private IReadOnlyList<WorkflowEvent> Events(string chainId) => WorkflowJournal.Query(Store, kind: WorkflowKinds.MakeChain).Where(e => e.Key == chainId).ToList();
+    private IReadOnlyList<WorkflowEvent> Events(string chainId) => WorkflowEvents.Query(Store, kind: WorkflowKinds.MakeChain).Where(e => e.Key == chainId).ToList();
 }
 
 public sealed class BlockFileStreamApplyTests(StreamS3 s3) : StreamApplyTests(s3)

@@ -1,4 +1,5 @@
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Health;
 using FlyImages.Images;
@@ -114,13 +115,13 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.All(golangBlobs.Skip(3), d => Assert.False(File.Exists(ContentPaths.BlobPath(Store.RootPath, d))));
 
         // journaled with its trigger and what it freed
-        var events = WorkflowJournal.Query(Store, s => s == "golang");
+        var events = WorkflowEvents.Query(Store, s => s == "golang");
         var remove = Assert.Single(events, e => e.Trigger == nameof(InstallTrigger.Remove));
         Assert.Contains("Remove-FlyImage", remove.Detail);
         Assert.Contains("2 layer chain(s) to delete", remove.Detail);
         Assert.Equal(2, events.Count(e => e.Trigger == nameof(ChainTrigger.Delete)));
         Assert.Equal(2, events.Count(e => e.Trigger == nameof(ChainTrigger.Deleted)));
-        var lifecycle = Assert.Single(WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle));
+        var lifecycle = Assert.Single(WorkflowEvents.Query(Store, kind: WorkflowKinds.Lifecycle));
         Assert.Equal(("golang", golang.Source, LifecycleTriggers.Remove, "Ready", "Removed"), (lifecycle.Image, lifecycle.Source, lifecycle.Trigger, lifecycle.From, lifecycle.To));
         Assert.Equal(remove.RunId, lifecycle.RunId); // one run: Get-FlyImageEvent -RunId shows the removal whole
         Assert.StartsWith($"freed {ByteSize.Format(result.PoolBytes + result.StoreBytes)}: 2 chain(s), 2 blob(s), pool {ByteSize.Format(result.PoolBytes)}, store {ByteSize.Format(result.StoreBytes)}",
@@ -194,7 +195,7 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
             Assert.Equal(ChainState.Sealed, c.State);
             Assert.NotNull(reopened.Pool.FindDevice(c.Device!));
         });
-        var journal = WorkflowJournal.Query(Store, s => s == "golang");
+        var journal = WorkflowEvents.Query(Store, s => s == "golang");
         Assert.Equal(2, journal.Count(e => e.Trigger == nameof(ChainTrigger.Deleted)));
         // 3 shared chains, node's 2 and golang's 2 made again: nothing leaked
         Assert.Equal(7, reopened.Pool.ListDevices().Count(d => d.Name.StartsWith("chain:", StringComparison.Ordinal)));
@@ -330,13 +331,13 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
             Assert.Equal(ChainState.Sealed, c.State);
             Assert.NotNull(installer.Pool.FindDevice(c.Device!));
         });
-        var removes = WorkflowJournal.Query(Store).Where(e => e.Trigger == nameof(InstallTrigger.Remove)).ToList();
+        var removes = WorkflowEvents.Query(Store).Where(e => e.Trigger == nameof(InstallTrigger.Remove)).ToList();
         Assert.Equal(["node", "golang"], removes.Select(e => e.Image));
         Assert.All(removes, e => Assert.Contains("Limit-FlyImageStore", e.Detail));
 
         // journaled as lifecycle entries: each removal with the high-use trigger and what it freed, then the collection's summary
         // (the calm collection is journaled too, freeing nothing)
-        var all = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        var all = WorkflowEvents.Query(Store, kind: WorkflowKinds.Lifecycle);
         Assert.Equal((LifecycleJournal.CollectionSubject, LifecycleTriggers.Collection, "Collected"), (all[0].Image, all[0].Trigger, all[0].To));
         Assert.StartsWith("freed 0 B: 0 image(s)", all[0].Detail, StringComparison.Ordinal);
         var lifecycle = all.Skip(1).ToList();
@@ -379,7 +380,7 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         Assert.Equal(5, Directory.EnumerateFiles(ContentPaths.BlobDirectory(Store.RootPath)).Count());
 
         // each orphan is journaled (trigger orphan, what it freed), in the collection's run, before its summary
-        var lifecycle = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        var lifecycle = WorkflowEvents.Query(Store, kind: WorkflowKinds.Lifecycle);
         var orphans = lifecycle.Where(e => e.Image == LifecycleJournal.OrphansSubject).ToList();
         Assert.Equal(result.Orphans.Length, orphans.Count);
         Assert.All(orphans, e => Assert.Equal((LifecycleTriggers.Orphan, "Orphan", "Collected"), (e.Trigger, e.From, e.To)));
@@ -403,7 +404,7 @@ public abstract class ImageRemovalTests : IClassFixture<InstallS3>, IAsyncLifeti
         var result = await new ImageCollector(Store).CollectAsync(new CollectionPolicy { HighPercent = 100, LowPercent = 99.9, MinimumAge = TimeSpan.Zero, MaximumAge = TimeSpan.FromDays(1) }, Context);
 
         Assert.Equal(["node"], result.Images);
-        var lifecycle = WorkflowJournal.Query(Store, kind: WorkflowKinds.Lifecycle);
+        var lifecycle = WorkflowEvents.Query(Store, kind: WorkflowKinds.Lifecycle);
         Assert.Equal([(node.Name, LifecycleTriggers.MaxAge), (LifecycleJournal.CollectionSubject, LifecycleTriggers.MaxAge)], lifecycle.Select(e => (e.Image, e.Trigger)));
         Assert.Contains("unused since 2020-01-01", lifecycle[0].Detail, StringComparison.Ordinal);
         Assert.Equal(ImageState.Ready, new ImageRepository(Store).Find(golang.Source, golang.Name)!.State);

@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Lifecycle;
 using FlyImages.State;
 using FlyImages.TestSupport;
@@ -34,11 +35,11 @@ public sealed class JournalRetentionTests : IDisposable
 
         // golang: 10 too old, then 8 beyond the newest 12; node: 18 beyond the newest 12
         Assert.Equal(10 + 8 + 18, pruned);
-        var golang = WorkflowJournal.Query(store, s => s == "golang");
+        var golang = WorkflowEvents.Query(store, s => s == "golang");
         Assert.Equal(12, golang.Count);
         Assert.Equal("event 29", golang[^1].Detail);
         Assert.Equal("event 18", golang[0].Detail);
-        Assert.Equal(12, WorkflowJournal.Query(store, s => s == "node").Count);
+        Assert.Equal(12, WorkflowEvents.Query(store, s => s == "node").Count);
         Assert.Equal(0, JournalRetention.Prune(store, new CollectionPolicy { JournalEventsPerImage = 12 }));
     }
 

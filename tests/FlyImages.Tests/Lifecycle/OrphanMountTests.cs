@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using FlyImages.Engine;
+using FlyImages.Health;
 using FlyImages.Lifecycle;
 using FlyImages.Operations;
 using FlyImages.Processes;
@@ -39,6 +41,13 @@ public sealed class OrphanMountTests : IDisposable
         await MountTmpfsAsync(deadMounted);
         await MountTmpfsAsync(live);
         var context = new RecordingContext();
+
+        // the health check finds leaks with the same finder: the dead process's mount leaks, its empty folder and the live mount do not
+        var leaks = await LeaksCheckOf(store);
+        Assert.Equal(StoreCheckStatus.Failed, leaks.Status);
+        Assert.Contains(Invariant($"mount {deadMounted} was left by a process that is gone"), leaks.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(deadEmpty, leaks.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(live, leaks.Message, StringComparison.Ordinal);
         var policy = new CollectionPolicy { HighPercent = 100, LowPercent = 99.9 };
 
         // -WhatIf names both, touches neither
@@ -59,15 +68,20 @@ public sealed class OrphanMountTests : IDisposable
         Assert.Equal([live], Leaks.MountsUnder(folder).Select(MountPointOf));
         Assert.True(Directory.Exists(live));
 
-        var journaled = WorkflowJournal.Query(store, kind: WorkflowKinds.Lifecycle).Where(e => e.Image == LifecycleJournal.OrphansSubject).ToList();
+        var journaled = WorkflowEvents.Query(store, kind: WorkflowKinds.Lifecycle).Where(e => e.Image == LifecycleJournal.OrphansSubject).ToList();
         Assert.Equal(2, journaled.Count);
         Assert.All(journaled, e => Assert.Equal(LifecycleTriggers.Orphan, e.Trigger));
         Assert.Contains(journaled, e => e.Detail!.Contains(deadMounted, StringComparison.Ordinal));
+
+        Assert.DoesNotContain("was left by a process", (await LeaksCheckOf(store)).Message, StringComparison.Ordinal);
 
         // nothing more to collect the next time
         var again = await new ImageCollector(store).CollectAsync(policy, new RecordingContext());
         Assert.DoesNotContain(again.Orphans, o => o.StartsWith("mount point", StringComparison.Ordinal));
     }
+
+    private static Task<CheckOutcome> LeaksCheckOf(FlyStore store)
+        => new LeaksCheck().RunAsync(new StoreCheckContext(store.RootPath, store, new StoreCheckOptions(), new RecordingContext()));
 
     public void Dispose()
     {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using FlyImages.Content;
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Images;
 using FlyImages.Model;

@@ -12,8 +12,8 @@ public sealed class GraphTests
     [InlineData(WorkflowKinds.Snapshot, "Pending", "Creating", "Activating", "Active", "Removing", "Removed", "Failed")]
     public void Dot_and_Mermaid_show_every_state(string kind, params string[] states)
     {
-        var dot = WorkflowMachines.Dot(kind);
-        var mermaid = WorkflowMachines.Mermaid(kind);
+        var dot = WorkflowMachines.Registry.Dot(kind);
+        var mermaid = WorkflowMachines.Registry.Mermaid(kind);
         Assert.StartsWith("digraph", dot.TrimStart(), StringComparison.Ordinal);
         Assert.Contains("stateDiagram-v2", mermaid, StringComparison.Ordinal);
         foreach (var state in states)
@@ -26,12 +26,12 @@ public sealed class GraphTests
     [Fact]
     public void The_install_graph_has_the_documented_edges()
     {
-        var mermaid = WorkflowMachines.Mermaid(WorkflowKinds.InstallImage);
+        var mermaid = WorkflowMachines.Registry.Mermaid(WorkflowKinds.InstallImage);
         Assert.Contains("Pending --> Resolving : Start", mermaid, StringComparison.Ordinal);
         Assert.Contains("Unpacking --> Ready : Unpacked", mermaid, StringComparison.Ordinal);
         Assert.Contains("Rejected --> Resolving : ForceRetry", mermaid, StringComparison.Ordinal);
         Assert.DoesNotContain("Rejected --> Resolving : Retry", mermaid, StringComparison.Ordinal);
-        Assert.Equal(mermaid, WorkflowMachines.Mermaid(WorkflowKinds.InstallImage)); // stable
+        Assert.Equal(mermaid, WorkflowMachines.Registry.Mermaid(WorkflowKinds.InstallImage)); // stable
     }
 
     /// <summary>
@@ -61,7 +61,7 @@ public sealed class GraphTests
     {
         var path = Path.Combine(RepoPaths.Root, "README.md");
         var readme = File.ReadAllText(path).ReplaceLineEndings("\n");
-        var block = "```mermaid\n" + WorkflowMachines.Mermaid(WorkflowKinds.InstallImage).ReplaceLineEndings("\n").TrimEnd('\n') + "\n```";
+        var block = "```mermaid\n" + WorkflowMachines.Registry.Mermaid(WorkflowKinds.InstallImage).ReplaceLineEndings("\n").TrimEnd('\n') + "\n```";
         if (!readme.Contains(block, StringComparison.Ordinal) && Updating)
         {
             // the README's one stateDiagram block

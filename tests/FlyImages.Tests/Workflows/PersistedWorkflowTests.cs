@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Operations;
 using FlyImages.Workflows;
 using Xunit;

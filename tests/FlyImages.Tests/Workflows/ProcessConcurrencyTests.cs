@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.TestSupport;
 using FlyImages.Workflows;
 using Xunit;

@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Model;
 using FlyImages.Operations;
 using FlyImages.State;
@@ -40,7 +41,7 @@ internal sealed class WorkflowHarness : IDisposable
 
     public WorkflowRecord? Workflow(string name) => new WorkflowRepository(Store).Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(Source, name));
 
-    public IReadOnlyList<WorkflowEvent> Journal(string? name = null) => WorkflowJournal.Query(Store, name is null ? null : n => n == name);
+    public IReadOnlyList<WorkflowEvent> Journal(string? name = null) => WorkflowEvents.Query(Store, name is null ? null : n => n == name);
 
     /// <summary>
     /// Simulates kill -9 of whoever holds leases now: their rows point at a pid that cannot exist

@@ -5,7 +5,7 @@ using FlyImages.State;
 using Microsoft.Data.Sqlite;
 using Stateless;
 
-namespace FlyImages.Workflows;
+namespace FlyImages.Engine;
 
 /// <summary>
 /// A Stateless machine whose state lives in the store: the accessor reads <c>workflows.state</c>, the
@@ -25,7 +25,7 @@ public sealed class PersistedWorkflow<TState, TTrigger>
 
     /// <param name="store">The store: every transition commits in a transaction of its own.</param>
     /// <param name="workflow">The workflow, as <see cref="WorkflowRepository.BeginRun(string, string, string, string?)"/> returned it (its run id is this run's).</param>
-    /// <param name="configure">The transition graph (one of <see cref="WorkflowMachines"/>).</param>
+    /// <param name="configure">The transition graph (the configuration of its <see cref="WorkflowKind{TState, TTrigger}"/>).</param>
     public PersistedWorkflow(FlyStore store, WorkflowRecord workflow, Action<StateMachine<TState, TTrigger>> configure)
         : this(store, workflow, configure, w => store.Read((c, t) => { w(c, t); return 0; }), w => store.Write(w))
     {

@@ -3,7 +3,7 @@ using FlyImages.Operations;
 using FlyImages.State;
 using Microsoft.Data.Sqlite;
 
-namespace FlyImages.Workflows;
+namespace FlyImages.Engine;
 
 /// <summary>What a lease is on: one active owner per (kind, key).</summary>
 public readonly record struct LeaseKey(string Kind, string Key)

@@ -2,9 +2,8 @@ using System.Text.RegularExpressions;
 using FlyImages.Errors;
 using FlyImages.Sources;
 using FlyImages.ThinPools;
-using FlyImages.Workflows;
 
-namespace FlyImages.Install;
+namespace FlyImages.Workflows;
 
 /// <summary>
 /// The device work of thin snapshots, for <see cref="SnapshotWorkflow"/>: a thin snapshot of the image's

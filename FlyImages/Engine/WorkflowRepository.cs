@@ -1,21 +1,24 @@
 using FlyImages.State;
 using Microsoft.Data.Sqlite;
 
-namespace FlyImages.Workflows;
+namespace FlyImages.Engine;
 
 /// <summary>SQL of the workflows, their completed steps and the journal. Every write takes the caller's transaction.</summary>
 public sealed class WorkflowRepository(FlyStore store)
 {
     private const string Columns = "id, kind, key, subject, source, state, state_detail, run_id, attempt, run_started_at, interrupted_at, updated_at";
 
+    /// <summary>The state every new workflow starts in (every kind's machine has it).</summary>
+    public const string InitialState = "Pending";
+
     public FlyStore Store { get; } = store;
 
     public WorkflowRecord? Find(string kind, string key) => Store.Read((c, t) => Find(c, t, kind, key));
 
-    /// <summary>Workflows left in an intermediate state (work was in flight) and not yet marked interrupted, of every kind.</summary>
-    public IReadOnlyList<WorkflowRecord> ListUnfinished() => Store.Read((c, t) =>
-        c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> $initial AND interrupted_at IS NULL ORDER BY id;", Map, ("$initial", WorkflowKinds.InitialState))
-            .Where(w => WorkflowKinds.IsIntermediate(w.Kind, w.State)).ToList());
+    /// <summary>Workflows left in an intermediate state of their kind in <paramref name="kinds"/> (work was in flight) and not yet marked interrupted.</summary>
+    public IReadOnlyList<WorkflowRecord> ListUnfinished(WorkflowRegistry kinds) => Store.Read((c, t) =>
+        c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> $initial AND interrupted_at IS NULL ORDER BY id;", Map, ("$initial", InitialState))
+            .Where(w => kinds.IsIntermediate(w.Kind, w.State)).ToList());
 
     /// <summary>
     /// Starts a new run of (kind, key): creates the workflow in Pending when it is new, else stamps a new
@@ -34,7 +37,7 @@ public sealed class WorkflowRepository(FlyStore store)
             ON CONFLICT(kind, key) DO UPDATE SET run_id = excluded.run_id, attempt = attempt + 1, subject = excluded.subject,
                 source = excluded.source, run_started_at = excluded.run_started_at, updated_at = excluded.updated_at
             RETURNING {Columns};
-            """, Map, ("$k", kind), ("$key", key), ("$sub", subject), ("$src", source), ("$run", NewRunId()), ("$now", now), ("$initial", WorkflowKinds.InitialState)).Single();
+            """, Map, ("$k", kind), ("$key", key), ("$sub", subject), ("$src", source), ("$run", NewRunId()), ("$now", now), ("$initial", InitialState)).Single();
     }
 
     /// <summary>The persisted state of workflow <paramref name="id"/>, or null when it is gone.</summary>

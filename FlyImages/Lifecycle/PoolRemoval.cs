@@ -1,3 +1,4 @@
+using FlyImages.Engine;
 using FlyImages.Errors;
 using FlyImages.Model;
 using FlyImages.Operations;
@@ -7,7 +8,7 @@ using FlyImages.Workflows;
 using Microsoft.Data.Sqlite;
 using Stateless;
 
-namespace FlyImages.Install;
+namespace FlyImages.Lifecycle;
 
 /// <summary>What removing a pool takes with it (see <see cref="PoolRemoval"/>).</summary>
 /// <param name="Pool">The pool.</param>
@@ -43,7 +44,7 @@ public static class PoolRemoval
         var chains = new LayerChainRepository(store).List().Where(c => c.Device is not null && devices.Contains(c.Device)).ToList();
         var chainIds = chains.Select(c => c.ChainId).ToHashSet(StringComparer.Ordinal);
         var images = new ImageRepository(store).UsingChains(chainIds);
-        var snapshots = new SnapshotWorkflow(store, NoSnapshotSteps.Instance).List()
+        var snapshots = new SnapshotRepository(store).List()
             .Where(s => s.State != SnapshotState.Removed && ((s.Device is not null && devices.Contains(s.Device)) || chainIds.Contains(s.ChainId))).ToList();
         return new PoolRemovalPlan(pool, devices.Count, chains, images, snapshots);
     }
@@ -167,16 +168,4 @@ public static class PoolRemoval
     {
         RecommendedAction = "Wait for the installs and snapshots in progress to finish, then try again.",
     };
-
-    /// <summary>Listing snapshots needs no steps.</summary>
-    private sealed class NoSnapshotSteps : ISnapshotSteps
-    {
-        public static readonly NoSnapshotSteps Instance = new();
-
-        public Task<string> CreateSnapshotAsync(SnapshotPlan plan, StepContext context) => throw new InvalidOperationException();
-
-        public Task<string> ActivateAsync(SnapshotPlan plan, string device, StepContext context) => throw new InvalidOperationException();
-
-        public Task RemoveAsync(SnapshotPlan plan, string? device, StepContext context) => throw new InvalidOperationException();
-    }
 }

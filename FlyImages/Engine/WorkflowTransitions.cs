@@ -4,12 +4,12 @@ using FlyImages.State;
 using Microsoft.Data.Sqlite;
 using Stateless;
 
-namespace FlyImages.Workflows;
+namespace FlyImages.Engine;
 
 /// <summary>
 /// Fires a declared trigger of a persisted workflow inside a transaction the caller already holds, for the
 /// few changes that must commit together across several machines (a removal forgets an image and marks its
-/// chains Deleting at once). The transition is the one <see cref="WorkflowMachines"/> declares (refused
+/// chains Deleting at once). The transition is the one the graph given declares (refused
 /// otherwise); the new state and its journal row are written like <see cref="PersistedWorkflow{TState,TTrigger}"/>
 /// writes them, under the run of the workflow record given, which must still be its current run (its lease is the caller's).
 /// </summary>

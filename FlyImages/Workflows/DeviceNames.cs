@@ -1,4 +1,4 @@
-namespace FlyImages.Install;
+namespace FlyImages.Workflows;
 
 /// <summary>Names of FlyImages' devices inside a pool (they live only in SQLite; dm names carry ids).</summary>
 public static class DeviceNames
