@@ -15,6 +15,10 @@ public sealed class WorkflowRepository(FlyStore store)
 
     public WorkflowRecord? Find(string kind, string key) => Store.Read((c, t) => Find(c, t, kind, key));
 
+    /// <summary>The workflow whose current run is <paramref name="runId"/>, or null (a later run replaced it, or none had it).</summary>
+    public WorkflowRecord? FindByRun(string runId)
+        => Store.Read((c, t) => c.Query(t, $"SELECT {Columns} FROM workflows WHERE run_id = $r;", Map, ("$r", runId)).FirstOrDefault());
+
     /// <summary>Workflows left in an intermediate state of their kind in <paramref name="kinds"/> (work was in flight) and not yet marked interrupted.</summary>
     public IReadOnlyList<WorkflowRecord> ListUnfinished(WorkflowRegistry kinds) => Store.Read((c, t) =>
         c.Query(t, $"SELECT {Columns} FROM workflows WHERE state <> $initial AND interrupted_at IS NULL ORDER BY id;", Map, ("$initial", InitialState))

@@ -31,11 +31,9 @@ internal static class Orphans
             0, 0, devices is null ? null : () => OrphanedMounts.ReleaseAsync(m, devices.Context))).ToList();
         var leases = new LeaseManager(store).Live().Select(l => l.Key).ToHashSet();
         var pools = new ThinPoolRepository(store);
-        var chainDevices = store.Read((c, t) => c.Query(t, "SELECT chain_id, device FROM layer_chains WHERE device IS NOT NULL;", r => (r.GetString(0), r.GetString(1))))
-            .ToDictionary(x => x.Item1, x => x.Item2, StringComparer.Ordinal);
-        var snapshots = store.Read((c, t) => c.Query(t, "SELECT id, source, image, name, device FROM snapshots;",
-                r => (Id: r.GetInt64(0), Key: SnapshotWorkflow.KeyOf(r.GetString(1), r.GetString(2), r.GetString(3)), Device: r.GetStringOrNull(4))))
-            .ToDictionary(x => x.Id);
+        var workflows = new WorkflowRepository(store);
+        var chainDevices = new LayerChainRepository(store).List().Where(c => c.Device is not null).ToDictionary(c => c.ChainId, c => c.Device!, StringComparer.Ordinal);
+        var snapshots = new SnapshotRepository(store).List().ToDictionary(s => s.Id, s => (Key: SnapshotWorkflow.KeyOf(s.Source, s.Image, s.Name), s.Device));
         foreach (var pool in pools.ListPools())
         {
             foreach (var device in pools.ListDevices(pool.Name))
@@ -49,8 +47,7 @@ internal static class Orphans
                 else if (StagedLayer.RunOf(device.Name) is { } runId)
                 {
                     // a layer applied while it downloads: explained while the install run that staged it is alive
-                    explained = store.Read((c, t) => c.Query(t, "SELECT kind, key FROM workflows WHERE run_id = $r;", r => new LeaseKey(r.GetString(0), r.GetString(1)), ("$r", runId)))
-                        .Any(leases.Contains);
+                    explained = workflows.FindByRun(runId) is { } owner && leases.Contains(new LeaseKey(owner.Kind, owner.Key));
                 }
                 else if (device.Name.StartsWith(SnapshotPrefix, StringComparison.Ordinal) && long.TryParse(device.Name[SnapshotPrefix.Length..], out var id))
                 {
