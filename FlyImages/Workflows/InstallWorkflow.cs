@@ -300,7 +300,7 @@ public sealed class InstallWorkflow
                 {
                     // the fetch succeeded with bytes of another attempt: the ones applied failed verification
                     step.Operation.WriteVerbose($"Layer {i + 1} of '{image.Name}' was applied while downloading from bytes that failed verification; they are thrown away and the verified blob applied.");
-                    await ForgetStageAsync(run, i + 1, staged, step).ConfigureAwait(false);
+                    await ForgetStageAsync(run, StageStep(i + 1), staged, step).ConfigureAwait(false);
                     staged = null;
                 }
 
@@ -312,7 +312,7 @@ public sealed class InstallWorkflow
                 if (staged is not null)
                 {
                     // adopted (renamed to the chain's device), or of no use: the chain was made elsewhere, or the blob failed verification
-                    await ForgetStageAsync(run, i + 1, staged, step).ConfigureAwait(false);
+                    await ForgetStageAsync(run, StageStep(i + 1), staged, step).ConfigureAwait(false);
                 }
             }
 
@@ -348,23 +348,36 @@ public sealed class InstallWorkflow
         }
         catch (Exception e)
         {
-            await ForgetStageAsync(run, layer.Index, device, step).ConfigureAwait(false);
+            await ForgetStageAsync(run, StageStep(layer.Index), device, step).ConfigureAwait(false);
             if (step.CancellationToken.IsCancellationRequested)
             {
                 throw;
             }
 
-            // unverified bytes decide nothing: a rejection or a failure is judged again on the verified blob
+            // unverified bytes decide nothing: a rejection or a failure (a full pool too) is judged again on the verified blob
             step.Operation.WriteVerbose($"Layer {layer.Index} of '{image.Name}' could not be applied while it downloaded ({Unwrap(e).Message}); it is applied from the verified blob instead.");
             return null;
         }
     }
 
-    /// <summary>Deletes a staged device if it is still there (an adopted one has its chain's name by then) and clears its record.</summary>
-    private async Task ForgetStageAsync(WorkflowRecord run, int depth, string device, StepContext step)
+    /// <summary>
+    /// Deletes a staged device if it is still there (an adopted one has its chain's name by then) and clears its record.
+    /// A deletion that fails (a pool gone read-only) is a warning, never the run's failure: the record stays, and the
+    /// next install of the image (or Limit-FlyImageStore, once the run is gone) deletes the device.
+    /// </summary>
+    private async Task ForgetStageAsync(WorkflowRecord run, string stepName, string device, StepContext step)
     {
-        await steps.DiscardStagedAsync(device, step with { CancellationToken = CancellationToken.None }).ConfigureAwait(false);
-        workflows.CompleteStep(run.Id, run.RunId, StageStep(depth), null);
+        try
+        {
+            await steps.DiscardStagedAsync(device, step with { CancellationToken = CancellationToken.None }).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            step.Operation.WriteWarning($"The device {device}, where a layer of '{run.Subject}' was applied while it downloaded, could not be deleted ({Unwrap(e).Message}); the next install of the image deletes it, or Limit-FlyImageStore once this run is gone.");
+            return;
+        }
+
+        workflows.CompleteStep(run.Id, run.RunId, stepName, null);
     }
 
     /// <summary>Staged devices an earlier run of this install recorded and did not clear (it died): deleted before anything else.</summary>
@@ -373,8 +386,7 @@ public sealed class InstallWorkflow
         foreach (var (name, device) in workflows.CompletedSteps(run.Id).Where(s => s.Key.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal) && s.Value is not null))
         {
             step.Operation.WriteVerbose($"Deleting {device}, left by a run of '{run.Subject}' that stopped while applying a layer as it downloaded.");
-            await steps.DiscardStagedAsync(device!, step).ConfigureAwait(false);
-            workflows.CompleteStep(run.Id, run.RunId, name, null);
+            await ForgetStageAsync(run, name, device!, step).ConfigureAwait(false);
         }
     }
 
