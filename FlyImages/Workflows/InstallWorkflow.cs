@@ -204,7 +204,9 @@ public sealed class InstallWorkflow
             fetches.Add(Guard(FetchOneAsync(image, layer, run, gate, slot, incoming[i], work, progress), failFast));
         }
 
-        var chaining = Guard(MakeChainsAsync(image, imageId, run, layers, fetched, incoming, work, progress), failFast);
+        // a chain that fails does not stop the downloads: every blob is kept, so a retry (after a bigger pool replaced a full
+        // one, say) downloads nothing again; a failed fetch, Ctrl+C or a lost lease stops everything
+        var chaining = MakeChainsAsync(image, imageId, run, layers, fetched, incoming, work, progress);
         try
         {
             await Task.WhenAll(fetches).ConfigureAwait(false);
