@@ -392,19 +392,6 @@ public sealed class InstallWorkflow
         }
     }
 
-    private static async Task<T> Guard<T>(Task<T> task, CancellationTokenSource failFast)
-    {
-        try
-        {
-            return await task.ConfigureAwait(false);
-        }
-        catch
-        {
-            await failFast.CancelAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
-
     private static async Task Guard(Task task, CancellationTokenSource failFast)
     {
         try
