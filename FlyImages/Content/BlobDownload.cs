@@ -12,8 +12,8 @@ namespace FlyImages.Content;
 /// <summary>
 /// One attempt at bringing an object into its partial file: the parts not yet done are fetched with
 /// several ranged GETs in parallel, each written in place (positional writes, no reassembly buffer),
-/// while one reader hashes the file's completed prefix in order (sha256, and MD5 when the ETag is a plain
-/// MD5). Memory stays bounded by the read buffers whatever the blob size. Completed parts are made
+/// while one reader hashes the file's written prefix in order (sha256, and MD5 when the ETag is a plain
+/// MD5), following the lowest unfinished part as its bytes land rather than waiting for the part to end. Memory stays bounded by the read buffers whatever the blob size. Completed parts are made
 /// durable (fdatasync, then recorded) every checkpoint interval and when the attempt ends early, so the
 /// next attempt resumes; the prefix already on disk is re-hashed from the file. Each part is retried by one
 /// Polly pipeline within its <see cref="PartBudget"/> (shared with the whole-blob re-downloads after an MD5
@@ -34,10 +34,18 @@ internal sealed class BlobDownload
     private readonly bool wholeObject;
     private readonly int partCount;
     private readonly int[] done;
-    private readonly SemaphoreSlim partFinished = new(0);
+
+    // per part, the end of the bytes written in order from its start in this attempt (never lowered: a retry continues
+    // there, and a source that ignores Range is read past them, not written over them); what the hasher may pass
+    private readonly long[] written;
+    private int hashPart = -1;
+    private readonly SemaphoreSlim progressed = new(0);
     private readonly object checkpointGate = new();
     private const int HashChunk = 1024 * 1024;
     private const int HashBuffers = 4;
+
+    // the hasher passes a part's bytes as they are written, in steps of at least this much (or the part's rest)
+    private const int HashStep = 256 * 1024;
     private long bytesDone;
     private long bytesFetched;
     private long hashedBytes;
@@ -59,6 +67,7 @@ internal sealed class BlobDownload
         this.checkpoint = checkpoint;
         partCount = (int)((size + partSize - 1) / partSize);
         done = new int[partCount];
+        written = new long[partCount];
         if (partsDone is not null)
         {
             for (var i = 0; i < partCount; i++)
@@ -86,8 +95,8 @@ internal sealed class BlobDownload
     public bool Hashing { get; private set; }
 
     /// <summary>
-    /// The in-order watermark: bytes [0, HashedBytes) of the partial file are final on disk (their parts are complete)
-    /// and have been passed by the in-order hasher (sha256 appended; MD5 may trail by a few buffers). It only grows
+    /// The in-order watermark: bytes [0, HashedBytes) of the partial file are final on disk (written in order in this
+    /// attempt, or by an earlier one, and never written again) and have been passed by the in-order hasher (sha256 appended; MD5 may trail by a few buffers). It only grows
     /// within an attempt.
     /// </summary>
     public long HashedBytes => Interlocked.Read(ref hashedBytes);
@@ -105,6 +114,11 @@ internal sealed class BlobDownload
         {
             Array.Clear(done);
             Interlocked.Exchange(ref bytesDone, 0);
+        }
+
+        for (var i = 0; i < partCount; i++)
+        {
+            written[i] = i * partSize + (done[i] != 0 ? PartLength(i) : 0);
         }
 
         SafeFileHandle handle;
@@ -292,7 +306,7 @@ internal sealed class BlobDownload
 
                     await owner.FetchPartAsync(handle, part, buffer, token).ConfigureAwait(false);
                     Volatile.Write(ref owner.done[part], 1);
-                    owner.partFinished.Release();
+                    owner.progressed.Release();
                     if (TryRetire())
                     {
                         counted = false;
@@ -343,14 +357,10 @@ internal sealed class BlobDownload
             await retry.ExecuteAsync(async ct =>
             {
                 budget.Take(start);
-                if (wholeObject && position.Value > start)
-                {
-                    // the source sends only whole objects: an interrupted stream starts over
-                    Interlocked.Add(ref bytesDone, start - position.Value);
-                    position.Value = start;
-                }
 
-                await FetchRangeAsync(handle, start, position, end, buffer, ct).ConfigureAwait(false);
+                // the source sends only whole objects: an interrupted stream starts over, and is read past the bytes
+                // already written (the hasher may have passed them: they are never written again)
+                await FetchRangeAsync(handle, part, wholeObject ? start : position.Value, position, end, buffer, ct).ConfigureAwait(false);
             }, token).ConfigureAwait(false);
         }
         catch (Exception e) when (!token.IsCancellationRequested && IsRetryable(e))
@@ -360,15 +370,16 @@ internal sealed class BlobDownload
     }
 
     /// <summary>
-    /// One GET of bytes [<paramref name="at"/>, end) of the part that starts at <paramref name="start"/>; <paramref name="at"/>
-    /// advances with every byte written, so a failed GET leaves it where the next one continues.
+    /// One GET of bytes [<paramref name="from"/>, end) of <paramref name="part"/>, written from <paramref name="at"/> on (bytes
+    /// before it, when the source could only start earlier, are read and dropped); <paramref name="at"/> advances with every
+    /// byte written, so a failed GET leaves it where the next one continues.
     /// </summary>
-    private async Task FetchRangeAsync(SafeFileHandle handle, long start, StrongBox<long> at, long end, byte[] buffer, CancellationToken token)
+    private async Task FetchRangeAsync(SafeFileHandle handle, int part, long from, StrongBox<long> at, long end, byte[] buffer, CancellationToken token)
     {
-        var position = at.Value;
+        var start = part * partSize;
         // one stall timer per attempt: a fired one cannot be reset
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
-        using var read = await open(key, position, end - position, etag, token).ConfigureAwait(false);
+        using var read = await open(key, from, end - from, etag, token).ConfigureAwait(false);
         if (etag is not null && read.ETag is not null && !string.Equals(read.ETag, etag, StringComparison.Ordinal))
         {
             throw new SourceObjectChangedException(key, etag, read.ETag);
@@ -379,10 +390,23 @@ internal sealed class BlobDownload
             throw new SourceObjectChangedException(key, $"{etag} ({size} bytes)", $"{read.ETag} ({read.ObjectSize} bytes)");
         }
 
-        if (read.ContentLength != end - position)
+        if (read.ContentLength != end - from)
         {
-            throw new LengthMismatchException($"asked for bytes {position}-{end - 1} ({end - position}), the source announced {read.ContentLength}");
+            throw new LengthMismatchException($"asked for bytes {from}-{end - 1} ({end - from}), the source announced {read.ContentLength}");
         }
+
+        for (var skipped = from; skipped < at.Value;)
+        {
+            var n = await ReadAsync(read.Body, buffer.AsMemory(0, (int)Math.Min(buffer.Length, at.Value - skipped)), stall, token).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new LengthMismatchException($"the body ended after byte {skipped - 1}; {end - skipped} bytes of bytes {from}-{end - 1} were missing");
+            }
+
+            skipped += n;
+        }
+
+        var position = at.Value;
 
         while (true)
         {
@@ -413,11 +437,19 @@ internal sealed class BlobDownload
                 throw new StoreWriteException($"writing the partial file '{partialPath}' failed: {e.Message}", e);
             }
 
-            // a failed read after this keeps these bytes: the next attempt asks for the rest (unless wholeObject)
+            // a failed read after this keeps these bytes: the next attempt asks for the rest (or reads past them)
             position += n;
             at.Value = position;
             Interlocked.Add(ref bytesDone, n);
             Interlocked.Add(ref bytesFetched, n);
+
+            // full fences on both sides (here and where the hasher names its part): a hasher about to wait sees this
+            // position, or is woken
+            Interlocked.Exchange(ref written[part], position);
+            if (Volatile.Read(ref hashPart) == part)
+            {
+                progressed.Release();
+            }
         }
     }
 
@@ -460,8 +492,8 @@ internal sealed class BlobDownload
     }
 
     /// <summary>
-    /// Hashes the file's completed prefix in order, part by part, as parts complete, on a thread of its own (reads and
-    /// sha256); MD5, the slowest step, runs on a second dedicated thread fed through a bounded handoff of a few buffers,
+    /// Hashes the file's written prefix in order, part by part, following each part's bytes as they are written, on a
+    /// thread of its own (reads and sha256); MD5, the slowest step, runs on a second dedicated thread fed through a bounded handoff of a few buffers,
     /// so the two digests overlap without a task per chunk. <see cref="HashedBytes"/> advances as the prefix is passed.
     /// </summary>
     private (byte[] Sha256, byte[]? Md5) Hash(SafeFileHandle handle, CancellationToken token)
@@ -471,19 +503,22 @@ internal sealed class BlobDownload
         var own = md5 is null ? new byte[HashChunk] : null;
         for (var part = 0; part < partCount; part++)
         {
-            while (Volatile.Read(ref done[part]) == 0)
-            {
-                partFinished.Wait(token);
-            }
-
-            Hashing = true;
+            Interlocked.Exchange(ref hashPart, part);
             var position = part * partSize;
             var end = position + PartLength(part);
             while (position < end)
             {
                 token.ThrowIfCancellationRequested();
+                var ready = Volatile.Read(ref done[part]) != 0 ? end : Interlocked.Read(ref written[part]);
+                if (ready - position < Math.Min(HashStep, end - position))
+                {
+                    progressed.Wait(token);
+                    continue;
+                }
+
+                Hashing = true;
                 var buffer = md5 is null ? own! : md5.Rent(token);
-                var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, end - position)), position);
+                var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, ready - position)), position);
                 if (n <= 0)
                 {
                     throw new IOException($"The partial file '{partialPath}' is shorter than its recorded progress.");
