@@ -25,7 +25,10 @@ public abstract class FetchCmdlet : ImageSelectionCmdlet
     [ValidateRange(1, 64)]
     public int PartConcurrency { get; set; } = FetchOptions.Default.PartConcurrency;
 
-    /// <summary>Blobs downloading at once: 1 to 64. Default: 3.</summary>
+    /// <summary>
+    /// Blobs downloading at once: 1 to 64. Default: 3. Install-FlyImage starts them in layer order, the next as soon as
+    /// every part of the one before is requested, so the layer applied first has the connections first.
+    /// </summary>
     [Parameter]
     [ValidateRange(1, 64)]
     public int LayerConcurrency { get; set; } = FetchOptions.Default.LayerConcurrency;

@@ -136,6 +136,10 @@ internal sealed class BlobDownload
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = failed.Token;
         var pending = new Queue<int>(Enumerable.Range(0, partCount).Where(i => done[i] == 0));
+        if (pending.Count == 0)
+        {
+            Incoming?.Requested();
+        }
         var workers = new WorkerSet(this, handle, pending, token);
         workers.Grow(Math.Min(options.PartConcurrency, pending.Count));
         var hasher = StartHashThread(handle, token);
@@ -300,7 +304,14 @@ internal sealed class BlobDownload
                     {
                         if (!pending.TryDequeue(out part))
                         {
+                            owner.Incoming?.Requested();
                             return;
+                        }
+
+                        if (pending.Count == 0)
+                        {
+                            // the last part: this blob takes no new connection after it
+                            owner.Incoming?.Requested();
                         }
                     }
 

@@ -17,6 +17,7 @@ public sealed class IncomingBlob : IDisposable
     private Exception? failure;
     private bool disposed;
     private string? verified;
+    private readonly TaskCompletionSource requested = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal IncomingBlob(string key, long size)
     {
@@ -57,6 +58,12 @@ public sealed class IncomingBlob : IDisposable
         }
     }
 
+    /// <summary>
+    /// Completes when every byte of the blob has been asked of the source (the last parts are in flight), or the download
+    /// ended: from then on this blob takes no new connections, so the next one may start without taking them from it.
+    /// </summary>
+    public Task AllRequested => requested.Task;
+
     /// <summary>A forward-only stream of the blob's bytes; a read waits until the bytes it needs are final.</summary>
     public Stream OpenRead(CancellationToken cancellationToken) => new Reader(this, cancellationToken);
 
@@ -68,7 +75,12 @@ public sealed class IncomingBlob : IDisposable
             file?.Dispose();
             Monitor.PulseAll(gate);
         }
+
+        requested.TrySetResult();
     }
+
+    /// <summary>Every part of the blob has been requested (see <see cref="AllRequested"/>).</summary>
+    internal void Requested() => requested.TrySetResult();
 
     /// <summary>The download's attempt opened its partial file: readers get a descriptor of their own.</summary>
     internal void Attach(SafeFileHandle download)
@@ -105,6 +117,8 @@ public sealed class IncomingBlob : IDisposable
                 verified = digest;
             }
         }
+
+        requested.TrySetResult();
     }
 
     /// <summary>The download failed or starts over: what was read so far is of no use.</summary>
@@ -115,6 +129,8 @@ public sealed class IncomingBlob : IDisposable
             failure ??= reason;
             Monitor.PulseAll(gate);
         }
+
+        requested.TrySetResult();
     }
 
     private int Read(long position, Span<byte> buffer, CancellationToken cancellationToken)

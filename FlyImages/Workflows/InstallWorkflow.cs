@@ -188,7 +188,10 @@ public sealed class InstallWorkflow
         var incoming = layers.Select(_ => new TaskCompletionSource<IncomingBlob>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         using var failFast = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
         var work = step with { CancellationToken = failFast.Token };
-        using var gate = new SemaphoreSlim(Math.Max(1, options.FetchParallelism));
+        // applying while downloading wants the blobs in layer order: one blob at a time is started, the next as soon as every
+        // part of the one before is requested (its last parts still in flight, within the store's limit of blobs at once),
+        // so the lowest layer, applied first, has the connections first; otherwise up to FetchParallelism blobs start together
+        using var gate = new SemaphoreSlim(steps.CanStage ? 1 : Math.Max(1, options.FetchParallelism));
         var fetches = new List<Task>();
         for (var i = 0; i < layers.Count; i++)
         {
@@ -253,11 +256,24 @@ public sealed class InstallWorkflow
         try
         {
             await gate.WaitAsync(step.CancellationToken).ConfigureAwait(false);
+            var held = 1;
+            void Release()
+            {
+                if (Interlocked.Exchange(ref held, 0) == 1)
+                {
+                    gate.Release();
+                }
+            }
+
             try
             {
                 // not wrapped in StepRetry: the fetch retries each part itself (FetchOptions.PartAttempts), the one retry layer
                 var got = steps.CanStage
-                    ? await steps.FetchAsync(image, layer, step with { Attempt = 1 }, reader => incoming.TrySetResult(reader)).ConfigureAwait(false)
+                    ? await steps.FetchAsync(image, layer, step with { Attempt = 1 }, reader =>
+                    {
+                        incoming.TrySetResult(reader);
+                        _ = reader.AllRequested.ContinueWith(_ => Release(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    }).ConfigureAwait(false)
                     : await steps.FetchAsync(image, layer, step with { Attempt = 1 }).ConfigureAwait(false);
                 if (got is null || !ChainIds.IsDigest(got.Digest) || string.IsNullOrEmpty(got.BlobPath))
                 {
@@ -272,7 +288,7 @@ public sealed class InstallWorkflow
             }
             finally
             {
-                gate.Release();
+                Release();
             }
         }
         catch (Exception e)
