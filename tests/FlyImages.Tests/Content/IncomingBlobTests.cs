@@ -78,9 +78,9 @@ public sealed class IncomingBlobTests : IDisposable
     }
 
     [Fact]
-    public void A_blocked_reader_stays_blocked_until_woken_by_what_it_waits_for()
+    public void A_reader_woken_by_the_bytes_returns_them_and_its_next_read_throws_once_its_token_is_cancelled()
     {
-        // a token that can be cancelled but is not: the reader is woken by the bytes, and its registration is gone
+        // a token that can be cancelled but is not yet: the reader is woken by the bytes, not by the token
         using var blob = new IncomingBlob("golang/1.tar", Bytes.Length);
         blob.Attach(partial);
         using var cts = new CancellationTokenSource();
