@@ -90,6 +90,7 @@ public sealed class IncomingBlob : IDisposable
             if (file is null && failure is null && !disposed)
             {
                 file = Native.Libc.Duplicate(download);
+                Monitor.PulseAll(gate);
             }
         }
     }
@@ -137,32 +138,49 @@ public sealed class IncomingBlob : IDisposable
     {
         SafeFileHandle handle;
         int want;
-        lock (gate)
+        // a reader waiting for bytes is woken by the token as well as by Advance, Fail and Dispose; the registration is
+        // disposed outside the lock (disposing waits for a callback in flight, which needs the lock)
+        CancellationTokenRegistration wake = default;
+        try
         {
-            while (true)
+            lock (gate)
             {
-                ObjectDisposedException.ThrowIf(disposed, this);
-                if (failure is not null)
+                while (true)
                 {
-                    throw new FlyException(ErrorIds.BlobDownloadFailed, FlyErrorCategory.ReadError,
-                        $"The download of '{Key}' failed or started over while it was being applied: {failure.Message}", Key, failure);
-                }
+                    ObjectDisposedException.ThrowIf(disposed, this);
+                    if (failure is not null)
+                    {
+                        throw new FlyException(ErrorIds.BlobDownloadFailed, FlyErrorCategory.ReadError,
+                            $"The download of '{Key}' failed or started over while it was being applied: {failure.Message}", Key, failure);
+                    }
 
-                if (position >= Size || buffer.IsEmpty)
-                {
-                    return 0;
-                }
+                    if (position >= Size || buffer.IsEmpty)
+                    {
+                        return 0;
+                    }
 
-                if (file is not null && available > position)
-                {
-                    handle = file;
-                    want = (int)Math.Min(buffer.Length, available - position);
-                    break;
-                }
+                    if (file is not null && available > position)
+                    {
+                        handle = file;
+                        want = (int)Math.Min(buffer.Length, available - position);
+                        break;
+                    }
 
-                cancellationToken.ThrowIfCancellationRequested();
-                Monitor.Wait(gate, TimeSpan.FromMilliseconds(100));
+                    // registered before the check: a cancellation after it pulses only once this thread waits (the
+                    // callback takes the lock), one before it throws here
+                    if (wake == default && cancellationToken.CanBeCanceled)
+                    {
+                        wake = cancellationToken.UnsafeRegister(static state => ((IncomingBlob)state!).Wake(), this);
+                    }
+
+                    cancellationToken.ThrowIfCancellationRequested();
+                    Monitor.Wait(gate);
+                }
             }
+        }
+        finally
+        {
+            wake.Dispose();
         }
 
         var n = RandomAccess.Read(handle, buffer[..want], position);
@@ -172,6 +190,14 @@ public sealed class IncomingBlob : IDisposable
         }
 
         return n;
+    }
+
+    private void Wake()
+    {
+        lock (gate)
+        {
+            Monitor.PulseAll(gate);
+        }
     }
 
     /// <summary>Forward-only, read-only view of an <see cref="IncomingBlob"/>.</summary>

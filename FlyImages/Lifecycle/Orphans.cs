@@ -32,7 +32,7 @@ internal static class Orphans
         var leases = new LeaseManager(store).Live().Select(l => l.Key).ToHashSet();
         var pools = new ThinPoolRepository(store);
         var workflows = new WorkflowRepository(store);
-        var chainDevices = new LayerChainRepository(store).List().Where(c => c.Device is not null).ToDictionary(c => c.ChainId, c => c.Device!, StringComparer.Ordinal);
+        var chainDevices = new LayerChainRepository(store).DevicesByChain();
         var snapshots = new SnapshotRepository(store).List().ToDictionary(s => s.Id, s => (Key: SnapshotWorkflow.KeyOf(s.Source, s.Image, s.Name), s.Device));
         foreach (var pool in pools.ListPools())
         {

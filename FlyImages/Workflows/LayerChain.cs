@@ -29,6 +29,11 @@ public sealed class LayerChainRepository(FlyStore store)
     /// <summary>Every chain, base first.</summary>
     public IReadOnlyList<LayerChain> List() => store.Read((c, t) => c.Query(t, $"{Select} ORDER BY lc.depth, lc.chain_id;", Map));
 
+    /// <summary>The device of every chain that has one, by chain id: the chains table alone, without the workflows' states.</summary>
+    public IReadOnlyDictionary<string, string> DevicesByChain() => store.Read((c, t) => c.Query(t,
+        "SELECT chain_id, device FROM layer_chains WHERE device IS NOT NULL;", r => (Chain: r.GetString(0), Device: r.GetString(1))))
+        .ToDictionary(x => x.Chain, x => x.Device, StringComparer.Ordinal);
+
     /// <summary>The chains of an image (index 0 = chain 1), as recorded when the install made them.</summary>
     public IReadOnlyList<LayerChain> OfImage(string source, string name) => store.Read((c, t) => c.Query(t, $"""
         {Select} JOIN image_chains ic ON ic.chain_id = lc.chain_id JOIN images i ON i.id = ic.image_id

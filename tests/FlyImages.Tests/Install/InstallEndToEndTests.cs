@@ -8,7 +8,6 @@ using FlyImages.Install;
 using FlyImages.Lifecycle;
 using FlyImages.Model;
 using FlyImages.Processes;
-using FlyImages.Sources;
 using FlyImages.State;
 using FlyImages.TestSupport;
 using FlyImages.Tests.ThinPools;
@@ -64,15 +63,12 @@ public sealed class InstallS3 : IAsyncLifetime, IDisposable
 public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLifetime
 {
     private readonly InstallS3 s3;
-    private readonly TempDirectory dir = new("flyimages-install");
-    private readonly string poolName = "inst" + Guid.NewGuid().ToString("N")[..8];
-    private readonly FaultProxy proxy;
+    private readonly InstallTestBed bed;
 
     protected InstallEndToEndTests(InstallS3 s3)
     {
         this.s3 = s3;
-        proxy = new FaultProxy(s3.Server.Endpoint);
-        Store = FlyStore.Open(dir.Path);
+        bed = new InstallTestBed(s3.Server, "install", "inst");
     }
 
     protected abstract ThinPoolBackendChoice Backend { get; }
@@ -82,53 +78,28 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     /// <summary>BlockFile pools on their own XFS filesystem (ThinPoolSpec.ReflinkFilesystem).</summary>
     protected virtual bool ReflinkFilesystem => false;
 
-    private FlyStore Store { get; }
-
-    private RecordingContext Context { get; } = new();
-
     private static InstallOptions Options { get; } = new() { DeviceSize = 256L << 20 };
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        try
-        {
-            if (new ThinPoolRepository(Store).FindPool(poolName) is not null)
-            {
-                var pool = await new ThinPoolCatalog(Store).OpenAsync(poolName, new RecordingContext());
-                var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(pool));
-                foreach (var s in snapshots.List().Where(s => s.State != SnapshotState.Removed))
-                {
-                    await snapshots.RemoveAsync(s.Source, s.Image, s.Name, new RecordingContext());
-                }
-
-                await new ThinPoolCatalog(Store).RemoveAsync(poolName, new RecordingContext());
-            }
-        }
-        finally
-        {
-            proxy.Dispose();
-            dir.Dispose();
-        }
-    }
+    public Task DisposeAsync() => bed.DisposeAsync().AsTask();
 
     [SkippableFact]
     public async Task Three_images_share_their_first_chains_and_each_blob_is_downloaded_once_then_a_rerun_does_nothing()
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
-        var images = await ListAsync(source, "golang", "node", "python");
+        using var source = bed.Source();
+        var images = await bed.ListAsync(source, "golang", "node", "python");
         var results = new List<InstallResult>();
         foreach (var image in images)
         {
-            results.Add(await installer.InstallAsync(source, image, Context));
+            results.Add(await installer.InstallAsync(source, image, bed.Context));
         }
 
         Assert.All(results, r => Assert.Equal(InstallState.Ready, r.State));
         Assert.All(results, r => Assert.True(r.DidWork));
-        var chains = new LayerChainRepository(Store);
+        var chains = new LayerChainRepository(bed.Store);
         var byImage = images.ToDictionary(i => i.Name, i => chains.OfImage(i.Source, i.Name));
         Assert.All(byImage.Values, c => Assert.Equal(5, c.Count));
         for (var depth = 0; depth < 3; depth++)
@@ -142,22 +113,22 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         // identical layers 1-3 were downloaded once, under one of the three keys
         for (var layer = 1; layer <= 3; layer++)
         {
-            Assert.Single(proxy.Requests.Where(r => r.IsGet && r.Path.EndsWith($"/{layer}.tar", StringComparison.Ordinal)).Select(r => r.Path).Distinct());
+            Assert.Single(bed.Proxy.Requests.Where(r => r.IsGet && r.Path.EndsWith($"/{layer}.tar", StringComparison.Ordinal)).Select(r => r.Path).Distinct());
         }
 
-        Assert.All(images, i => Assert.Equal(ImageState.Ready, new ImageRepository(Store).Find(i.Source, i.Name)!.State));
+        Assert.All(images, i => Assert.Equal(ImageState.Ready, new ImageRepository(bed.Store).Find(i.Source, i.Name)!.State));
 
         // a rerun: no request at all, no device change
         var devicesBefore = DeviceSummary();
-        proxy.Clear();
+        bed.Proxy.Clear();
         foreach (var image in images)
         {
-            var again = await installer.InstallAsync(source, image, Context);
+            var again = await installer.InstallAsync(source, image, bed.Context);
             Assert.False(again.DidWork);
             Assert.Equal(InstallState.Ready, again.State);
         }
 
-        Assert.Empty(proxy.Requests);
+        Assert.Empty(bed.Proxy.Requests);
         Assert.Equal(devicesBefore, DeviceSummary());
     }
 
@@ -166,38 +137,38 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
-        proxy.Clear();
+        using var source = bed.Source();
+        bed.Proxy.Clear();
 
         // Get-FlyImage | Install-FlyImage: one listing of the source, then 1 image and N images install without another
-        var listed = await ListAsync(source, "golang", "node", "python");
+        var listed = await bed.ListAsync(source, "golang", "node", "python");
         Assert.Equal(["images/"], Listings());
         Assert.All(listed, i => Assert.NotNull(i.ListedAt));
-        Assert.True((await installer.InstallAsync(source, listed[0], Context)).DidWork);
+        Assert.True((await installer.InstallAsync(source, listed[0], bed.Context)).DidWork);
         Assert.Equal(["images/"], Listings());
 
         // a listing older than InstallOptions.ListingReuse: each image's Resolving lists its own prefix, never the source
-        proxy.Clear();
+        bed.Proxy.Clear();
         foreach (var image in listed.Skip(1))
         {
             var stale = image with { ListedAt = DateTimeOffset.UtcNow - InstallOptions.Default.ListingReuse - TimeSpan.FromMinutes(1) };
-            Assert.True((await installer.InstallAsync(source, stale, Context)).DidWork);
+            Assert.True((await installer.InstallAsync(source, stale, bed.Context)).DidWork);
         }
 
         Assert.Equal(["images/node/", "images/python/"], Listings());
 
         // Install-FlyImage golang on a Ready image: its own prefix (to notice a changed image), one store lookup, nothing else
-        proxy.Clear();
-        var golang = Assert.Single(await ImageCatalog.FindAsync(source, ["golang"], Store, Context));
+        bed.Proxy.Clear();
+        var golang = Assert.Single(await ImageCatalog.FindAsync(source, ["golang"], bed.Store, bed.Context));
         Assert.Equal(ImageState.Ready, golang.State);
-        Assert.False((await installer.InstallAsync(source, golang, Context)).DidWork);
+        Assert.False((await installer.InstallAsync(source, golang, bed.Context)).DidWork);
         Assert.Equal(["images/golang/"], Listings());
-        Assert.Single(proxy.Requests);
-        Assert.Empty(await ImageCatalog.FindAsync(source, ["no-such-image"], Store, Context));
+        Assert.Single(bed.Proxy.Requests);
+        Assert.Empty(await ImageCatalog.FindAsync(source, ["no-such-image"], bed.Store, bed.Context));
     }
 
     /// <summary>The prefixes of the listing requests the proxy saw (ListObjectsV2), in order.</summary>
-    private List<string> Listings() => proxy.Requests.Where(r => r.IsGet && r.Target.Contains("list-type=2", StringComparison.Ordinal))
+    private List<string> Listings() => bed.Proxy.Requests.Where(r => r.IsGet && r.Target.Contains("list-type=2", StringComparison.Ordinal))
         .Select(r => Uri.UnescapeDataString(r.Target.Split('?')[1].Split('&').Select(p => p.Split('=', 2)).Where(p => p[0] == "prefix").Select(p => p.Length > 1 ? p[1] : "").FirstOrDefault() ?? ""))
         .ToList();
 
@@ -206,12 +177,12 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
-        var golang = (await ListAsync(source, "golang")).Single();
-        await installer.InstallAsync(source, golang, Context);
-        var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(installer.Pool));
+        using var source = bed.Source();
+        var golang = (await bed.ListAsync(source, "golang")).Single();
+        await installer.InstallAsync(source, golang, bed.Context);
+        var snapshots = new SnapshotWorkflow(bed.Store, new PoolSnapshotSteps(installer.Pool));
 
-        var snapshot = await snapshots.EnsureActiveAsync(golang.Source, "golang", "web-1", Context);
+        var snapshot = await snapshots.EnsureActiveAsync(golang.Source, "golang", "web-1", bed.Context);
         Assert.Equal(SnapshotState.Active, snapshot.State);
         Assert.StartsWith("/dev/", snapshot.DevicePath, StringComparison.Ordinal);
 
@@ -232,14 +203,14 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         }
 
         // the same name on the same image is the same snapshot
-        var same = await snapshots.EnsureActiveAsync(golang.Source, "golang", "web-1", Context);
+        var same = await snapshots.EnsureActiveAsync(golang.Source, "golang", "web-1", bed.Context);
         Assert.Equal(snapshot.Id, same.Id);
         Assert.Equal(snapshot.Device, same.Device);
 
-        Assert.True(await snapshots.RemoveAsync(golang.Source, "golang", "web-1", Context));
+        Assert.True(await snapshots.RemoveAsync(golang.Source, "golang", "web-1", bed.Context));
         Assert.Equal(SnapshotState.Removed, snapshots.Find(golang.Source, "golang", "web-1")!.State);
         Assert.Null(installer.Pool.FindDevice(snapshot.Device!));
-        Assert.False(await snapshots.RemoveAsync(golang.Source, "golang", "web-1", Context));
+        Assert.False(await snapshots.RemoveAsync(golang.Source, "golang", "web-1", bed.Context));
     }
 
     [SkippableFact]
@@ -247,12 +218,12 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
-        var golang = Assert.Single(await ListAsync(source, "golang"));
-        proxy.Clear();
-        proxy.Faults = r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith("golang/4.tar", StringComparison.Ordinal) ? new Fault.Status(500) : null;
-        await Assert.ThrowsAnyAsync<FlyException>(() => installer.InstallAsync(source, golang, Context));
-        Assert.Equal(Options.Fetch.PartAttempts, proxy.Gets("golang/4.tar").Count);
+        using var source = bed.Source();
+        var golang = Assert.Single(await bed.ListAsync(source, "golang"));
+        bed.Proxy.Clear();
+        bed.Proxy.Faults = r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith("golang/4.tar", StringComparison.Ordinal) ? new Fault.Status(500) : null;
+        await Assert.ThrowsAnyAsync<FlyException>(() => installer.InstallAsync(source, golang, bed.Context));
+        Assert.Equal(Options.Fetch.PartAttempts, bed.Proxy.Gets("golang/4.tar").Count);
     }
 
     [SkippableFact]
@@ -260,17 +231,17 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
-        var golang = Assert.Single(await ListAsync(source, "golang"));
+        using var source = bed.Source();
+        var golang = Assert.Single(await bed.ListAsync(source, "golang"));
         // the first GET of layer 4 ends after 100 bytes; the ranged GET for the rest is answered with the whole object
         var first = 1;
-        proxy.Faults = r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith("golang/4.tar", StringComparison.Ordinal)
+        bed.Proxy.Faults = r => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith("golang/4.tar", StringComparison.Ordinal)
             ? (Interlocked.Exchange(ref first, 0) == 1 ? new Fault.Truncate(100) : new Fault.IgnoreRange())
             : null;
-        var result = await installer.InstallAsync(source, golang, Context);
+        var result = await installer.InstallAsync(source, golang, bed.Context);
         Assert.Equal(InstallState.Ready, result.State);
-        Assert.Contains(Context.Verbose, v => v.Contains("golang/4.tar", StringComparison.Ordinal) && v.Contains("ignores Range", StringComparison.Ordinal));
-        Assert.Equal(PublicBucketLayout.Layer("golang", 4), await File.ReadAllBytesAsync(new ContentStore(Store).TryGetBlob(source.Spec.Uri, golang.Layers[3])!.Path));
+        Assert.Contains(bed.Context.Verbose, v => v.Contains("golang/4.tar", StringComparison.Ordinal) && v.Contains("ignores Range", StringComparison.Ordinal));
+        Assert.Equal(PublicBucketLayout.Layer("golang", 4), await File.ReadAllBytesAsync(new ContentStore(bed.Store).TryGetBlob(source.Spec.Uri, golang.Layers[3])!.Path));
     }
 
     [SkippableFact]
@@ -278,8 +249,8 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(installer.Pool));
-        var e = await Assert.ThrowsAsync<FlyException>(() => snapshots.EnsureActiveAsync(PublicBucketLayout.SourceUri, "python", "py-1", Context));
+        var snapshots = new SnapshotWorkflow(bed.Store, new PoolSnapshotSteps(installer.Pool));
+        var e = await Assert.ThrowsAsync<FlyException>(() => snapshots.EnsureActiveAsync(PublicBucketLayout.SourceUri, "python", "py-1", bed.Context));
         Assert.Equal(ErrorIds.ImageNotReady, e.ErrorId);
         var bad = Assert.Throws<FlyException>(() => PoolSnapshotSteps.CheckName("../x"));
         Assert.Equal(ErrorIds.SnapshotNameInvalid, bad.ErrorId);
@@ -290,31 +261,31 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
-        var evil = (await ListAsync(source, InstallS3.Evil)).Single();
-        var e = await Assert.ThrowsAsync<FlyException>(() => installer.InstallAsync(source, evil, Context));
+        using var source = bed.Source();
+        var evil = (await bed.ListAsync(source, InstallS3.Evil)).Single();
+        var e = await Assert.ThrowsAsync<FlyException>(() => installer.InstallAsync(source, evil, bed.Context));
         Assert.Equal(ErrorIds.ImageRejected, e.ErrorId);
         Assert.False(File.Exists(s3.EscapeTarget));
-        Assert.Equal(ImageState.Rejected, new ImageRepository(Store).Find(evil.Source, evil.Name)!.State);
-        Assert.Equal(nameof(InstallState.Rejected), new WorkflowRepository(Store).Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(evil.Source, evil.Name))!.State);
+        Assert.Equal(ImageState.Rejected, new ImageRepository(bed.Store).Find(evil.Source, evil.Name)!.State);
+        Assert.Equal(nameof(InstallState.Rejected), new WorkflowRepository(bed.Store).Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(evil.Source, evil.Name))!.State);
 
         // the rejected chain left no device; the shared lower chains are sealed and golang reuses them
-        var chains = new LayerChainRepository(Store).List();
+        var chains = new LayerChainRepository(bed.Store).List();
         Assert.All(chains.Where(c => c.State != ChainState.Sealed), c => Assert.Null(c.Device));
-        var golang = (await ListAsync(source, "golang")).Single();
-        var ready = await installer.InstallAsync(source, golang, Context);
+        var golang = (await bed.ListAsync(source, "golang")).Single();
+        var ready = await installer.InstallAsync(source, golang, bed.Context);
         Assert.Equal(InstallState.Ready, ready.State);
         var evilChains = chains.Where(c => c.State == ChainState.Sealed).Select(c => c.ChainId).ToHashSet();
         Assert.True(ready.Chains.Take(2).All(c => evilChains.Contains(c.ChainId)));
 
         // Save-FlyImage brings its blobs in but does not overrule the install: Get and Install tell one truth, Rejected
-        var saved = Assert.Single(await new ImageFetcher(new ContentStore(Store)).FetchAsync(source, [evil], Context));
+        var saved = Assert.Single(await new ImageFetcher(new ContentStore(bed.Store)).FetchAsync(source, [evil], bed.Context));
         Assert.True(saved.Succeeded);
         Assert.Equal(ImageState.Rejected, saved.Image.State);
-        Assert.Equal(ImageState.Rejected, new ImageRepository(Store).Find(evil.Source, evil.Name)!.State);
+        Assert.Equal(ImageState.Rejected, new ImageRepository(bed.Store).Find(evil.Source, evil.Name)!.State);
 
         // Rejected is not retried without -Force
-        var again = await Assert.ThrowsAsync<FlyException>(() => installer.InstallAsync(source, evil, Context));
+        var again = await Assert.ThrowsAsync<FlyException>(() => installer.InstallAsync(source, evil, bed.Context));
         Assert.Equal(ErrorIds.ImageRejected, again.ErrorId);
     }
 
@@ -323,22 +294,22 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         await OpenInstallerAsync();
-        using var source = Source();
-        var python = (await ListAsync(source, "python")).Single();
-        proxy.Clear();
+        using var source = bed.Source();
+        var python = (await bed.ListAsync(source, "python")).Single();
+        bed.Proxy.Clear();
         var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
         {
-            var installer = await ImageInstaller.OpenAsync(Store, Options, new RecordingContext(), poolName);
+            var installer = await ImageInstaller.OpenAsync(bed.Store, Options, new RecordingContext(), bed.PoolName);
             return await installer.InstallAsync(source, python, new RecordingContext());
         }));
         Assert.All(results, r => Assert.Equal(InstallState.Ready, r.State));
         Assert.Single(results, r => r.DidWork);
         foreach (var layer in python.Layers)
         {
-            Assert.True(proxy.Gets(layer.Key).Count <= 1, $"{layer.Key} was downloaded {proxy.Gets(layer.Key).Count} times");
+            Assert.True(bed.Proxy.Gets(layer.Key).Count <= 1, $"{layer.Key} was downloaded {bed.Proxy.Gets(layer.Key).Count} times");
         }
 
-        Assert.Equal(5, new LayerChainRepository(Store).OfImage(python.Source, python.Name).Select(c => c.Device).Distinct().Count());
+        Assert.Equal(5, new LayerChainRepository(bed.Store).OfImage(python.Source, python.Name).Select(c => c.Device).Distinct().Count());
     }
 
     [SkippableFact]
@@ -346,54 +317,54 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
-        var images = await ListAsync(source, "golang", "node");
+        using var source = bed.Source();
+        var images = await bed.ListAsync(source, "golang", "node");
         foreach (var image in images)
         {
-            Assert.Equal(InstallState.Ready, (await installer.InstallAsync(source, image, Context)).State);
+            Assert.Equal(InstallState.Ready, (await installer.InstallAsync(source, image, bed.Context)).State);
         }
 
-        var snapshots = new SnapshotWorkflow(Store, new PoolSnapshotSteps(installer.Pool));
-        await snapshots.EnsureActiveAsync(images[0].Source, "golang", "web-1", Context);
+        var snapshots = new SnapshotWorkflow(bed.Store, new PoolSnapshotSteps(installer.Pool));
+        await snapshots.EnsureActiveAsync(images[0].Source, "golang", "web-1", bed.Context);
 
-        var plan = PoolRemoval.Plan(Store, poolName);
+        var plan = PoolRemoval.Plan(bed.Store, bed.PoolName);
         Assert.Equal(7, plan.Chains.Count); // 3 shared + 2 each
         Assert.Equal(["golang", "node"], plan.Images.Select(i => i.Name).Order());
         Assert.Single(plan.Snapshots);
-        var refused = await Assert.ThrowsAsync<FlyException>(() => PoolRemoval.RemoveAsync(Store, plan, Context));
+        var refused = await Assert.ThrowsAsync<FlyException>(() => PoolRemoval.RemoveAsync(bed.Store, plan, bed.Context));
         Assert.Equal(ErrorIds.ThinPoolInUse, refused.ErrorId);
         Assert.Contains("'web-1' of 'golang'", refused.Message, StringComparison.Ordinal);
-        Assert.NotEmpty(new ThinPoolRepository(Store).ListDevices(poolName)); // nothing was removed
+        Assert.NotEmpty(new ThinPoolRepository(bed.Store).ListDevices(bed.PoolName)); // nothing was removed
 
-        await snapshots.RemoveAsync(images[0].Source, "golang", "web-1", Context);
-        await PoolRemoval.RemoveAsync(Store, PoolRemoval.Plan(Store, poolName), Context);
+        await snapshots.RemoveAsync(images[0].Source, "golang", "web-1", bed.Context);
+        await PoolRemoval.RemoveAsync(bed.Store, PoolRemoval.Plan(bed.Store, bed.PoolName), bed.Context);
 
-        Assert.Empty(new ThinPoolCatalog(Store).List());
-        Assert.Empty(Leaks.MountsUnder(Store.RootPath));
-        Assert.Empty(Leaks.LoopDevicesUnder(Store.RootPath));
-        var workflows = new WorkflowRepository(Store);
+        Assert.Empty(new ThinPoolCatalog(bed.Store).List());
+        Assert.Empty(Leaks.MountsUnder(bed.Store.RootPath));
+        Assert.Empty(Leaks.LoopDevicesUnder(bed.Store.RootPath));
+        var workflows = new WorkflowRepository(bed.Store);
         foreach (var image in images)
         {
             Assert.Equal(nameof(InstallState.Pending), workflows.Find(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(image.Source, image.Name))!.State);
-            Assert.Equal(ImageState.Fetched, new ImageRepository(Store).Find(image.Source, image.Name)!.State);
+            Assert.Equal(ImageState.Fetched, new ImageRepository(bed.Store).Find(image.Source, image.Name)!.State);
         }
 
-        Assert.All(new LayerChainRepository(Store).List(), c => Assert.Equal((ChainState.Pending, (string?)null), (c.State, c.Device)));
-        Assert.Contains(WorkflowEvents.Query(Store), e => e.Image == "golang" && e.Kind == WorkflowKinds.InstallImage && e.Trigger == "PoolRemoved" && e.From == "Ready" && e.To == "Pending");
-        Assert.Equal(7, WorkflowEvents.Query(Store).Count(e => e.Kind == WorkflowKinds.MakeChain && e.Trigger == "PoolRemoved" && e.From == "Sealed" && e.To == "Pending"));
+        Assert.All(new LayerChainRepository(bed.Store).List(), c => Assert.Equal((ChainState.Pending, (string?)null), (c.State, c.Device)));
+        Assert.Contains(WorkflowEvents.Query(bed.Store), e => e.Image == "golang" && e.Kind == WorkflowKinds.InstallImage && e.Trigger == "PoolRemoved" && e.From == "Ready" && e.To == "Pending");
+        Assert.Equal(7, WorkflowEvents.Query(bed.Store).Count(e => e.Kind == WorkflowKinds.MakeChain && e.Trigger == "PoolRemoved" && e.From == "Sealed" && e.To == "Pending"));
 
         // a new pool: the images install again, every chain is made again, no blob is downloaded again
-        var gets = images.SelectMany(i => i.Layers).Sum(l => proxy.Gets(l.Key).Count);
+        var gets = images.SelectMany(i => i.Layers).Sum(l => bed.Proxy.Gets(l.Key).Count);
         var again = await OpenInstallerAsync();
         foreach (var image in images)
         {
-            var result = await again.InstallAsync(source, image, Context);
+            var result = await again.InstallAsync(source, image, bed.Context);
             Assert.Equal((InstallState.Ready, true), (result.State, result.DidWork));
             Assert.All(result.Chains, c => Assert.Equal(ChainState.Sealed, c.State));
             Assert.All(result.Chains, c => Assert.NotNull(again.Pool.FindDevice(c.Device!)));
         }
 
-        Assert.Equal(gets, images.SelectMany(i => i.Layers).Sum(l => proxy.Gets(l.Key).Count));
+        Assert.Equal(gets, images.SelectMany(i => i.Layers).Sum(l => bed.Proxy.Gets(l.Key).Count));
     }
 
     [SkippableFact]
@@ -407,8 +378,8 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
         // applying...) or right after the n-th mount of a layer device, so the mount outlives its process
         foreach (var (kind, killAfter) in new[] { ("MOUNTED", 1), ("PROGRESS", 1), ("PROGRESS", 3), ("MOUNTED", 3), ("PROGRESS", 6), ("PROGRESS", 9) })
         {
-            using var child = Workflows.TestAgent.Start("real-install", "--store", Store.RootPath, "--pool", poolName, "--source", PublicBucketLayout.SourceUri,
-                "--endpoint", proxy.Endpoint, "--image", "node", "--device-size", (256L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var child = Workflows.TestAgent.Start("real-install", "--store", bed.Store.RootPath, "--pool", bed.PoolName, "--source", PublicBucketLayout.SourceUri,
+                "--endpoint", bed.Proxy.Endpoint, "--image", "node", "--device-size", (256L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture));
             var errors = child.StandardError.ReadToEndAsync();
             var seen = 0;
             string? line;
@@ -429,41 +400,30 @@ public abstract class InstallEndToEndTests : IClassFixture<InstallS3>, IAsyncLif
 
         Assert.True(killedMounted > 0, "no run was killed while it had a device mounted");
         Assert.True(killedMidway > 0, "no run was killed before it finished: the test proved nothing");
-        var installer = await ImageInstaller.OpenAsync(Store, Options, Context, poolName);
-        using var source = Source();
-        var node = (await ListAsync(source, "node")).Single();
-        var result = await installer.InstallAsync(source, node, Context);
+        var installer = await ImageInstaller.OpenAsync(bed.Store, Options, bed.Context, bed.PoolName);
+        using var source = bed.Source();
+        var node = (await bed.ListAsync(source, "node")).Single();
+        var result = await installer.InstallAsync(source, node, bed.Context);
         Assert.Equal(InstallState.Ready, result.State);
-        Assert.All(new LayerChainRepository(Store).OfImage(node.Source, node.Name), c => Assert.Equal(ChainState.Sealed, c.State));
+        Assert.All(new LayerChainRepository(bed.Store).OfImage(node.Source, node.Name), c => Assert.Equal(ChainState.Sealed, c.State));
 
         // nothing leaked: no mount of a chain device, no loop device on its files, no chain device left active
         // (a pool on its own filesystem keeps that mounted: it is the pool, not a leak)
-        Assert.Empty(Leaks.MountsUnder(Path.Combine(Store.RootPath, "mounts")));
-        Assert.Empty(Leaks.LoopDevicesUnder(Path.Combine(Store.RootPath, "pools", poolName, "devices")));
+        Assert.Empty(Leaks.MountsUnder(Path.Combine(bed.Store.RootPath, "mounts")));
+        Assert.Empty(Leaks.LoopDevicesUnder(Path.Combine(bed.Store.RootPath, "pools", bed.PoolName, "devices")));
 
-        Assert.All(new ThinPoolRepository(Store).ListDevices(poolName), d => Assert.NotEqual(ThinDeviceState.Faulty, d.State));
+        Assert.All(new ThinPoolRepository(bed.Store).ListDevices(bed.PoolName), d => Assert.NotEqual(ThinDeviceState.Faulty, d.State));
         if (Backend == ThinPoolBackendChoice.DeviceMapper)
         {
             var live = await ProcessRunner.RunCheckedAsync("dmsetup", ["ls"]);
-            Assert.DoesNotMatch($@"(?m)^flyimages-{poolName}-\d+\s", live.StandardOutput);
+            Assert.DoesNotMatch($@"(?m)^flyimages-{bed.PoolName}-\d+\s", live.StandardOutput);
         }
     }
 
-    private async Task<ImageInstaller> OpenInstallerAsync()
-    {
-        await new ThinPoolCatalog(Store).InitializeAsync(new ThinPoolSpec { Name = poolName, Backend = Backend, DataSize = 2L << 30, ReflinkFilesystem = ReflinkFilesystem }, Context);
-        return await ImageInstaller.OpenAsync(Store, Options, Context, poolName);
-    }
+    private Task<ImageInstaller> OpenInstallerAsync()
+        => bed.OpenInstallerAsync(new ThinPoolSpec { Backend = Backend, DataSize = 2L << 30, ReflinkFilesystem = ReflinkFilesystem }, Options);
 
-    private IImageSource Source() => ImageSourceFactory.Create(new SourceOptions { Source = PublicBucketLayout.SourceUri, Endpoint = proxy.Endpoint }, Context);
-
-    private async Task<List<Image>> ListAsync(IImageSource source, params string[] names)
-    {
-        var listed = await ImageCatalog.ListAsync(source, Store, Context);
-        return names.Select(n => listed.Single(i => i.Name == n)).ToList();
-    }
-
-    private string DeviceSummary() => string.Join("\n", new ThinPoolRepository(Store).ListDevices(poolName).OrderBy(d => d.Name).Select(d => $"{d.Name} {d.DeviceId} {d.State} {d.UpdatedAt:O}"));
+    private string DeviceSummary() => string.Join("\n", new ThinPoolRepository(bed.Store).ListDevices(bed.PoolName).OrderBy(d => d.Name).Select(d => $"{d.Name} {d.DeviceId} {d.State} {d.UpdatedAt:O}"));
 }
 
 public sealed class BlockFileInstallTests(InstallS3 s3) : InstallEndToEndTests(s3)

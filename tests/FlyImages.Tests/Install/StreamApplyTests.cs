@@ -2,14 +2,11 @@ using System.Formats.Tar;
 using System.Text;
 using FlyImages.Content;
 using FlyImages.Engine;
-using FlyImages.Images;
 using FlyImages.Install;
 using FlyImages.Model;
 using FlyImages.Processes;
 using FlyImages.Sources;
-using FlyImages.State;
 using FlyImages.TestSupport;
-using FlyImages.Tests.ThinPools;
 using FlyImages.ThinPools;
 using FlyImages.Workflows;
 using Xunit;
@@ -86,25 +83,17 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
     /// <summary>The part the proxy holds back: half the layer has arrived by then.</summary>
     private const long HeldPart = 16;
 
-    private readonly StreamS3 s3;
-    private readonly TempDirectory dir = new("flyimages-stream");
-    private readonly string poolName = "strm" + Guid.NewGuid().ToString("N")[..8];
-    private readonly FaultProxy proxy;
+    private readonly InstallTestBed bed;
+    private ImageInstaller? installer;
 
     protected StreamApplyTests(StreamS3 s3)
     {
-        this.s3 = s3;
-        proxy = new FaultProxy(s3.Server.Endpoint);
-        Store = FlyStore.Open(dir.Path);
+        bed = new InstallTestBed(s3.Server, "stream", "strm");
     }
 
     protected abstract ThinPoolBackendChoice Backend { get; }
 
     protected abstract void RequireBackend();
-
-    private FlyStore Store { get; }
-
-    private RecordingContext Context { get; } = new();
 
     /// <summary>Small parts fetched one at a time, so the layer arrives in order and a held part stops it half-way.</summary>
     private static InstallOptions Options { get; } = new()
@@ -115,54 +104,28 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        try
-        {
-            if (new ThinPoolRepository(Store).FindPool(poolName) is not null)
-            {
-                await new ThinPoolCatalog(Store).RemoveAsync(poolName, new RecordingContext());
-            }
-        }
-        finally
-        {
-            proxy.Dispose();
-            dir.Dispose();
-        }
-    }
+    public Task DisposeAsync() => bed.DisposeAsync().AsTask();
 
     [SkippableFact]
     public async Task A_layer_is_applied_while_its_blob_downloads_and_becomes_its_chain_once_the_blob_is_verified()
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
+        using var source = bed.Source();
         var image = await ListAsync(source);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        HoldLayerOne(release.Task, flip: false);
-
-        var install = installer.InstallAsync(source, image, Context);
-        try
+        var result = await InstallHoldingLayerOneAsync(installer, source, image, flip: false, "a file of layer 1 on the staged device while the layer downloads", install =>
         {
             // the first half of layer 1 is on the staged device while its second half has not been sent
-            await proxy.Stalling.WaitAsync(TimeSpan.FromMinutes(2));
-            await UntilAsync(() => StagedFileVisible("data/file-000"), "a file of layer 1 on the staged device while the layer downloads");
             Assert.False(install.IsCompleted);
-            Assert.Contains(Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
-        }
-        finally
-        {
-            release.TrySetResult();
-        }
-
-        var result = await install;
+            Assert.Contains(bed.Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
+        });
         Assert.Equal(InstallState.Ready, result.State);
         var chainOne = result.Chains[0];
         Assert.Equal(DeviceNames.Chain(chainOne.ChainId), chainOne.Device);
         Assert.Contains(Events(chainOne.ChainId), e => e.Trigger == nameof(ChainTrigger.Create) && e.Detail!.Contains("adopting stage:", StringComparison.Ordinal));
-        Assert.DoesNotContain(Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
+        Assert.DoesNotContain(bed.Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
         await AssertTreeAsync(result);
-        Assert.Empty(Leaks.MountPointsBelow(Path.Combine(Store.RootPath, "mounts")));
+        Assert.Empty(Leaks.MountPointsBelow(Path.Combine(bed.Store.RootPath, "mounts")));
     }
 
     [SkippableFact]
@@ -170,29 +133,15 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
+        using var source = bed.Source();
         var image = await ListAsync(source);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         // one byte of file-000's content arrives inverted: the tar stays well-formed, only the MD5 of the whole blob tells
-        HoldLayerOne(release.Task, flip: true);
-
-        var install = installer.InstallAsync(source, image, Context);
-        try
-        {
-            await proxy.Stalling.WaitAsync(TimeSpan.FromMinutes(2));
-            await UntilAsync(() => StagedFileVisible("data/file-000"), "the corrupted file on the staged device while the layer downloads");
-        }
-        finally
-        {
-            release.TrySetResult();
-        }
-
-        var result = await install;
+        var result = await InstallHoldingLayerOneAsync(installer, source, image, flip: true, "the corrupted file on the staged device while the layer downloads");
         Assert.Equal(InstallState.Ready, result.State);
-        Assert.Contains(Context.Warnings, w => w.Contains("MD5", StringComparison.Ordinal));
-        Assert.Contains(Context.Verbose, v => v.Contains("failed verification", StringComparison.Ordinal) || v.Contains("could not be applied while it downloaded", StringComparison.Ordinal));
+        Assert.Contains(bed.Context.Warnings, w => w.Contains("MD5", StringComparison.Ordinal));
+        Assert.Contains(bed.Context.Verbose, v => v.Contains("failed verification", StringComparison.Ordinal) || v.Contains("could not be applied while it downloaded", StringComparison.Ordinal));
         Assert.DoesNotContain(Events(result.Chains[0].ChainId), e => e.Detail?.Contains("adopting", StringComparison.Ordinal) == true);
-        Assert.DoesNotContain(Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
+        Assert.DoesNotContain(bed.Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
         await AssertTreeAsync(result);
     }
 
@@ -201,25 +150,50 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
     {
         RequireBackend();
         var installer = await OpenInstallerAsync();
-        using var source = Source();
+        using var source = bed.Source();
         var image = await ListAsync(source);
 
         // what a run killed while staging leaves: its intent recorded on the install's workflow, and the half-applied device
-        var workflows = new WorkflowRepository(Store);
+        var workflows = new WorkflowRepository(bed.Store);
         var run = workflows.BeginRun(WorkflowKinds.InstallImage, InstallWorkflow.KeyOf(image.Source, image.Name), image.Name, image.Source);
         var left = StagedLayer.DeviceOf("deadbeefdeadbeef", 1);
         workflows.CompleteStep(run.Id, run.RunId, StagedLayer.Prefix + "1", left);
-        await installer.Pool.CreateThinAsync(left, 64L << 20, Context);
+        await installer.Pool.CreateThinAsync(left, 64L << 20, bed.Context);
 
         // no live run explains it: a collection reports it
-        var found = await new FlyImages.Lifecycle.ImageCollector(Store).CollectAsync(new FlyImages.Lifecycle.CollectionPolicy(), Context, whatIf: true);
+        var found = await new FlyImages.Lifecycle.ImageCollector(bed.Store).CollectAsync(new FlyImages.Lifecycle.CollectionPolicy(), bed.Context, whatIf: true);
         Assert.Contains(found.Orphans, o => o.Contains(left, StringComparison.Ordinal));
 
-        var result = await installer.InstallAsync(source, image, Context);
+        var result = await installer.InstallAsync(source, image, bed.Context);
         Assert.Equal(InstallState.Ready, result.State);
-        Assert.DoesNotContain(left, Devices());
-        Assert.DoesNotContain(Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
-        Assert.Contains(Context.Verbose, v => v.Contains($"Deleting {left}", StringComparison.Ordinal));
+        Assert.DoesNotContain(left, bed.Devices());
+        Assert.DoesNotContain(bed.Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
+        Assert.Contains(bed.Context.Verbose, v => v.Contains($"Deleting {left}", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Installs <paramref name="image"/> with layer 1's part <see cref="HeldPart"/> held back: once the download has
+    /// stalled there and file-000 of layer 1 (<paramref name="staged"/>) shows on the staged device, runs
+    /// <paramref name="whileHeld"/> with the install still going, then lets the part through; the install's result.
+    /// </summary>
+    private async Task<InstallResult> InstallHoldingLayerOneAsync(ImageInstaller installer, IImageSource source, Image image, bool flip, string staged, Action<Task<InstallResult>>? whileHeld = null)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        HoldLayerOne(release.Task, flip);
+
+        var install = installer.InstallAsync(source, image, bed.Context);
+        try
+        {
+            await bed.Proxy.Stalling.WaitAsync(TimeSpan.FromMinutes(2));
+            await UntilAsync(() => StagedFileVisible("data/file-000"), staged);
+            whileHeld?.Invoke(install);
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+
+        return await install;
     }
 
     /// <summary>Holds layer 1's part <see cref="HeldPart"/> (once) until <paramref name="release"/>; with <paramref name="flip"/> one byte of part 0 arrives inverted (once).</summary>
@@ -227,7 +201,7 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
     {
         var held = 0;
         var flipped = 0;
-        proxy.Faults = r =>
+        bed.Proxy.Faults = r =>
         {
             if (!r.IsGet || !Uri.UnescapeDataString(r.Path).EndsWith($"{StreamS3.Image}/1.tar", StringComparison.Ordinal) || r.Range is null)
             {
@@ -246,7 +220,7 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
 
     /// <summary>Whether <paramref name="relative"/> exists in a mounted staged device of this store.</summary>
     private bool StagedFileVisible(string relative)
-        => Leaks.MountPointsBelow(Store.RootPath).Any(m => File.Exists(Path.Combine(m, relative)));
+        => Leaks.MountPointsBelow(bed.Store.RootPath).Any(m => File.Exists(Path.Combine(m, relative)));
 
     private static async Task UntilAsync(Func<bool> condition, string what)
     {
@@ -263,7 +237,7 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
     private async Task AssertTreeAsync(InstallResult result)
     {
         var top = result.Chains[^1];
-        var path = await installer!.Pool.ActivateAsync(top.Device!, Context);
+        var path = await installer!.Pool.ActivateAsync(top.Device!, bed.Context);
         using var mountPoint = new TempDirectory("flyimages-streammnt");
         await ProcessRunner.RunCheckedAsync("mount", ["-o", "ro,noload", path, mountPoint.Path]);
         try
@@ -279,11 +253,11 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
         finally
         {
             await ProcessRunner.RunCheckedAsync("umount", [mountPoint.Path]);
-            await installer.Pool.DeactivateAsync(top.Device!, Context);
+            await installer.Pool.DeactivateAsync(top.Device!, bed.Context);
         }
 
         // the base chain holds file-000 exactly as sent by the server, never the inverted byte
-        var basePath = await installer.Pool.ActivateAsync(result.Chains[0].Device!, Context);
+        var basePath = await installer.Pool.ActivateAsync(result.Chains[0].Device!, bed.Context);
         using var baseMount = new TempDirectory("flyimages-streammnt");
         await ProcessRunner.RunCheckedAsync("mount", ["-o", "ro,noload", basePath, baseMount.Path]);
         try
@@ -293,27 +267,19 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
         finally
         {
             await ProcessRunner.RunCheckedAsync("umount", [baseMount.Path]);
-            await installer.Pool.DeactivateAsync(result.Chains[0].Device!, Context);
+            await installer.Pool.DeactivateAsync(result.Chains[0].Device!, bed.Context);
         }
     }
 
-    private ImageInstaller? installer;
-
     private async Task<ImageInstaller> OpenInstallerAsync()
     {
-        await new ThinPoolCatalog(Store).InitializeAsync(new ThinPoolSpec { Name = poolName, Backend = Backend, DataSize = 1L << 30 }, Context);
-        installer = await ImageInstaller.OpenAsync(Store, Options, Context, poolName);
+        installer = await bed.OpenInstallerAsync(new ThinPoolSpec { Backend = Backend, DataSize = 1L << 30 }, Options);
         return installer;
     }
 
-    private IImageSource Source() => ImageSourceFactory.Create(new SourceOptions { Source = PublicBucketLayout.SourceUri, Endpoint = proxy.Endpoint }, Context);
+    private async Task<Image> ListAsync(IImageSource source) => (await bed.ListAsync(source, StreamS3.Image)).Single();
 
-    private async Task<Image> ListAsync(IImageSource source)
-        => (await ImageCatalog.ListAsync(source, Store, Context)).Single(i => i.Name == StreamS3.Image);
-
-    private List<string> Devices() => new ThinPoolRepository(Store).ListDevices(poolName).Select(d => d.Name).ToList();
-
-    private IReadOnlyList<WorkflowEvent> Events(string chainId) => WorkflowEvents.Query(Store, kind: WorkflowKinds.MakeChain).Where(e => e.Key == chainId).ToList();
+    private IReadOnlyList<WorkflowEvent> Events(string chainId) => WorkflowEvents.Query(bed.Store, kind: WorkflowKinds.MakeChain).Where(e => e.Key == chainId).ToList();
 }
 
 public sealed class BlockFileStreamApplyTests(StreamS3 s3) : StreamApplyTests(s3)
