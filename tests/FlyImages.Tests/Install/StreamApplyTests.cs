@@ -118,7 +118,12 @@ public abstract class StreamApplyTests : IClassFixture<StreamS3>, IAsyncLifetime
             // the first half of layer 1 is on the staged device while its second half has not been sent
             Assert.False(install.IsCompleted);
             Assert.Contains(bed.Devices(), d => d.StartsWith(StagedLayer.Prefix, StringComparison.Ordinal));
+
+            // blobs are requested in layer order: layer 2's waits until every part of layer 1 has been requested (up to three
+            // blobs may be in flight, but not ahead of the layer being applied)
+            Assert.Empty(bed.Proxy.Gets($"{StreamS3.Image}/2.tar"));
         });
+        Assert.NotEmpty(bed.Proxy.Gets($"{StreamS3.Image}/2.tar"));
         Assert.Equal(InstallState.Ready, result.State);
         var chainOne = result.Chains[0];
         Assert.Equal(DeviceNames.Chain(chainOne.ChainId), chainOne.Device);
