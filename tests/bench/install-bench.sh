@@ -9,6 +9,9 @@
 # FlyImages runs in one real pwsh process (the pinned dotnet tool, packaged module) per round; times are taken inside it (Stopwatch around
 # each cmdlet), so .NET start-up (reported apart as "wall") is not charged to the cmdlets.
 # Needs root (loop devices, mount), node, curl, mkfs.ext4, mkfs.xfs. ROUNDS=3 LAYER1_MB=150 tests/bench/install-bench.sh
+# Same-run comparisons on the reflink pool, each round, interleaved with the others:
+#   BASE=<commit>              the module as it was at that commit ("base")
+#   ALT_ARGS='-LayerConcurrency 1'  this module with extra Install-FlyImage/Save-FlyImage arguments ("alt")
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 LAYER1_MB=${LAYER1_MB:-150}
@@ -28,6 +31,12 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 echo "packaging the module and building the layers..."
 package_module
+variants=(plain reflink)
+if [[ -n "${BASE:-}" ]]; then
+  base_module=$(package_commit "$BASE" "$work/base")
+  variants+=(base)
+fi
+if [[ -n "${ALT_ARGS:-}" ]]; then variants+=(alt); fi
 mkdir -p "$work/layers"
 bash "$repo/tests/bench/build-debian-layer.sh" "$work/layers/1.tar" "$LAYER1_MB" >/dev/null
 tar -C / -cf "$work/layers/2.tar" usr/share/perl usr/lib/python3 2>/dev/null || true
@@ -41,7 +50,7 @@ for i in 1 2 3 4 5; do curl -sf -T "$work/layers/$i.tar" "$endpoint/bench/images
 rm -rf "$work/layers"
 echo "image: 5 layers, $((total / 1048576)) MiB, at $endpoint/bench/images/app; $ROUNDS rounds"
 
-save_plain=(); save_reflink=(); base=(); shsnap=(); shsnapx=(); peak=(); cold_plain=(); rerun_plain=(); snap_plain=(); wall_plain=(); cold_reflink=(); rerun_reflink=(); snap_reflink=(); wall_reflink=()
+save_plain=(); save_reflink=(); cold_base=(); rerun_base=(); snap_base=(); wall_base=(); save_base=(); cold_alt=(); rerun_alt=(); snap_alt=(); wall_alt=(); save_alt=(); base=(); shsnap=(); shsnapx=(); peak=(); cold_plain=(); rerun_plain=(); snap_plain=(); wall_plain=(); cold_reflink=(); rerun_reflink=(); snap_reflink=(); wall_reflink=()
 for r in $(seq 1 "$ROUNDS"); do
   # --- shell baseline: curl + tar -x onto a fresh loop-mounted ext4, sequentially, no checks
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
@@ -62,13 +71,16 @@ for r in $(seq 1 "$ROUNDS"); do
 
   # --- FlyImages: fresh store and block-file pool, then cold install, rerun, snapshot; once with the
   # device images in a plain folder of the host's filesystem, once on the pool's own reflink filesystem
-  for mode in plain reflink; do
+  for mode in "${variants[@]}"; do
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
     store="$work/store-$r-$mode"
-    [[ $mode == reflink ]] && poolargs="-ReflinkFilesystem" || poolargs="-ReflinkFilesystem:\$false"
+    [[ $mode == plain ]] && poolargs="-ReflinkFilesystem:\$false" || poolargs="-ReflinkFilesystem"
+    manifest=$module; args=""
+    [[ $mode == base ]] && manifest=$base_module
+    [[ $mode == alt ]] && args=$ALT_ARGS
     script="Initialize-FlyThinPool -Name bench -Backend BlockFile $poolargs -DataSize 16GB -StorePath '$store' | Out-Null
 \$sw = [Diagnostics.Stopwatch]::StartNew()
-Install-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$store' | Out-Null
+Install-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$store' $args | Out-Null
 'COLD ' + \$sw.Elapsed.TotalSeconds
 \$sw.Restart()
 Install-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$store' | Out-Null
@@ -78,10 +90,10 @@ New-FlyThinSnapshot -Image app -Name s1 -Source s3://bench/images -StorePath '$s
 'SNAP ' + \$sw.Elapsed.TotalSeconds
 Remove-FlyThinSnapshot s1 -StorePath '$store' -Force
 \$sw.Restart()
-Save-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$store-save' | Out-Null
+Save-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$store-save' $args | Out-Null
 'SAVE ' + \$sw.Elapsed.TotalSeconds"
     t0=$(now)
-    out=$(/usr/bin/time -v -o "$work/time.txt" "${pwsh_cmd[@]}" "$(fly_script "$script")")
+    out=$(/usr/bin/time -v -o "$work/time.txt" "${pwsh_cmd[@]}" "$(fly_script "$script" "$manifest")")
     t1=$(now)
     # the pool (and, in reflink mode, its filesystem) goes with the store
     for m in $(awk -v s="$store/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done
@@ -96,18 +108,21 @@ Save-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$sto
   done
   printf 'round %d: shell %.2f s (snapshot %.3f s, on XFS %.3f s) | FlyImages plain folder: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s | own reflink filesystem: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s\n' \
     "$r" "${base[-1]}" "${shsnap[-1]}" "${shsnapx[-1]}" "${cold_plain[-1]}" "${wall_plain[-1]}" "${rerun_plain[-1]}" "${snap_plain[-1]}" "${cold_reflink[-1]}" "${wall_reflink[-1]}" "${rerun_reflink[-1]}" "${snap_reflink[-1]}"
+  if [[ -n "${BASE:-}" ]]; then printf 'round %d: base (%s) on its own reflink filesystem: cold %.2f s, save %.2f s\n' "$r" "$BASE" "${cold_base[-1]}" "${save_base[-1]}"; fi
+  if [[ -n "${ALT_ARGS:-}" ]]; then printf 'round %d: alt (%s) on its own reflink filesystem: cold %.2f s, save %.2f s\n' "$r" "$ALT_ARGS" "${cold_alt[-1]}" "${save_alt[-1]}"; fi
 done
 
 mb=$(printf '%s\n' "${base[@]}" | median)
-for mode in plain reflink; do
+for mode in "${variants[@]}"; do
   # each snapshot against the shell's on the same kind of storage: the host's filesystem, or an XFS with reflink
   [[ $mode == plain ]] && mh=$(printf '%s\n' "${shsnap[@]}" | median) || mh=$(printf '%s\n' "${shsnapx[@]}" | median)
+  label=$mode; [[ $mode == base ]] && label="base $BASE (reflink)"; [[ $mode == alt ]] && label="reflink $ALT_ARGS"
   eval 'mc=$(printf "%s\n" "${cold_'$mode'[@]}" | median); mr=$(printf "%s\n" "${rerun_'$mode'[@]}" | median); ms=$(printf "%s\n" "${snap_'$mode'[@]}" | median); mw=$(printf "%s\n" "${wall_'$mode'[@]}" | median)'
   eval 'mv=$(printf "%s\n" "${save_'$mode'[@]}" | median)'
   # where the cold install's time goes: the download alone (Save-FlyImage: fetch, verify, store), and what is left
   # (applying the layers not hidden behind the download, chain devices, bookkeeping)
-  printf 'median, %s: cold %.2f s = download alone (Save-FlyImage) %.2f s + the rest %.2f s; shell %.2f s\n' "$mode" "$mc" "$mv" "$(echo "$mc - $mv" | bc -l)" "$mb"
+  printf 'median, %s: cold %.2f s = download alone (Save-FlyImage) %.2f s + the rest %.2f s; shell %.2f s\n' "$label" "$mc" "$mv" "$(echo "$mc - $mv" | bc -l)" "$mb"
   printf 'median, %s: cold install / shell = %.2f (goal <= 0.8; with .NET start-up %.2f); rerun / cold = %.2f%% (goal <= 2%%); snapshot / shell = %.2f (goal <= 1.5)\n' \
-    "$mode" "$(echo "$mc / $mb" | bc -l)" "$(echo "$mw / $mb" | bc -l)" "$(echo "100 * $mr / $mc" | bc -l)" "$(echo "$ms / $mh" | bc -l)"
+    "$label" "$(echo "$mc / $mb" | bc -l)" "$(echo "$mw / $mb" | bc -l)" "$(echo "100 * $mr / $mc" | bc -l)" "$(echo "$ms / $mh" | bc -l)"
 done
 echo "peak RSS $(printf '%s\n' "${peak[@]}" | sort -n | tail -1) MiB"

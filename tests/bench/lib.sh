@@ -30,4 +30,15 @@ package_module() {
   module="$work/module/FlyImages.psd1"
   pwsh_cmd=(env -C "$repo" dotnet pwsh -NoProfile -NonInteractive -Command)
 }
-fly_script() { printf "\$ErrorActionPreference = 'Stop'; Import-Module '%s'\n%s" "$module" "$1"; }
+# package_commit COMMIT DIR: publishes the module as it was at COMMIT (git archive of this repository) into DIR/module,
+# for a same-run comparison against an earlier build; prints the manifest's path.
+package_commit() {
+  local commit=$1 dir=$2
+  mkdir -p "$dir/src"
+  git -C "$repo" archive "$commit" | tar -x -C "$dir/src"
+  dotnet publish "$dir/src/FlyImages.Cmdlets/FlyImages.Cmdlets.csproj" -c Release -r linux-x64 --self-contained false \
+    -o "$dir/module" -v quiet -nologo >/dev/null
+  echo "$dir/module/FlyImages.psd1"
+}
+# fly_script SCRIPT [MANIFEST]: SCRIPT with the module (or the given manifest) imported
+fly_script() { printf "\$ErrorActionPreference = 'Stop'; Import-Module '%s'\n%s" "${2:-$module}" "$1"; }
