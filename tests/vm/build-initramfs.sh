@@ -19,7 +19,10 @@ KVER=${1:?usage: build-initramfs.sh KVER}
 KROOT=$FLYVM_CACHE/kernels/$KVER
 [ -f "$KROOT/.complete" ] || flyvm_die "kernel $KVER is not unpacked in $KROOT: run tests/vm/setup.sh"
 BUSYBOX=/bin/busybox
-[ -x "$BUSYBOX" ] && "$BUSYBOX" --list 2>/dev/null | grep -qx sh || flyvm_die "$BUSYBOX missing: apt-get install busybox-static"
+# the list is read whole before it is searched: `busybox --list | grep -q` under pipefail fails at random when grep
+# stops at its match while busybox still writes (SIGPIPE, exit 141), which failed a CI run on a loaded machine
+applets=$([ -x "$BUSYBOX" ] && "$BUSYBOX" --list 2>/dev/null || true)
+grep -qx sh <<<"$applets" || flyvm_die "$BUSYBOX missing: apt-get install busybox-static"
 file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 file_is_static "$BUSYBOX" || flyvm_die "$BUSYBOX is dynamically linked: install busybox-static"
 
