@@ -35,12 +35,14 @@ extra=()
 [[ -n "${READER:-}" ]] && extra+=(--reader "$READER")
 
 now() { date +%s.%N; }
-curl_times=(); fly_times=(); fly_wall=(); peaks=()
+curl_times=(); curl_sync_times=(); fly_times=(); fly_wall=(); peaks=()
 echo "object: $SIZE_MIB MiB at $url; $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
   rm -f "$work/curl.out"; sync
   t0=$(now); curl -sf -o "$work/curl.out" "$url"; t1=$(now)
-  ct=$(echo "$t1 - $t0" | bc -l); rm -f "$work/curl.out"
+  # what a store that keeps what it records must add: the file made durable (sync FILE is fsync(2))
+  sync "$work/curl.out"; t2=$(now)
+  ct=$(echo "$t1 - $t0" | bc -l); cst=$(echo "$t2 - $t0" | bc -l); rm -f "$work/curl.out"
   store="$work/store-$r"; sync
   t0=$(now)
   out=$(/usr/bin/time -v -o "$work/time.txt" dotnet "$work/runner/FetchBench.dll" --endpoint "$endpoint" --source s3://bench/images --key blob/1.tar --store "$store" "${extra[@]}")
@@ -51,8 +53,8 @@ for r in $(seq 1 "$ROUNDS"); do
   [[ "$digest" == "$expected" ]] || { echo "round $r: wrong digest $digest (expected $expected)" >&2; exit 1; }
   peak=$(sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$work/time.txt")
   rm -rf "$store"
-  curl_times+=("$ct"); fly_times+=("$ft"); fly_wall+=("$wall"); peaks+=("$peak")
-  printf 'round %d: curl %.3f s  flyimages %.3f s (process %.3f s)  peak %d MiB\n' "$r" "$ct" "$ft" "$wall" $((peak / 1024))
+  curl_times+=("$ct"); curl_sync_times+=("$cst"); fly_times+=("$ft"); fly_wall+=("$wall"); peaks+=("$peak")
+  printf 'round %d: curl %.3f s (then fsync: %.3f s)  flyimages %.3f s (process %.3f s)  peak %d MiB\n' "$r" "$ct" "$cst" "$ft" "$wall" $((peak / 1024))
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -60,6 +62,8 @@ mc=$(median "${curl_times[@]}"); mf=$(median "${fly_times[@]}"); mw=$(median "${
 maxpeak=$(printf '%s\n' "${peaks[@]}" | sort -n | tail -1)
 printf 'median: curl %.3f s (%.0f MiB/s)  flyimages %.3f s (%.0f MiB/s)\n' "$mc" "$(echo "$SIZE_MIB / $mc" | bc -l)" "$mf" "$(echo "$SIZE_MIB / $mf" | bc -l)"
 printf 'ratio flyimages/curl (fetch, median): %.2f   (whole process incl. .NET start-up: %.2f)   goal <= 1.0\n' "$(echo "$mf / $mc" | bc -l)" "$(echo "$mw / $mc" | bc -l)"
+mcs=$(median "${curl_sync_times[@]}")
+printf 'ratio flyimages/(curl, then fsync of its file) (median): %.2f   (curl + fsync %.3f s; FlyImages fsyncs the blob before recording it)\n' "$(echo "$mf / $mcs" | bc -l)" "$mcs"
 printf 'flyimages peak RSS: %d MiB   goal <= 256 MiB\n' $((maxpeak / 1024))
 
 # the same fetch through the cmdlet (Save-FlyImage in real pwsh): whole process, engine start-up included
