@@ -222,7 +222,7 @@ public sealed class ContentFaultTests(ContentS3 s3) : IDisposable
         Assert.Empty(bed.BlobFiles());
     }
 
-    private static bool IsBigGet(ProxiedRequest r) => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith(ContentS3.BigKey, StringComparison.Ordinal) && r.Range is not null;
+    private static bool IsBigGet(ProxiedRequest r) => ContentTestBed.IsBigGet(r) && r.Range is not null;
 
     public void Dispose() => bed.Dispose();
 }

@@ -73,5 +73,5 @@ public sealed class FetchRetryTests(ContentS3 s3) : IDisposable
 
     public void Dispose() => bed.Dispose();
 
-    private static bool IsBigGet(ProxiedRequest r) => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith(ContentS3.BigKey, StringComparison.Ordinal);
+    private static bool IsBigGet(ProxiedRequest r) => ContentTestBed.IsBigGet(r);
 }
