@@ -13,8 +13,9 @@ namespace FlyImages.Content;
 /// One attempt at bringing an object into its partial file: the parts not yet done are fetched with
 /// several ranged GETs in parallel, each written in place (positional writes, no reassembly buffer),
 /// while one reader hashes the file's written prefix in order (sha256, and MD5 when the ETag is a plain
-/// MD5), following the lowest unfinished part as its bytes land rather than waiting for the part to end. Memory stays bounded by the read buffers whatever the blob size. Completed parts are made
-/// durable (fdatasync, then recorded) every checkpoint interval and when the attempt ends early, so the
+/// MD5), following the lowest unfinished part as its bytes land rather than waiting for the part to end.
+/// Memory stays bounded by the read buffers whatever the blob size. Completed parts are made durable
+/// (fdatasync, then recorded) every checkpoint interval and when the attempt ends early, so the
 /// next attempt resumes; the prefix already on disk is re-hashed from the file. Each part is retried by one
 /// Polly pipeline within its <see cref="PartBudget"/> (shared with the whole-blob re-downloads after an MD5
 /// mismatch), so no range is requested more than <see cref="FetchOptions.PartAttempts"/> times.
@@ -96,8 +97,8 @@ internal sealed class BlobDownload
 
     /// <summary>
     /// The in-order watermark: bytes [0, HashedBytes) of the partial file are final on disk (written in order in this
-    /// attempt, or by an earlier one, and never written again) and have been passed by the in-order hasher (sha256 appended; MD5 may trail by a few buffers). It only grows
-    /// within an attempt.
+    /// attempt, or by an earlier one, and never written again) and have been passed by the in-order hasher (sha256
+    /// appended; MD5 may trail by a few buffers). It only grows within an attempt.
     /// </summary>
     public long HashedBytes => Interlocked.Read(ref hashedBytes);
 
@@ -304,7 +305,6 @@ internal sealed class BlobDownload
                     {
                         if (!pending.TryDequeue(out part))
                         {
-                            owner.Incoming?.Requested();
                             return;
                         }
 
@@ -504,8 +504,8 @@ internal sealed class BlobDownload
 
     /// <summary>
     /// Hashes the file's written prefix in order, part by part, following each part's bytes as they are written, on a
-    /// thread of its own (reads and sha256); MD5, the slowest step, runs on a second dedicated thread fed through a bounded handoff of a few buffers,
-    /// so the two digests overlap without a task per chunk. <see cref="HashedBytes"/> advances as the prefix is passed.
+    /// thread of its own (reads and sha256); MD5, the slowest step, runs on a second dedicated thread fed through a
+    /// bounded handoff of a few buffers, so the two digests overlap without a task per chunk. <see cref="HashedBytes"/> advances as the prefix is passed.
     /// </summary>
     private (byte[] Sha256, byte[]? Md5) Hash(SafeFileHandle handle, CancellationToken token)
     {
