@@ -18,6 +18,11 @@ start_s3rver() {
   endpoint="http://127.0.0.1:$port"
 }
 
+# publish_module SRC OUT: the module of the source tree SRC, published into OUT (as build.ps1 Package does)
+publish_module() {
+  dotnet publish "$1/FlyImages.Cmdlets/FlyImages.Cmdlets.csproj" -c Release -r linux-x64 --self-contained false \
+    -o "$2" -v quiet -nologo >/dev/null
+}
 # package_module: publishes the module (as build.ps1 Package does) into $work/module and sets $module (its
 # manifest) and pwsh_cmd: real pwsh (the pinned dotnet tool, `dotnet pwsh`, run in the repository where
 # .config/dotnet-tools.json is) ready for a script from fly_script SCRIPT (SCRIPT with the module imported):
@@ -25,8 +30,7 @@ start_s3rver() {
 # The launcher waits for pwsh, so wall time and peak RSS (the largest process's) are pwsh's.
 package_module() {
   (cd "$repo" && dotnet tool restore >/dev/null)
-  dotnet publish "$repo/FlyImages.Cmdlets/FlyImages.Cmdlets.csproj" -c Release -r linux-x64 --self-contained false \
-    -o "$work/module" -v quiet -nologo >/dev/null
+  publish_module "$repo" "$work/module"
   module="$work/module/FlyImages.psd1"
   pwsh_cmd=(env -C "$repo" dotnet pwsh -NoProfile -NonInteractive -Command)
 }
@@ -36,8 +40,7 @@ package_commit() {
   local commit=$1 dir=$2
   mkdir -p "$dir/src"
   git -C "$repo" archive "$commit" | tar -x -C "$dir/src"
-  dotnet publish "$dir/src/FlyImages.Cmdlets/FlyImages.Cmdlets.csproj" -c Release -r linux-x64 --self-contained false \
-    -o "$dir/module" -v quiet -nologo >/dev/null
+  publish_module "$dir/src" "$dir/module"
   echo "$dir/module/FlyImages.psd1"
 }
 # fly_script SCRIPT [MANIFEST]: SCRIPT with the module (or the given manifest) imported
