@@ -53,6 +53,9 @@ internal static partial class Libc
         /// <summary>LO_FLAGS_READ_ONLY: the loop device is read-only (its backing file could only be opened so).</summary>
         internal const uint LO_FLAGS_READ_ONLY = 1;
 
+        /// <summary>LO_FLAGS_DIRECT_IO: the loop device reads and writes its backing file with O_DIRECT (no second page cache).</summary>
+        internal const uint LO_FLAGS_DIRECT_IO = 16;
+
         internal const int EROFS = 30;
         internal const int EACCES = 13;
 

@@ -17,7 +17,11 @@ internal sealed record LoopDevice(string Name, string BackingFile)
 /// attached in process (LOOP_CTL_GET_FREE, then LOOP_CONFIGURE: no losetup process to start, which
 /// was most of a block-file snapshot's cost), with losetup (argv) as the fallback on kernels before
 /// 5.8; detached with LOOP_CLR_FD after an exclusive open, so a mounted or held device is reported
-/// busy instead of being lazily detached behind the caller's back.
+/// busy instead of being lazily detached behind the caller's back. Attached in process, a device
+/// does direct I/O on its backing file when the file's filesystem allows it (LO_FLAGS_DIRECT_IO):
+/// the bytes written through it are not cached a second time as the backing file's pages, which
+/// on a pool's own filesystem (itself a loop device) would be a third copy, written back by the
+/// kernel's flusher in series with the next layer's apply.
 /// </summary>
 internal static partial class LoopDevices
 {
@@ -133,12 +137,12 @@ internal static partial class LoopDevices
     /// </summary>
     private static unsafe LoopDevice? AttachInProcess(int control, string file)
     {
-        var flags = 0u;
+        var flags = P.LO_FLAGS_DIRECT_IO;
         var backing = P.Open(file, P.O_RDWR | Native.Libc.O_CLOEXEC, 0);
         if (backing < 0 && P.LastError is P.EROFS or P.EACCES)
         {
             // as losetup does: a file that can only be read gets a read-only device
-            flags = P.LO_FLAGS_READ_ONLY;
+            flags = P.LO_FLAGS_READ_ONLY | P.LO_FLAGS_DIRECT_IO;
             backing = P.Open(file, Native.Libc.O_RDONLY | Native.Libc.O_CLOEXEC, 0);
         }
 
@@ -191,6 +195,14 @@ internal static partial class LoopDevices
                 if (errno == P.EBUSY)
                 {
                     continue;   // another process bound this one between our two calls
+                }
+
+                if (errno == Native.Libc.EINVAL && (flags & P.LO_FLAGS_DIRECT_IO) != 0)
+                {
+                    // a backing file that cannot do direct I/O (its filesystem, or its block size): buffered, as before
+                    flags &= ~P.LO_FLAGS_DIRECT_IO;
+                    attempt--;
+                    continue;
                 }
 
                 if (errno is P.ENOTTY or Native.Libc.EINVAL && attempt == 0)
