@@ -10,7 +10,7 @@
 # each cmdlet), so .NET start-up (reported apart as "wall") is not charged to the cmdlets.
 # Needs root (loop devices, mount), node, curl, mkfs.ext4, mkfs.xfs. ROUNDS=3 LAYER1_MB=150 tests/bench/install-bench.sh
 # Same-run comparisons on the reflink pool, each round, interleaved with the others:
-#   BASE=<commit>              the module as it was at that commit ("base")
+#   BASE=<commit>              the module as it was at that commit ("base"); BASE_POOL=plain puts it in a plain folder
 #   ALT_ARGS='-LayerConcurrency 1'  this module with extra Install-FlyImage/Save-FlyImage arguments ("alt")
 set -euo pipefail
 ROUNDS=${ROUNDS:-3}
@@ -74,7 +74,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for mode in "${variants[@]}"; do
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
     store="$work/store-$r-$mode"
-    [[ $mode == plain ]] && poolargs="-ReflinkFilesystem:\$false" || poolargs="-ReflinkFilesystem"
+    [[ $mode == plain || ( $mode == base && ${BASE_POOL:-reflink} == plain ) ]] && poolargs="-ReflinkFilesystem:\$false" || poolargs="-ReflinkFilesystem"
     manifest=$module; args=""
     [[ $mode == base ]] && manifest=$base_module
     [[ $mode == alt ]] && args=$ALT_ARGS
@@ -108,15 +108,15 @@ Save-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$sto
   done
   printf 'round %d: shell %.2f s (snapshot %.3f s, on XFS %.3f s) | FlyImages plain folder: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s | own reflink filesystem: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s\n' \
     "$r" "${base[-1]}" "${shsnap[-1]}" "${shsnapx[-1]}" "${cold_plain[-1]}" "${wall_plain[-1]}" "${rerun_plain[-1]}" "${snap_plain[-1]}" "${cold_reflink[-1]}" "${wall_reflink[-1]}" "${rerun_reflink[-1]}" "${snap_reflink[-1]}"
-  if [[ -n "${BASE:-}" ]]; then printf 'round %d: base (%s) on its own reflink filesystem: cold %.2f s, save %.2f s\n' "$r" "$BASE" "${cold_base[-1]}" "${save_base[-1]}"; fi
+  if [[ -n "${BASE:-}" ]]; then printf 'round %d: base (%s) on %s: cold %.2f s, save %.2f s\n' "$r" "$BASE" "${BASE_POOL:-reflink}" "${cold_base[-1]}" "${save_base[-1]}"; fi
   if [[ -n "${ALT_ARGS:-}" ]]; then printf 'round %d: alt (%s) on its own reflink filesystem: cold %.2f s, save %.2f s\n' "$r" "$ALT_ARGS" "${cold_alt[-1]}" "${save_alt[-1]}"; fi
 done
 
 mb=$(printf '%s\n' "${base[@]}" | median)
 for mode in "${variants[@]}"; do
   # each snapshot against the shell's on the same kind of storage: the host's filesystem, or an XFS with reflink
-  [[ $mode == plain ]] && mh=$(printf '%s\n' "${shsnap[@]}" | median) || mh=$(printf '%s\n' "${shsnapx[@]}" | median)
-  label=$mode; [[ $mode == base ]] && label="base $BASE (reflink)"; [[ $mode == alt ]] && label="reflink $ALT_ARGS"
+  [[ $mode == plain || ( $mode == base && ${BASE_POOL:-reflink} == plain ) ]] && mh=$(printf '%s\n' "${shsnap[@]}" | median) || mh=$(printf '%s\n' "${shsnapx[@]}" | median)
+  label=$mode; [[ $mode == base ]] && label="base $BASE (${BASE_POOL:-reflink})"; [[ $mode == alt ]] && label="reflink $ALT_ARGS"
   eval 'mc=$(printf "%s\n" "${cold_'$mode'[@]}" | median); mr=$(printf "%s\n" "${rerun_'$mode'[@]}" | median); ms=$(printf "%s\n" "${snap_'$mode'[@]}" | median); mw=$(printf "%s\n" "${wall_'$mode'[@]}" | median)'
   eval 'mv=$(printf "%s\n" "${save_'$mode'[@]}" | median)'
   # where the cold install's time goes: the download alone (Save-FlyImage: fetch, verify, store), and what is left

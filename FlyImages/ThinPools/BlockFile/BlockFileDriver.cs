@@ -11,7 +11,11 @@ namespace FlyImages.ThinPools.BlockFile;
 /// snapshot is a reflink copy where the filesystem supports it, else a sparse-aware copy. The folder is
 /// either plain or the mount point of the pool's own XFS (<see cref="PoolFilesystem"/>), which always reflinks. Suspending
 /// an active device freezes its mounted filesystem (FIFREEZE) or flushes the loop device, so the copy
-/// is consistent; resuming thaws it.
+/// is consistent; resuming thaws it. Where snapshots are reflinks a device's loop does direct I/O on
+/// its image (no second page cache to write back; on the pool's own XFS it would be a third, as that
+/// filesystem is on a loop device too); where they are copies it stays buffered, so a copy of a layer
+/// just written reads the image's pages from memory, not from the disk (measured: install-bench,
+/// tests/bench/README.md).
 /// </summary>
 internal sealed class BlockFileDriver : IThinPoolDriver
 {
@@ -22,6 +26,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
     private readonly ThinPoolOptions options;
     private readonly Func<long> transactionId;
     private readonly string devices;
+    private readonly Lazy<bool> reflinks;
 
     public BlockFileDriver(ThinPoolRecord record, ThinPoolOptions options, Func<long> transactionId)
     {
@@ -29,6 +34,7 @@ internal sealed class BlockFileDriver : IThinPoolDriver
         this.options = options;
         this.transactionId = transactionId;
         devices = record.DataPath ?? throw new InvalidOperationException($"Block-file pool '{record.Name}' has no devices folder recorded.");
+        reflinks = new Lazy<bool>(() => record.FilesystemImage is not null || PoolFilesystem.SupportsReflink(devices));
     }
 
     public ThinPoolBackend Backend => ThinPoolBackend.BlockFile;
@@ -93,7 +99,10 @@ internal sealed class BlockFileDriver : IThinPoolDriver
             throw new FlyException(ErrorIds.ThinDeviceNotFound, FlyErrorCategory.ObjectNotFound, $"The image of device {deviceId} ('{path}') is missing.", path);
         }
 
-        var loop = await LoopDevices.FindOrAttachAsync(path, options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        // direct I/O on a reflinked file is in whole filesystem blocks (4 KiB on XFS): the device's blocks are the ext4
+        // blocks on it (a device with anything else, or nothing yet, keeps 512-byte blocks, and direct I/O where that can be)
+        var loop = await LoopDevices.FindOrAttachAsync(path, options.CommandTimeout, cancellationToken,
+            directIo: reflinks.Value, blockSize: reflinks.Value && Ext4.BlockSizeOf(path) is { } ext4 ? Math.Min(ext4, 4096) : 512).ConfigureAwait(false);
         return loop.Path;
     }
 

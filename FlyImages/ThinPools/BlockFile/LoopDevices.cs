@@ -17,11 +17,9 @@ internal sealed record LoopDevice(string Name, string BackingFile)
 /// attached in process (LOOP_CTL_GET_FREE, then LOOP_CONFIGURE: no losetup process to start, which
 /// was most of a block-file snapshot's cost), with losetup (argv) as the fallback on kernels before
 /// 5.8; detached with LOOP_CLR_FD after an exclusive open, so a mounted or held device is reported
-/// busy instead of being lazily detached behind the caller's back. Attached in process, a device
-/// does direct I/O on its backing file when the file's filesystem allows it (LO_FLAGS_DIRECT_IO):
-/// the bytes written through it are not cached a second time as the backing file's pages, which
-/// on a pool's own filesystem (itself a loop device) would be a third copy, written back by the
-/// kernel's flusher in series with the next layer's apply.
+/// busy instead of being lazily detached behind the caller's back. A caller may ask for direct I/O
+/// on the backing file (LO_FLAGS_DIRECT_IO, where the file's filesystem allows it): the bytes written
+/// through the device are then not cached a second time as the backing file's pages.
 /// </summary>
 internal static partial class LoopDevices
 {
@@ -64,9 +62,12 @@ internal static partial class LoopDevices
     /// <summary>
     /// The loop device of <paramref name="file"/>, attaching one when there is none. Our processes take
     /// an exclusive flock on /dev/loop-control between the look and the attach, so two of them never
-    /// attach the same file twice.
+    /// attach the same file twice. A device this call attaches has logical blocks of <paramref name="blockSize"/>
+    /// bytes (the kernel's 512 unless the caller knows better: never more than the filesystem on it uses)
+    /// and, with <paramref name="directIo"/>, reads and writes its backing file with O_DIRECT where the
+    /// file allows it at that block size (else buffered). A device found attached is used as it is.
     /// </summary>
-    public static async Task<LoopDevice> FindOrAttachAsync(string file, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<LoopDevice> FindOrAttachAsync(string file, TimeSpan timeout, CancellationToken cancellationToken, bool directIo = false, int blockSize = 512)
     {
         var existing = FindByBackingFile(file);
         if (existing.Count > 0)
@@ -93,7 +94,7 @@ internal static partial class LoopDevices
                     return existing[0];
                 }
 
-                var attached = AttachInProcess(control, file);
+                var attached = AttachInProcess(control, file, directIo, blockSize);
                 if (attached is not null)
                 {
                     return attached;
@@ -133,16 +134,18 @@ internal static partial class LoopDevices
     /// Attaches <paramref name="file"/> to a free loop device with two ioctls: LOOP_CTL_GET_FREE names
     /// one, LOOP_CONFIGURE binds the file to it (a device another process took in between answers
     /// EBUSY: ask for another). Null when this kernel cannot (no /dev/loop-control, or no
-    /// LOOP_CONFIGURE before Linux 5.8, or no device node): the caller then runs losetup.
+    /// LOOP_CONFIGURE before Linux 5.8, or no device node): the caller then runs losetup. Direct I/O
+    /// that the backing file cannot do (EINVAL: its filesystem, or its alignment above the block size)
+    /// is dropped, and the same device is asked again.
     /// </summary>
-    private static unsafe LoopDevice? AttachInProcess(int control, string file)
+    private static unsafe LoopDevice? AttachInProcess(int control, string file, bool directIo, int blockSize)
     {
-        var flags = P.LO_FLAGS_DIRECT_IO;
+        var flags = directIo ? P.LO_FLAGS_DIRECT_IO : 0u;
         var backing = P.Open(file, P.O_RDWR | Native.Libc.O_CLOEXEC, 0);
         if (backing < 0 && P.LastError is P.EROFS or P.EACCES)
         {
             // as losetup does: a file that can only be read gets a read-only device
-            flags = P.LO_FLAGS_READ_ONLY | P.LO_FLAGS_DIRECT_IO;
+            flags |= P.LO_FLAGS_READ_ONLY;
             backing = P.Open(file, Native.Libc.O_RDONLY | Native.Libc.O_CLOEXEC, 0);
         }
 
@@ -178,6 +181,7 @@ internal static partial class LoopDevices
                 {
                     var config = default(P.LoopConfig);
                     config.Fd = (uint)backing;
+                    config.BlockSize = (uint)blockSize;
                     config.Info.Flags = flags;
                     rc = P.Ioctl(device, P.LOOP_CONFIGURE, (nint)(&config));
                     errno = rc == 0 ? 0 : P.LastError;

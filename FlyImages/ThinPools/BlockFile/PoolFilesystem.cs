@@ -8,7 +8,8 @@ namespace FlyImages.ThinPools.BlockFile;
 /// The filesystem of its own a block-file pool may keep its device images on: XFS with reflink=1 in one
 /// sparse file (<c>pools/&lt;pool&gt;/data.img</c>) on a loop device, mounted (nosuid, nodev, noatime, discard) on the
 /// pool's devices folder. Snapshots are then FICLONE reflinks that share blocks, on any host
-/// filesystem. After a reboot <see cref="EnsureMountedAsync"/> attaches and mounts it again.
+/// filesystem. After a reboot <see cref="EnsureMountedAsync"/> attaches and mounts it again. Its loop
+/// device does direct I/O on the sparse file: what XFS writes is not cached again as the file's pages.
 /// </summary>
 internal static class PoolFilesystem
 {
@@ -37,7 +38,7 @@ internal static class PoolFilesystem
             file.SetLength(Math.Max(MinimumFileSize, dataSize + (dataSize / 10) + (64L << 20)));
         }
 
-        var loop = await LoopDevices.FindOrAttachAsync(image, timeout, cancellationToken).ConfigureAwait(false);
+        var loop = await LoopDevices.FindOrAttachAsync(image, timeout, cancellationToken, directIo: true).ConfigureAwait(false);
         // -m reflink=1: shared extents; -K: no discard (the file is sparse already)
         var result = await ProcessRunner.RunAsync("mkfs.xfs", ["-q", "-f", "-K", "-m", "reflink=1", loop.Path], timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
@@ -146,7 +147,7 @@ internal static class PoolFilesystem
             throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The filesystem image '{image}' of the pool is missing.", image);
         }
 
-        var loop = await LoopDevices.FindOrAttachAsync(image, timeout, cancellationToken).ConfigureAwait(false);
+        var loop = await LoopDevices.FindOrAttachAsync(image, timeout, cancellationToken, directIo: true).ConfigureAwait(false);
         ThinPoolLayout.CreatePrivateDirectory(mountPoint);
         if (Directory.EnumerateFileSystemEntries(mountPoint).Any())
         {

@@ -134,6 +134,38 @@ public sealed class ReflinkFilesystemThinPoolTests : ThinPoolContractTests
         {
             Assert.Equal(64 << 20, new FileInfo(Path.Combine(m.Path, "big")).Length);
         }
+
+        // reflinked devices and the pool's own filesystem do direct I/O on their files: no second page cache
+        var loops = LoopDevices.List().Where(l => l.BackingFile == pool.Record.FilesystemImage || l.BackingFile.StartsWith(pool.Record.DataPath + "/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, loops.Count);
+        Assert.All(loops, l => Assert.Equal("1", File.ReadAllText($"/sys/block/{l.Name}/loop/dio").Trim()));
+    }
+
+    [SkippableFact]
+    public async Task ASnapshotOfAnExt4WithSmallBlocksIsMountedBufferedWithItsData()
+    {
+        // mkfs.ext4 chose 1 KiB blocks for devices under 512 MiB before FlyImages asked for 4 KiB: such a device's
+        // reflinked snapshot cannot do direct I/O in 1 KiB blocks on XFS, and must still mount, buffered, as before
+        var pool = await NewPoolAsync(dataSize: 1L << 30);
+        await pool.CreateThinAsync("old", 64 * MiB, Context);
+        var path = await pool.ActivateAsync("old", Context);
+        var mkfs = await FlyImages.Processes.ProcessRunner.RunAsync("mkfs.ext4", ["-q", "-F", "-b", "1024", path], TimeSpan.FromMinutes(1));
+        Assert.True(mkfs.Succeeded, mkfs.StandardError);
+        await using (var m = await pool.MountAsync("old", false, Context))
+        {
+            await File.WriteAllTextAsync(Path.Combine(m.Path, "kept.txt"), "kept");
+        }
+
+        await pool.DeactivateAsync("old", Context);
+        await pool.CreateSnapshotAsync("new", "old", Context);
+        var snapshot = await pool.ActivateAsync("new", Context);
+        await using (var m = await pool.MountAsync("new", readOnly: true, Context))
+        {
+            Assert.Equal("kept", await File.ReadAllTextAsync(Path.Combine(m.Path, "kept.txt")));
+        }
+
+        var name = Path.GetFileName(Native.Libc.Pools.RealPath(snapshot) ?? snapshot);
+        Assert.Equal(("1024", "0"), (File.ReadAllText($"/sys/block/{name}/queue/logical_block_size").Trim(), File.ReadAllText($"/sys/block/{name}/loop/dio").Trim()));
     }
 
     [SkippableFact]

@@ -4,14 +4,16 @@ using Xunit;
 
 namespace FlyImages.Tests.ThinPools;
 
-/// <summary>Loop devices attached in process: direct I/O where the backing file's filesystem allows it, buffered where not.</summary>
+/// <summary>Loop devices attached in process: direct I/O when asked for and the backing file's filesystem allows it, else buffered.</summary>
 [Trait(Requirements.Category, Requirements.RootOnly)]
 public sealed class LoopDeviceTests : IDisposable
 {
     private readonly string root = Directory.CreateTempSubdirectory("flyimages-loop-").FullName;
 
-    [SkippableFact]
-    public async Task AFileOnADiskFilesystemIsAttachedWithDirectIo()
+    [SkippableTheory]
+    [InlineData(true, "1")]
+    [InlineData(false, "0")]
+    public async Task AFileOnADiskFilesystemIsAttachedWithDirectIoWhenAskedFor(bool directIo, string shown)
     {
         Requirements.RequireLoopDevices();
         var file = Path.Combine(root, "disk.img");
@@ -20,10 +22,10 @@ public sealed class LoopDeviceTests : IDisposable
             stream.SetLength(64L << 20);
         }
 
-        var loop = await LoopDevices.FindOrAttachAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None);
+        var loop = await LoopDevices.FindOrAttachAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None, directIo);
         try
         {
-            Assert.Equal("1", DirectIo(loop));
+            Assert.Equal(shown, DirectIo(loop));
             await WriteAndReadBackAsync(loop);
         }
         finally
@@ -48,7 +50,7 @@ public sealed class LoopDeviceTests : IDisposable
                 stream.SetLength(16L << 20);
             }
 
-            var loop = await LoopDevices.FindOrAttachAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None);
+            var loop = await LoopDevices.FindOrAttachAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None, directIo: true);
             try
             {
                 Assert.Equal("0", DirectIo(loop));
