@@ -9,7 +9,7 @@
 # FlyImages runs in one real pwsh process (the pinned dotnet tool, packaged module) per round; times are taken inside it (Stopwatch around
 # each cmdlet), so .NET start-up (reported apart as "wall") is not charged to the cmdlets.
 # Needs root (loop devices, mount), node, curl, mkfs.ext4, mkfs.xfs. ROUNDS=3 LAYER1_MB=150 tests/bench/install-bench.sh
-# Same-run comparisons on the reflink pool, each round, interleaved with the others:
+# Same-run comparisons on the reflink pool, each round, interleaved with the others (even rounds in reverse order):
 #   BASE=<commit>              the module as it was at that commit ("base"); BASE_POOL=plain puts it in a plain folder
 #   ALT_ARGS='-LayerConcurrency 1'  this module with extra Install-FlyImage/Save-FlyImage arguments ("alt")
 set -euo pipefail
@@ -71,7 +71,9 @@ for r in $(seq 1 "$ROUNDS"); do
 
   # --- FlyImages: fresh store and block-file pool, then cold install, rerun, snapshot; once with the
   # device images in a plain folder of the host's filesystem, once on the pool's own reflink filesystem
-  for mode in "${variants[@]}"; do
+  # even rounds run the variants in reverse order, so no variant always follows the same one
+  order=("${variants[@]}"); if (( r % 2 == 0 )); then order=(); for ((i=${#variants[@]}-1; i>=0; i--)); do order+=("${variants[i]}"); done; fi
+  for mode in "${order[@]}"; do
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
     store="$work/store-$r-$mode"
     [[ $mode == plain || ( $mode == base && ${BASE_POOL:-reflink} == plain ) ]] && poolargs="-ReflinkFilesystem:\$false" || poolargs="-ReflinkFilesystem"
