@@ -14,12 +14,6 @@ public static class Ext4
     /// </summary>
     public const string ExtendedOptions = "nodiscard,lazy_itable_init=0,lazy_journal_init=0";
 
-    /// <summary>
-    /// The block size: 4 KiB whatever the device's size (mkfs.ext4 takes 1 KiB under 512 MiB), so a
-    /// device's loop can do direct I/O on a reflinked image, which XFS allows only in whole 4 KiB blocks.
-    /// </summary>
-    public const int BlockSize = 4096;
-
     private const int SuperblockOffset = 1024;
     private const ushort Magic = 0xEF53;
 
@@ -31,7 +25,7 @@ public static class Ext4
             throw new FlyException(ErrorIds.FormatFailed, FlyErrorCategory.InvalidArgument, $"'{devicePath}' is not a block device; refusing to format it.", devicePath);
         }
 
-        var result = await ProcessRunner.RunAsync("mkfs.ext4", ["-q", "-F", "-b", BlockSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "-E", ExtendedOptions, devicePath], timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var result = await ProcessRunner.RunAsync("mkfs.ext4", ["-q", "-F", "-E", ExtendedOptions, devicePath], timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (!result.Succeeded)
         {
             throw new FlyException(ErrorIds.FormatFailed, FlyErrorCategory.DeviceError,
