@@ -106,7 +106,8 @@ Save-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$sto
     eval "snap_$mode+=(\"$(grep -oE '^SNAP [0-9.]+' <<<"$out" | cut -d' ' -f2)\")"
     eval "save_$mode+=(\"$(grep -oE '^SAVE [0-9.]+' <<<"$out" | cut -d' ' -f2)\")"
     eval "wall_$mode+=(\"$(echo "$t1 - $t0" | bc -l)\")"
-    peak+=("$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$work/time.txt")")
+    rss=$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$work/time.txt")
+    peak+=("$rss"); eval "peak_$mode=\$(( \${peak_$mode:-0} > rss ? \${peak_$mode:-0} : rss ))"
   done
   printf 'round %d: shell %.2f s (snapshot %.3f s, on XFS %.3f s) | FlyImages plain folder: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s | own reflink filesystem: cold %.2f s (process %.2f s), rerun %.3f s, snapshot %.3f s\n' \
     "$r" "${base[-1]}" "${shsnap[-1]}" "${shsnapx[-1]}" "${cold_plain[-1]}" "${wall_plain[-1]}" "${rerun_plain[-1]}" "${snap_plain[-1]}" "${cold_reflink[-1]}" "${wall_reflink[-1]}" "${rerun_reflink[-1]}" "${snap_reflink[-1]}"
@@ -127,4 +128,4 @@ for mode in "${variants[@]}"; do
   printf 'median, %s: cold install / shell = %.2f (goal <= 0.8; with .NET start-up %.2f); rerun / cold = %.2f%% (goal <= 2%%); snapshot / shell = %.2f (goal <= 1.5)\n' \
     "$label" "$(echo "$mc / $mb" | bc -l)" "$(echo "$mw / $mb" | bc -l)" "$(echo "100 * $mr / $mc" | bc -l)" "$(echo "$ms / $mh" | bc -l)"
 done
-echo "peak RSS $(printf '%s\n' "${peak[@]}" | sort -n | tail -1) MiB"
+echo "peak RSS $(printf '%s\n' "${peak[@]}" | sort -n | tail -1) MiB (by variant:$(for mode in "${variants[@]}"; do eval 'printf " %s %s" "$mode" "$peak_'$mode'"'; done))"
