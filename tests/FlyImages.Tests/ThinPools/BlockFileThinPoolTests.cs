@@ -152,9 +152,9 @@ public sealed class ReflinkFilesystemThinPoolTests : ThinPoolContractTests
 
         var loops = LoopDevices.List().Where(l => l.BackingFile == pool.Record.FilesystemImage || l.BackingFile.StartsWith(pool.Record.DataPath + "/", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, loops.Count);
-        Assert.All(loops, l => Assert.Equal("1", File.ReadAllText($"/sys/block/{l.Name}/loop/dio").Trim()));
+        Assert.All(loops, l => Assert.Equal("1", LoopDevicesTests.Sysfs(l.Name, "loop/dio")));
         var name = Path.GetFileName(Native.Libc.Pools.RealPath(snapshot) ?? snapshot);
-        Assert.Equal("4096", File.ReadAllText($"/sys/block/{name}/queue/logical_block_size").Trim());
+        Assert.Equal("4096", LoopDevicesTests.Sysfs(name, "queue/logical_block_size"));
         await using (var m = await pool.MountAsync("snap", readOnly: true, Context))
         {
             Assert.Equal("through direct I/O", await File.ReadAllTextAsync(Path.Combine(m.Path, "written.txt")));
@@ -185,7 +185,7 @@ public sealed class ReflinkFilesystemThinPoolTests : ThinPoolContractTests
         }
 
         var name = Path.GetFileName(Native.Libc.Pools.RealPath(snapshot) ?? snapshot);
-        Assert.Equal(("1024", "0"), (File.ReadAllText($"/sys/block/{name}/queue/logical_block_size").Trim(), File.ReadAllText($"/sys/block/{name}/loop/dio").Trim()));
+        Assert.Equal(("1024", "0"), (LoopDevicesTests.Sysfs(name, "queue/logical_block_size"), LoopDevicesTests.Sysfs(name, "loop/dio")));
     }
 
     [SkippableFact]

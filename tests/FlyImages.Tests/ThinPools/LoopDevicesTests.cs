@@ -6,7 +6,10 @@ using P = FlyImages.Native.Libc.Pools;
 
 namespace FlyImages.Tests.ThinPools;
 
-/// <summary>Loop devices attached in process (LOOP_CTL_GET_FREE + LOOP_CONFIGURE), on real loop devices.</summary>
+/// <summary>
+/// Loop devices attached in process (LOOP_CTL_GET_FREE + LOOP_CONFIGURE), on real loop devices: direct I/O when asked
+/// for and the backing file's filesystem allows it, else buffered.
+/// </summary>
 public sealed class LoopDevicesTests : IDisposable
 {
     private readonly string root = Path.Combine(Path.GetTempPath(), "flyimages-loop-" + Guid.NewGuid().ToString("N")[..8]);
@@ -32,8 +35,8 @@ public sealed class LoopDevicesTests : IDisposable
         Assert.Equal(first, again);
         Assert.Equal(file, first.BackingFile);
         Assert.Single(LoopDevices.FindByBackingFile(file));
-        Assert.Equal(8L << 20, long.Parse(File.ReadAllText($"/sys/block/{first.Name}/size").Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512);
-        Assert.Equal("0", File.ReadAllText($"/sys/block/{first.Name}/ro").Trim());
+        Assert.Equal(8L << 20, long.Parse(Sysfs(first.Name, "size"), System.Globalization.CultureInfo.InvariantCulture) * 512);
+        Assert.Equal("0", Sysfs(first.Name, "ro"));
 
         await LoopDevices.DetachAsync(first, CancellationToken.None);
         Assert.Empty(LoopDevices.FindByBackingFile(file));
@@ -61,6 +64,73 @@ public sealed class LoopDevicesTests : IDisposable
 
         var kept = Assert.Single(LoopDevices.FindByBackingFile(file));
         Assert.All(loops, l => Assert.Equal(kept.Name, l.Name));
+    }
+
+    [SkippableTheory]
+    [InlineData(true, "1")]
+    [InlineData(false, "0")]
+    public async Task A_file_on_a_disk_filesystem_is_attached_with_direct_io_when_asked_for(bool directIo, string shown)
+    {
+        Requirements.RequireLoopDevices();
+        var file = NewFile("disk.img", 64 << 20);
+
+        var loop = await LoopDevices.FindOrAttachAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None, directIo);
+
+        Assert.Equal(shown, Sysfs(loop.Name, "loop/dio"));
+        await WriteAndReadBackAsync(loop);
+        await LoopDevices.DetachAsync(loop, CancellationToken.None);
+    }
+
+    [SkippableFact]
+    public async Task A_file_on_a_filesystem_without_direct_io_is_attached_buffered()
+    {
+        Requirements.RequireLoopDevices();
+        var ramfs = Path.Combine(root, "ramfs");
+        Directory.CreateDirectory(ramfs);
+        var mount = await FlyImages.Processes.ProcessRunner.RunAsync("mount", ["-t", "ramfs", "flyimages-test", ramfs], TimeSpan.FromSeconds(30));
+        Skip.IfNot(mount.Succeeded, $"ramfs (a filesystem without O_DIRECT) cannot be mounted here: {mount.StandardError.Trim()}");
+        try
+        {
+            var file = NewFile("ramfs/ram.img", 16 << 20);
+            var loop = await LoopDevices.FindOrAttachAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None, directIo: true);
+            try
+            {
+                Assert.Equal("0", Sysfs(loop.Name, "loop/dio"));
+                await WriteAndReadBackAsync(loop);
+            }
+            finally
+            {
+                await LoopDevices.DetachAsync(loop, CancellationToken.None);
+            }
+        }
+        finally
+        {
+            await FlyImages.Processes.ProcessRunner.RunAsync("umount", [ramfs], TimeSpan.FromSeconds(30));
+        }
+    }
+
+    /// <summary>An attribute of a block device in sysfs (<c>/sys/block/NAME/ATTRIBUTE</c>), trimmed.</summary>
+    internal static string Sysfs(string name, string attribute) => File.ReadAllText($"/sys/block/{name}/{attribute}").Trim();
+
+    private static async Task WriteAndReadBackAsync(LoopDevice loop)
+    {
+        var block = new byte[1 << 20];
+        Random.Shared.NextBytes(block);
+        await using (var device = new FileStream(loop.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 0))
+        {
+            device.Position = 4096;
+            await device.WriteAsync(block);
+            device.Flush(flushToDisk: true);
+        }
+
+        var back = new byte[block.Length];
+        await using (var device = new FileStream(loop.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0))
+        {
+            device.Position = 4096;
+            await device.ReadExactlyAsync(back);
+        }
+
+        Assert.Equal(block, back);
     }
 
     private string NewFile(string name, long size)
