@@ -14,8 +14,11 @@ public static class Ext4
     /// </summary>
     public const string ExtendedOptions = "nodiscard,lazy_itable_init=0,lazy_journal_init=0";
 
-    private const int SuperblockOffset = 1024;
-    private const ushort Magic = 0xEF53;
+    /// <summary>Where the superblock starts on the device (and in an image file).</summary>
+    internal const int SuperblockOffset = 1024;
+
+    /// <summary>s_magic, at 0x38 in the superblock.</summary>
+    internal const ushort Magic = 0xEF53;
 
     /// <summary>Makes an ext4 filesystem on the block device <paramref name="devicePath"/> (never on anything else).</summary>
     public static async Task FormatAsync(string devicePath, TimeSpan timeout, CancellationToken cancellationToken)

@@ -13,8 +13,6 @@ namespace FlyImages.ThinPools;
 /// </summary>
 public static class Ext4Health
 {
-    private const int SuperblockOffset = 1024;
-    private const ushort Magic = 0xEF53;
     private const ushort StateValid = 0x0001;
     private const ushort StateError = 0x0002;
     private const uint IncompatRecover = 0x0004;
@@ -92,7 +90,7 @@ public static class Ext4Health
         try
         {
             using var device = File.OpenHandle(devicePath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            if (RandomAccess.Read(device, block, SuperblockOffset) != block.Length)
+            if (RandomAccess.Read(device, block, Ext4.SuperblockOffset) != block.Length)
             {
                 return $"the superblock of '{devicePath}' cannot be read in full";
             }
@@ -108,7 +106,7 @@ public static class Ext4Health
     /// <summary>What is wrong with a superblock (the 1024 bytes at offset 1024), or null when it is clean.</summary>
     public static string? Describe(ReadOnlySpan<byte> superblock, string devicePath)
     {
-        if (BinaryPrimitives.ReadUInt16LittleEndian(superblock[0x38..]) != Magic)
+        if (BinaryPrimitives.ReadUInt16LittleEndian(superblock[0x38..]) != Ext4.Magic)
         {
             return $"'{devicePath}' holds no ext4 superblock";
         }
