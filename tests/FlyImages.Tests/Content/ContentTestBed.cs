@@ -94,10 +94,10 @@ public sealed class ContentTestBed : IDisposable
         return new Layer { Index = 1, Key = stat.Key, Size = stat.Size, ETag = stat.ETag, LastModified = stat.LastModified };
     }
 
-    /// <summary>GETs of object keys (not listings) the proxy saw.</summary>
     /// <summary>A GET of the multi-part blob (<see cref="ContentS3.BigKey"/>), ranged or not.</summary>
     public static bool IsBigGet(ProxiedRequest r) => r.IsGet && Uri.UnescapeDataString(r.Path).EndsWith(ContentS3.BigKey, StringComparison.Ordinal);
 
+    /// <summary>GETs of object keys (not listings) the proxy saw.</summary>
     public List<ProxiedRequest> ObjectGets(string? keySuffix = null)
         => Proxy.Requests.Where(r => r.IsGet && r.Path.Contains(".tar", StringComparison.Ordinal) && (keySuffix is null || Uri.UnescapeDataString(r.Path).EndsWith(keySuffix, StringComparison.Ordinal))).ToList();
 
