@@ -2,7 +2,7 @@
 # Fetch benchmark: curl -o against FlyImages' content store fetching the same object from s3rver on
 # loopback, in the same run, cold each time (fresh output file / fresh store). Prints per-round times,
 # the median ratio FlyImages/curl (goal <= 1.0) and FlyImages' peak RSS (goal <= 256 MiB).
-#   SIZE_MIB=512 ROUNDS=5 PART_SIZE=<bytes> CONCURRENCY=<n> MD5=off READER=sdk tests/bench/fetch-bench.sh
+#   SIZE_MIB=512 ROUNDS=5 PART_SIZE=<bytes> CONCURRENCY=<n> MD5=off READER=sdk READY_TO_RUN=false tests/bench/fetch-bench.sh
 # (MD5=off: no MD5 check against the ETag; READER=sdk: AWSSDK response streams instead of HttpClient.)
 set -euo pipefail
 SIZE_MIB=${SIZE_MIB:-512}
@@ -17,7 +17,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dotnet build "$repo/tests/bench/FetchBench/FetchBench.csproj" -c Release -o "$work/runner" -v quiet -nologo >/dev/null
+# ReadyToRun, as the module ships its core for pwsh 7.6 (FlyImages.Cmdlets/ReadyToRun.targets): the fetch runs precompiled
+# code, not Tier-0 JIT code, as it does in pwsh. READY_TO_RUN=false: plain IL, JIT-compiled.
+dotnet publish "$repo/tests/bench/FetchBench/FetchBench.csproj" -c Release -r linux-x64 --self-contained false \
+  -p:PublishReadyToRun=${READY_TO_RUN:-true} -o "$work/runner" -v quiet -nologo >/dev/null
 package_module
 
 start_s3rver bench
