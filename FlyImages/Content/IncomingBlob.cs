@@ -1,4 +1,5 @@
 using FlyImages.Errors;
+using FlyImages.Streams;
 using Microsoft.Win32.SafeHandles;
 
 namespace FlyImages.Content;
@@ -201,17 +202,9 @@ public sealed class IncomingBlob : IDisposable
     }
 
     /// <summary>Forward-only, read-only view of an <see cref="IncomingBlob"/>.</summary>
-    private sealed class Reader(IncomingBlob blob, CancellationToken cancellationToken) : Stream
+    private sealed class Reader(IncomingBlob blob, CancellationToken cancellationToken) : ReadOnlyStream
     {
         private long position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
 
         public override long Position
         {
@@ -233,15 +226,5 @@ public sealed class IncomingBlob : IDisposable
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken token)
             => Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

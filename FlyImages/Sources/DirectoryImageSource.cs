@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using FlyImages.Errors;
+using FlyImages.Streams;
 
 namespace FlyImages.Sources;
 
@@ -157,19 +158,9 @@ public sealed class DirectoryImageSource : IImageSource
     }
 
     /// <summary>The bytes of one range of a file: reads end after <c>count</c> bytes.</summary>
-    private sealed class RangeBody(FileStream file, long count) : Stream
+    private sealed class RangeBody(FileStream file, long count) : ReadOnlyStream
     {
         private long left = count;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -189,16 +180,6 @@ public sealed class DirectoryImageSource : IImageSource
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
             => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -16,7 +16,7 @@ public sealed class LayerTests
     public static readonly string[][] Layers =
     [
         // foundation: plain types and small utilities nothing else builds on
-        ["FlyImages.Model", "FlyImages.Errors", "FlyImages.Native", "FlyImages.Configuration", "FlyImages.Operations", "FlyImages.Processes", "FlyImages.Resilience"],
+        ["FlyImages.Model", "FlyImages.Errors", "FlyImages.Native", "FlyImages.Configuration", "FlyImages.Operations", "FlyImages.Processes", "FlyImages.Resilience", "FlyImages.Streams"],
         // where images come from
         ["FlyImages.Sources"],
         // the store (SQLite, migrations, the layout of its folder)
