@@ -37,18 +37,9 @@ if [[ -n "${BASE:-}" ]]; then
   variants+=(base)
 fi
 if [[ -n "${ALT_ARGS:-}" ]]; then variants+=(alt); fi
-mkdir -p "$work/layers"
-bash "$repo/tests/bench/build-debian-layer.sh" "$work/layers/1.tar" "$LAYER1_MB" >/dev/null
-tar -C / -cf "$work/layers/2.tar" usr/share/perl usr/lib/python3 2>/dev/null || true
-tar -C / -cf "$work/layers/3.tar" usr/lib/gcc 2>/dev/null || true
-tar -C / -cf "$work/layers/4.tar" usr/share/doc 2>/dev/null || true
-tar -C / -cf "$work/layers/5.tar" etc 2>/dev/null || true
-total=$(du -cb "$work"/layers/*.tar | tail -1 | cut -f1)
-
 start_s3rver bench
-for i in 1 2 3 4 5; do curl -sf -T "$work/layers/$i.tar" "$endpoint/bench/images/app/$i.tar" >/dev/null; done
-rm -rf "$work/layers"
-echo "image: 5 layers, $((total / 1048576)) MiB, at $endpoint/bench/images/app; $ROUNDS rounds"
+seed_realistic_image "$LAYER1_MB"
+echo "image: 5 layers, $((image_bytes / 1048576)) MiB, at $endpoint/bench/images/app; $ROUNDS rounds"
 
 save_plain=(); save_reflink=(); cold_base=(); rerun_base=(); snap_base=(); wall_base=(); save_base=(); cold_alt=(); rerun_alt=(); snap_alt=(); wall_alt=(); save_alt=(); base=(); shsnap=(); shsnapx=(); peak=(); cold_plain=(); rerun_plain=(); snap_plain=(); wall_plain=(); cold_reflink=(); rerun_reflink=(); snap_reflink=(); wall_reflink=()
 for r in $(seq 1 "$ROUNDS"); do

@@ -45,3 +45,17 @@ package_commit() {
 }
 # fly_script SCRIPT [MANIFEST]: SCRIPT with the module (or the given manifest) imported
 fly_script() { printf "\$ErrorActionPreference = 'Stop'; Import-Module '%s'\n%s" "${2:-$module}" "$1"; }
+# seed_realistic_image LAYER1_MB: builds the realistic 5-layer image (installed Debian packages, then perl/python,
+# gcc, docs, /etc) and uploads it to s3rver ($endpoint, bucket "bench") as images/app/1.tar .. 5.tar; sets $image_bytes.
+seed_realistic_image() {
+  local mb=$1 i
+  mkdir -p "$work/layers"
+  bash "$repo/tests/bench/build-debian-layer.sh" "$work/layers/1.tar" "$mb" >/dev/null
+  tar -C / -cf "$work/layers/2.tar" usr/share/perl usr/lib/python3 2>/dev/null || true
+  tar -C / -cf "$work/layers/3.tar" usr/lib/gcc 2>/dev/null || true
+  tar -C / -cf "$work/layers/4.tar" usr/share/doc 2>/dev/null || true
+  tar -C / -cf "$work/layers/5.tar" etc 2>/dev/null || true
+  image_bytes=$(du -cb "$work"/layers/*.tar | tail -1 | cut -f1)
+  for i in 1 2 3 4 5; do curl -sf -T "$work/layers/$i.tar" "$endpoint/bench/images/app/$i.tar" >/dev/null; done
+  rm -rf "$work/layers"
+}
