@@ -89,8 +89,7 @@ Save-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$sto
     out=$(/usr/bin/time -v -o "$work/time.txt" "${pwsh_cmd[@]}" "$(fly_script "$script" "$manifest")")
     t1=$(now)
     # the pool (and, in reflink mode, its filesystem) goes with the store
-    for m in $(awk -v s="$store/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done
-    for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$store/" 'index($2, s) == 1 {print $1}'); do losetup -d "$l"; done
+    release_under "$store"
     rm -rf "$store" "$store-save"
     eval "cold_$mode+=(\"$(grep -oE '^COLD [0-9.]+' <<<"$out" | cut -d' ' -f2)\")"
     eval "rerun_$mode+=(\"$(grep -oE '^RERUN [0-9.]+' <<<"$out" | cut -d' ' -f2)\")"

@@ -15,9 +15,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/flyimages-timeline.XXXXXX")
 server=""
 cleanup() {
-  mountpoint -q "$work/mnt" 2>/dev/null && umount "$work/mnt"
-  for m in $(awk -v s="$work/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done
-  for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$work/" 'index($2, s) == 1 {print $1}'); do losetup -d "$l"; done
+  release_under "$work" || true
   if [[ -n "$server" ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
   rm -rf "$work"
 }
@@ -61,8 +59,7 @@ Install-FlyImage app -Source s3://bench/images -Endpoint $endpoint -StorePath '$
       for (i = 1; i <= n; i++) printf "  layer %d: apply %.2f s, flush %.2f s\n", i, apply[i], flush[i]
       printf "  flushes %.2f s of the cold %.2f s (%.0f %%)\n", flushes, cold, 100 * flushes / cold
     }' "$work/round.txt"
-  for m in $(awk -v s="$store/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done
-  for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$store/" 'index($2, s) == 1 {print $1}'); do losetup -d "$l"; done
+  release_under "$store"
   rm -rf "$store"
 done
 

@@ -59,3 +59,11 @@ seed_realistic_image() {
   for i in 1 2 3 4 5; do curl -sf -T "$work/layers/$i.tar" "$endpoint/bench/images/app/$i.tar" >/dev/null; done
   rm -rf "$work/layers"
 }
+# release_under DIR: unmounts every mount below DIR (deepest first) and detaches every loop device whose backing file
+# is below DIR, as a store's pool leaves them. Stops at the first failure under set -e; `release_under DIR || true`
+# tries every one and ignores failures (set -e does not apply inside a function called in an || list).
+release_under() {
+  local dir=${1%/}/ m l
+  for m in $(awk -v s="$dir" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done
+  for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$dir" 'index($2, s) == 1 {print $1}'); do losetup -d "$l"; done
+}

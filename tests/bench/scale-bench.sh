@@ -17,13 +17,8 @@ SIZES=${SIZES:-"20 80 320"}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/tests/bench/lib.sh"
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/flyimages-sbench.XXXXXX")
-release_store() {
-  local store=$1 m l
-  for m in $(awk -v s="$store/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m" || true; done
-  for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$store/" 'index($2, s) == 1 {print $1}'); do losetup -d "$l" || true; done
-}
 cleanup() {
-  for s in "$work"/store-*; do [[ -d $s ]] && release_store "$s"; done
+  for s in "$work"/store-*; do [[ -d $s ]] && { release_under "$s" || true; }; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,7 +62,7 @@ if (\$c -ne $n) { throw \"\$c images installed, not $n\" }
 \$e = @(Get-FlyImageEvent -StorePath '$store').Count
 'ROWS ' + \$e"
   out=$("${pwsh_cmd[@]}" "$(fly_script "$script")")
-  release_store "$store"; rm -rf "$store" "$src"
+  release_under "$store" || true; rm -rf "$store" "$src"
   line="N=$n:"
   for k in INSTALL RERUN INSTALLED EVENTS; do
     ms=$(grep -oE "^$k [0-9.]+" <<<"$out" | cut -d' ' -f2)

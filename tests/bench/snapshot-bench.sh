@@ -14,8 +14,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/flyimages-sbench.XXXXXX")
 loops=()
 cleanup() {
-  for m in $(awk -v s="$work/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m" 2>/dev/null || true; done
-  for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$work/" 'index($2, s) == 1 {print $1}'); do losetup -d "$l" 2>/dev/null || true; done
+  release_under "$work" 2>/dev/null || true
   for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
   rm -rf "$work"
 }
@@ -38,7 +37,7 @@ for i in $(seq 1 "$ROUNDS"); do
   t0=$(now); cp --reflink=always "$work/mntx/base.img" "$work/mntx/s$i.img"; sl=$(losetup -f --show "$work/mntx/s$i.img"); t1=$(now)
   shell+=("$(echo "($t1 - $t0) * 1000" | bc -l)"); loops+=("$sl")
 done
-for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$work/mntx/" 'index($2, s) == 1 {print $1}'); do losetup -d "$l"; done
+release_under "$work/mntx"
 umount "$work/mntx"; losetup -d "$xl"; rm -f "$work/xfs.img"
 
 # --- FlyImages, in one pwsh process
