@@ -13,24 +13,26 @@ public sealed class ReadyToRunTests
 {
     private const uint ReadyToRunSignature = 0x00525452; // 'RTR'
 
+    /// <summary>The published module's deps/ folder.</summary>
+    private static readonly string Deps = Path.Combine(Path.GetDirectoryName(PowerShellSession.ModuleManifest)!, "deps");
+
     [Fact]
     public void Every_dependency_is_precompiled_for_the_runtime_pwsh_runs_on()
     {
         var runtimeMajor = ReadyToRunMajor(typeof(object).Assembly.Location);
         Assert.NotNull(runtimeMajor);
 
-        var deps = Path.Combine(Path.GetDirectoryName(PowerShellSession.ModuleManifest)!, "deps");
-        var assemblies = Directory.GetFiles(deps, "*.dll");
-        Assert.Contains(assemblies, a => Path.GetFileName(a) == "FlyImages.dll");
-        Assert.All(assemblies, a => Assert.True(ReadyToRunMajor(a) == runtimeMajor,
-            $"{Path.GetFileName(a)}: ReadyToRun major version {ReadyToRunMajor(a)?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}, the runtime's is {runtimeMajor}"));
+        var assemblies = Directory.GetFiles(Deps, "*.dll").Select(a => (Name: Path.GetFileName(a), Major: ReadyToRunMajor(a))).ToList();
+        Assert.Contains(assemblies, a => a.Name == "FlyImages.dll");
+        Assert.All(assemblies, a => Assert.True(a.Major == runtimeMajor,
+            $"{a.Name}: ReadyToRun major version {a.Major?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}, the runtime's is {runtimeMajor}"));
     }
 
     [Fact]
     public void The_precompiled_core_still_carries_its_IL_for_other_runtimes()
     {
         // pwsh 7.4 (.NET 8) ignores the native code and JIT-compiles the IL, which must be the net8.0 build's
-        var core = Path.Combine(Path.GetDirectoryName(PowerShellSession.ModuleManifest)!, "deps", "FlyImages.dll");
+        var core = Path.Combine(Deps, "FlyImages.dll");
         using var pe = new PEReader(File.OpenRead(core));
         var metadata = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
         var frameworks = metadata.CustomAttributes.Select(h => metadata.GetCustomAttribute(h))
