@@ -8,8 +8,8 @@ namespace FlyImages.Cmdlets;
 /// <summary>
 /// <para type="synopsis">Makes the store's thin pool, brings it back after a reboot, or adopts an existing devicemapper pool.</para>
 /// <para type="description">With the DeviceMapper backend, a new pool is a loop-backed dm thin-pool on sparse data and
-/// metadata files under the store (pools/&lt;name&gt;/), made the way the challenge's setup makes one (losetup,
-/// dmsetup create ... thin-pool). With the BlockFile backend (kernels without device-mapper), devices are sparse
+/// metadata files under the store (pools/&lt;name&gt;/), the same pool `losetup` and `dmsetup create ... thin-pool` would
+/// make (FlyImages makes it through the device-mapper ioctls, with no dmsetup process). With the BlockFile backend (kernels without device-mapper), devices are sparse
 /// image files on loop devices; where the store's filesystem cannot reflink (ext4) and mkfs.xfs is installed, they live
 /// on the pool's own XFS filesystem with reflink, so layer chains and snapshots share blocks instead of being
 /// copied.</para>

@@ -126,6 +126,10 @@ internal static partial class Libc
             }
         }
 
+        /// <summary>mknod(2) of a device node (glibc 2.33+ exports mknod itself).</summary>
+        [LibraryImport(LibcName, EntryPoint = "mknod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int Mknod(string path, uint mode, ulong device);
+
         [LibraryImport(LibcName, EntryPoint = "flock", SetLastError = true)]
         internal static partial int Flock(int fd, int operation);
 

@@ -1,13 +1,14 @@
 using System.Globalization;
 using FlyImages.Errors;
 using FlyImages.Model;
+using FlyImages.Native;
 using FlyImages.Operations;
 using FlyImages.ThinPools.BlockFile;
 
 namespace FlyImages.ThinPools.DeviceMapper;
 
 /// <summary>
-/// A devicemapper thin-pool driven with dmsetup: <c>create_thin</c>/<c>create_snap</c>/<c>delete</c>
+/// A devicemapper thin-pool driven through the control device (<see cref="DmControl"/>): <c>create_thin</c>/<c>create_snap</c>/<c>delete</c>
 /// messages to the pool, one dm table per active device named <c>flyimages-&lt;pool&gt;-&lt;id&gt;</c>.
 /// Pools FlyImages made are loop-backed files under the store and are re-created after a reboot;
 /// adopted pools are used as they are.
@@ -18,7 +19,7 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     private readonly ThinPoolRecord record;
     private readonly ThinPoolOptions options;
-    private readonly DmSetup dm;
+    private readonly DmControl dm;
     private readonly string poolDm;
     private bool discardPathReported;
 
@@ -26,7 +27,7 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     {
         this.record = record;
         this.options = options;
-        dm = new DmSetup(options.CommandTimeout);
+        dm = new DmControl(options.CommandTimeout);
         poolDm = record.DmName ?? record.Name;
     }
 
@@ -34,7 +35,7 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
     public async Task<bool> IsReadyAsync(CancellationToken cancellationToken) => await ReadyTableAsync(cancellationToken).ConfigureAwait(false) is not null;
 
-    /// <summary>The pool's table when the pool is usable as is (one dmsetup call); null when it is not present.</summary>
+    /// <summary>The pool's table when the pool is usable as is (one ioctl); null when it is not present.</summary>
     private async Task<DmThinPoolTable?> ReadyTableAsync(CancellationToken cancellationToken)
     {
         var table = await ReadTableAsync(dm, poolDm, cancellationToken).ConfigureAwait(false);
@@ -71,7 +72,6 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     public async Task EnsureReadyAsync(IOperationContext context)
     {
         var cancellationToken = context.CancellationToken;
-        // one read of the table: each dmsetup process counts in every cmdlet call that opens the pool
         if (await ReadyTableAsync(cancellationToken).ConfigureAwait(false) is { } table)
         {
             if (!table.ErrorsWhenFull)
@@ -100,24 +100,24 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     /// The table has the feature <c>error_if_no_space</c>: a full pool fails writes at once (the writer sees
     /// EIO and the install fails with PoolFull) instead of queueing them until the pool grows.
     /// </summary>
-    internal static async Task CreatePoolTableAsync(DmSetup dm, string poolDm, string dataFile, string metadataFile, long dataSize, long blockSize, TimeSpan timeout, CancellationToken cancellationToken)
+    internal static async Task CreatePoolTableAsync(DmControl dm, string poolDm, string dataFile, string metadataFile, long dataSize, long blockSize, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var metadata = await LoopDevices.FindOrAttachAsync(metadataFile, timeout, cancellationToken).ConfigureAwait(false);
         var data = await LoopDevices.FindOrAttachAsync(dataFile, timeout, cancellationToken).ConfigureAwait(false);
-        var table = string.Create(CultureInfo.InvariantCulture,
-            $"0 {dataSize / 512} thin-pool {metadata.Path} {data.Path} {blockSize / 512} {ThinPoolSizing.LowWaterMark(dataSize, blockSize)} 1 {DmThinPoolTable.ErrorIfNoSpace}");
-        await dm.RunAsync(["create", poolDm, "--table", table], poolDm, cancellationToken).ConfigureAwait(false);
+        var parameters = string.Create(CultureInfo.InvariantCulture,
+            $"{metadata.Path} {data.Path} {blockSize / 512} {ThinPoolSizing.LowWaterMark(dataSize, blockSize)} 1 {DmThinPoolTable.ErrorIfNoSpace}");
+        await dm.CreateAsync(poolDm, [new DmTarget(0, dataSize / 512, "thin-pool", parameters)], cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The thin-pool table of <paramref name="name"/>; null when no such dm device exists; ThinPoolConflict when it is not a thin-pool.</summary>
-    internal static async Task<DmThinPoolTable?> ReadTableAsync(DmSetup dm, string name, CancellationToken cancellationToken)
+    internal static async Task<DmThinPoolTable?> ReadTableAsync(DmControl dm, string name, CancellationToken cancellationToken)
     {
         string output;
         try
         {
-            output = await dm.RunAsync(["table", name], name, cancellationToken).ConfigureAwait(false);
+            output = DmTarget.Text(await dm.TableAsync(name, cancellationToken).ConfigureAwait(false));
         }
-        catch (DmSetupException e) when (e.Errno is DmErrno.DoesNotExist or DmErrno.NoDeviceOrAddress or DmErrno.NoDevice)
+        catch (DeviceMapperException e) when (e.Errno is DmErrno.NoDeviceOrAddress)
         {
             return null;
         }
@@ -138,14 +138,20 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         if (FindActive(name) is null)
         {
             var pool = await PoolDeviceNumberAsync(cancellationToken).ConfigureAwait(false);
-            var table = string.Create(CultureInfo.InvariantCulture, $"0 {size / 512} thin {pool} {deviceId}");
-            await dm.RunAsync(["create", name, "--table", table], name, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await dm.CreateAsync(name, [new DmTarget(0, size / 512, "thin", $"{pool} {Id(deviceId)}")], cancellationToken).ConfigureAwait(false);
+            }
+            catch (DeviceMapperException e) when (e.Errno == DmErrno.Exists && FindActive(name) is not null)
+            {
+                // activated by another process since it was looked for
+            }
         }
 
-        var path = "/dev/mapper/" + name;
+        var path = Path.Combine(DmControl.MapperDirectory, name);
         if (Native.Libc.FileType(path) != Native.Libc.S_IFBLK)
         {
-            await dm.RunAsync(["mknodes", name], name, cancellationToken).ConfigureAwait(false);
+            await dm.SyncNodeAsync(name, cancellationToken).ConfigureAwait(false);
         }
 
         return path;
@@ -158,14 +164,14 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         {
             if (IsSuspended(sys))
             {
-                await dm.RunAsync(["resume", name], name, CancellationToken.None).ConfigureAwait(false);
+                await dm.ResumeAsync(name, CancellationToken.None).ConfigureAwait(false);
             }
 
             try
             {
-                await dm.RunAsync(["remove", name], name, cancellationToken).ConfigureAwait(false);
+                await dm.RemoveAsync(name, cancellationToken).ConfigureAwait(false);
             }
-            catch (DmSetupException e) when (e.Errno == DmErrno.NoDeviceOrAddress)
+            catch (DeviceMapperException e) when (e.Errno == DmErrno.NoDeviceOrAddress)
             {
                 // already gone
             }
@@ -175,32 +181,18 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     }
 
     /// <summary>
-    /// A /dev/mapper node left behind for a device the kernel no longer has (libdevmapper without udev does not
-    /// always unlink it, e.g. when the device went away through another path): `dmsetup mknodes` brings the
-    /// node in line with the kernel, and a block node that still stands for a gone device is unlinked. Only our
-    /// own name under /dev/mapper is touched.
+    /// A /dev/mapper node left behind for a device the kernel no longer has (e.g. when the device went away through
+    /// another path, or a remove by another tool without udev): the node is brought in line with the kernel, so a
+    /// block node that still stands for a gone device is unlinked. Only our own name under /dev/mapper is touched.
     /// </summary>
     private async Task RemoveStaleNodeAsync(string name, CancellationToken cancellationToken)
     {
-        var path = "/dev/mapper/" + name;
-        if (Native.Libc.FileType(path) is null || FindActive(name) is not null)
+        if (Native.Libc.FileType(Path.Combine(DmControl.MapperDirectory, name)) is null || FindActive(name) is not null)
         {
             return;
         }
 
-        try
-        {
-            await dm.RunAsync(["mknodes", name], name, cancellationToken).ConfigureAwait(false);
-        }
-        catch (DmSetupException)
-        {
-            // checked below
-        }
-
-        if (Native.Libc.FileType(path) == Native.Libc.S_IFBLK && FindActive(name) is null)
-        {
-            File.Delete(path);
-        }
+        await dm.SyncNodeAsync(name, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -216,9 +208,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         await DeactivateAsync(deviceId, cancellationToken).ConfigureAwait(false);
         try
         {
-            await dm.RunAsync(["message", poolDm, "0", $"delete {Id(deviceId)}"], DeviceName(deviceId), cancellationToken).ConfigureAwait(false);
+            await dm.MessageAsync(poolDm, $"delete {Id(deviceId)}", DeviceName(deviceId), cancellationToken).ConfigureAwait(false);
         }
-        catch (DmSetupException e) when (e.Errno == DmErrno.NoData)
+        catch (DeviceMapperException e) when (e.Errno == DmErrno.NoData)
         {
             // already gone
         }
@@ -252,9 +244,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     {
         try
         {
-            return DmThinPoolStatus.Parse(await dm.RunAsync(["status", poolDm], poolDm, cancellationToken).ConfigureAwait(false)).Mode;
+            return DmThinPoolStatus.Parse(DmTarget.Text(await dm.StatusAsync(poolDm, cancellationToken).ConfigureAwait(false))).Mode;
         }
-        catch (Exception e) when (e is DmSetupException or FormatException)
+        catch (Exception e) when (e is DeviceMapperException or FormatException)
         {
             return null;
         }
@@ -291,14 +283,14 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         }
     }
 
-    public Task SuspendAsync(int deviceId, CancellationToken cancellationToken) => dm.RunAsync(["suspend", DeviceName(deviceId)], DeviceName(deviceId), cancellationToken);
+    public Task SuspendAsync(int deviceId, CancellationToken cancellationToken) => dm.SuspendAsync(DeviceName(deviceId), cancellationToken);
 
     public async Task ResumeAsync(int deviceId, CancellationToken cancellationToken)
     {
         var name = DeviceName(deviceId);
         if (FindActive(name) is { } sys && IsSuspended(sys))
         {
-            await dm.RunAsync(["resume", name], name, cancellationToken).ConfigureAwait(false);
+            await dm.ResumeAsync(name, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -307,9 +299,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         string output;
         try
         {
-            output = await dm.RunAsync(["status", poolDm], poolDm, cancellationToken).ConfigureAwait(false);
+            output = DmTarget.Text(await dm.StatusAsync(poolDm, cancellationToken).ConfigureAwait(false));
         }
-        catch (DmSetupException e) when (e.Errno is DmErrno.DoesNotExist or DmErrno.NoDeviceOrAddress or DmErrno.NoDevice)
+        catch (DeviceMapperException e) when (e.Errno is DmErrno.NoDeviceOrAddress)
         {
             throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The devicemapper pool '{poolDm}' is not present.", record.Name, e);
         }
@@ -343,8 +335,8 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         }
 
         // thin devices of this pool that are not ours by name; every device with a table on the pool holds it
-        // (sysfs holders), so only when one of them is not ours are the thin tables read: every pool open (each
-        // snapshot, install and removal) saves a dmsetup process
+        // (sysfs holders), so only when one of them is not ours are the thin tables read (one ioctl per dm device
+        // on the host) at every pool open: each snapshot, install and removal
         var foreign = new List<string>();
         if (!HeldByOthers(devices))
         {
@@ -352,20 +344,12 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
         }
 
         var pool = await PoolDeviceNumberAsync(cancellationToken).ConfigureAwait(false);
-        var tables = await dm.RunAsync(["table", "--target", "thin"], poolDm, cancellationToken).ConfigureAwait(false);
-        foreach (var line in tables.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var (name, target) in await dm.TargetsOfTypeAsync("thin", cancellationToken).ConfigureAwait(false))
         {
-            var colon = line.IndexOf(": ", StringComparison.Ordinal);
-            if (colon <= 0)
+            var f = target.Parameters.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length >= 2 && f[0] == pool && ThinPoolNames.ParseDmDeviceName(record.Name, name) is null)
             {
-                continue;
-            }
-
-            var name = line[..colon];
-            var f = line[(colon + 2)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length >= 5 && f[2] == "thin" && f[3] == pool && ThinPoolNames.ParseDmDeviceName(record.Name, name) is null)
-            {
-                foreign.Add($"dm device '{name}' uses thin id {f[4]} of the pool");
+                foreign.Add($"dm device '{name}' uses thin id {f[1]} of the pool");
             }
         }
 
@@ -381,9 +365,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
 
         try
         {
-            await dm.RunAsync(["remove", poolDm], poolDm, cancellationToken).ConfigureAwait(false);
+            await dm.RemoveAsync(poolDm, cancellationToken).ConfigureAwait(false);
         }
-        catch (DmSetupException e) when (e.Errno is DmErrno.NoDeviceOrAddress or DmErrno.DoesNotExist)
+        catch (DeviceMapperException e) when (e.Errno is DmErrno.NoDeviceOrAddress)
         {
         }
 
@@ -407,9 +391,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
     {
         try
         {
-            await dm.RunAsync(["message", poolDm, "0", message], DeviceName(deviceId), cancellationToken).ConfigureAwait(false);
+            await dm.MessageAsync(poolDm, message, DeviceName(deviceId), cancellationToken).ConfigureAwait(false);
         }
-        catch (DmSetupException e) when (e.Errno == DmErrno.Exists)
+        catch (DeviceMapperException e) when (e.Errno == DmErrno.Exists)
         {
             throw new ThinDeviceIdTakenException(deviceId, e.Message);
         }
@@ -426,8 +410,9 @@ internal sealed class DeviceMapperDriver : IThinPoolDriver
             }
         }
 
-        var output = await dm.RunAsync(["info", "-c", "--noheadings", "-o", "major,minor", "--separator", ":", poolDm], poolDm, cancellationToken).ConfigureAwait(false);
-        return output.Trim();
+        return await dm.InfoAsync(poolDm, cancellationToken).ConfigureAwait(false) is { } info
+            ? info.Device
+            : throw new FlyException(ErrorIds.ThinPoolUnavailable, FlyErrorCategory.ResourceUnavailable, $"The devicemapper pool '{poolDm}' is not present.", record.Name);
     }
 
     private string DeviceName(int deviceId) => ThinPoolNames.DmDeviceName(record.Name, deviceId);

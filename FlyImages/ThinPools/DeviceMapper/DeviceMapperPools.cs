@@ -1,5 +1,6 @@
 using FlyImages.Errors;
 using FlyImages.Model;
+using FlyImages.Native;
 using FlyImages.Operations;
 
 namespace FlyImages.ThinPools.DeviceMapper;
@@ -18,7 +19,7 @@ internal sealed class DeviceMapperPools(ThinPoolOptions options) : IThinPoolBack
     {
         var name = request.Name;
         var ct = context.CancellationToken;
-        var dm = new DmSetup(options.CommandTimeout);
+        var dm = new DmControl(options.CommandTimeout);
         var table = await DeviceMapperDriver.ReadTableAsync(dm, name, ct).ConfigureAwait(false);
         if (table is not null)
         {
@@ -43,9 +44,9 @@ internal sealed class DeviceMapperPools(ThinPoolOptions options) : IThinPoolBack
         return await CreatePoolAsync(dm, request, metadataSize, ct).ConfigureAwait(false);
     }
 
-    private static async Task<ThinPoolRecord> AdoptAsync(DmSetup dm, string name, DmThinPoolTable table, double floor, CancellationToken ct)
+    private static async Task<ThinPoolRecord> AdoptAsync(DmControl dm, string name, DmThinPoolTable table, double floor, CancellationToken ct)
     {
-        var status = DmThinPoolStatus.Parse(await dm.RunAsync(["status", name], name, ct).ConfigureAwait(false));
+        var status = DmThinPoolStatus.Parse(DmTarget.Text(await dm.StatusAsync(name, ct).ConfigureAwait(false)));
         return new ThinPoolRecord
         {
             Name = name,
@@ -59,7 +60,7 @@ internal sealed class DeviceMapperPools(ThinPoolOptions options) : IThinPoolBack
         };
     }
 
-    private async Task<ThinPoolRecord> CreatePoolAsync(DmSetup dm, NewThinPool request, long metadataSize, CancellationToken ct)
+    private async Task<ThinPoolRecord> CreatePoolAsync(DmControl dm, NewThinPool request, long metadataSize, CancellationToken ct)
     {
         var (root, name) = (request.StoreRoot, request.Name);
         ThinPoolLayout.CreatePrivateDirectory(ThinPoolLayout.PoolDirectory(root, name));

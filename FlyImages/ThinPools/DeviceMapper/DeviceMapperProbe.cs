@@ -3,7 +3,7 @@ namespace FlyImages.ThinPools.DeviceMapper;
 /// <summary>
 /// Whether the running kernel has device-mapper. A /dev/mapper/control node proves nothing (some
 /// machines have one without the driver): /proc/misc must list "device-mapper"; when /proc/misc
-/// cannot be read, <c>dmsetup version</c> must print a driver version.
+/// cannot be read, the control device must answer DM_VERSION.
 /// </summary>
 public static class DeviceMapperProbe
 {
@@ -15,7 +15,7 @@ public static class DeviceMapperProbe
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return DriverLineAsync(CancellationToken.None).GetAwaiter().GetResult() is not null;
+            return DriverVersion() is not null;
         }
     }
 
@@ -23,18 +23,6 @@ public static class DeviceMapperProbe
     public static bool ProcMiscHasDeviceMapper(string procMisc)
         => procMisc.Split('\n').Any(l => l.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries) is [_, "device-mapper"]);
 
-    /// <summary>The "Driver version:" line of <c>dmsetup version</c>, or null when the kernel driver does not answer.</summary>
-    public static async Task<string?> DriverLineAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            var result = await Processes.ProcessRunner.RunAsync("dmsetup", ["version"], TimeSpan.FromSeconds(30),
-                new Dictionary<string, string?> { ["DM_DISABLE_UDEV"] = "1" }, cancellationToken: cancellationToken).ConfigureAwait(false);
-            return result.StandardOutput.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("Driver version:", StringComparison.Ordinal));
-        }
-        catch (Errors.FlyException)
-        {
-            return null;
-        }
-    }
+    /// <summary>The kernel's device-mapper interface version ("4.48.0", as dmsetup's "Driver version:"), or null when the kernel does not answer.</summary>
+    public static string? DriverVersion() => DmControl.DriverVersion();
 }

@@ -14,7 +14,7 @@ namespace FlyImages.Tests.ThinPools;
 [Trait(Requirements.Category, Requirements.DeviceMapper)]
 public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
 {
-    private readonly DmSetup dm = new(TimeSpan.FromMinutes(2));
+    private static readonly IReadOnlyDictionary<string, string?> NoUdev = new Dictionary<string, string?> { ["DM_DISABLE_UDEV"] = "1" };
 
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.DeviceMapper;
 
@@ -30,11 +30,11 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         {
             if (name != PoolName)
             {
-                await dm.RunAsync(["remove", name], name, CancellationToken.None);
+                await DmsetupAsync("remove", name);
             }
         }
 
-        await dm.RunAsync(["remove", PoolName], PoolName, CancellationToken.None);
+        await DmsetupAsync("remove", PoolName);
         foreach (var file in new[] { pool.Record.DataPath!, pool.Record.MetadataPath! })
         {
             foreach (var loop in LoopDevices.FindByBackingFile(file))
@@ -58,20 +58,32 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         {
             try
             {
-                await dm.RunAsync(["resume", name], name, CancellationToken.None);
+                await DmsetupAsync("resume", name);
             }
-            catch (DmSetupException)
+            catch (FlyImages.Errors.FlyException)
             {
             }
 
             try
             {
-                await dm.RunAsync(["remove", name], name, CancellationToken.None);
+                await DmsetupAsync("remove", name);
             }
-            catch (DmSetupException)
+            catch (FlyImages.Errors.FlyException)
             {
             }
         }
+    }
+
+    /// <summary>
+    /// dmsetup itself, the independent view of what FlyImages (which talks to the control device) did: its output,
+    /// or a FlyException when it fails.
+    /// </summary>
+    private static async Task<string> DmsetupAsync(params string[] arguments)
+    {
+        var result = await FlyImages.Processes.ProcessRunner.RunAsync("dmsetup", arguments, TimeSpan.FromMinutes(2), NoUdev);
+        return result.Succeeded
+            ? result.StandardOutput
+            : throw new FlyImages.Errors.FlyException(FlyImages.Errors.ErrorIds.ExternalCommandFailed, FlyImages.Errors.FlyErrorCategory.InvalidResult, $"'{result.CommandText}' failed: {result.StandardError.Trim()}", null);
     }
 
     /// <summary>dm devices of this test: its pool and <c>flyimages-&lt;pool&gt;-*</c>.</summary>
@@ -82,7 +94,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
             return [];
         }
 
-        var output = await dm.RunAsync(["ls"], null, CancellationToken.None);
+        var output = await DmsetupAsync("ls");
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(l => l.Split('\t', ' ')[0])
             .Where(n => n == PoolName || n.StartsWith($"flyimages-{PoolName}-", StringComparison.Ordinal))
@@ -93,7 +105,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
     public async Task AnExistingPoolIsAdoptedUnchanged()
     {
         var pool = await NewPoolAsync();
-        var tableBefore = await dm.RunAsync(["table", PoolName], PoolName, CancellationToken.None);
+        var tableBefore = await DmsetupAsync("table", PoolName);
 
         // a second store adopts the first store's dm pool by name
         using var other = new TempDirectory("flyimages-pools-adopt");
@@ -102,11 +114,11 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         Assert.NotNull(adopted);
         Assert.False(adopted.Record.Owned);
         Assert.Equal((pool.Record.DataSize, pool.Record.BlockSize), (adopted.Record.DataSize, adopted.Record.BlockSize));
-        Assert.Equal(tableBefore, await dm.RunAsync(["table", PoolName], PoolName, CancellationToken.None));
+        Assert.Equal(tableBefore, await DmsetupAsync("table", PoolName));
 
         // forgetting an adopted pool leaves it in place
         Assert.True(await new ThinPoolCatalog(otherStore, FastOptions).RemoveAsync(PoolName, new RecordingContext()));
-        Assert.Equal(tableBefore, await dm.RunAsync(["table", PoolName], PoolName, CancellationToken.None));
+        Assert.Equal(tableBefore, await DmsetupAsync("table", PoolName));
     }
 
     [SkippableFact]
@@ -128,7 +140,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         var dataLoop = await LoopDevices.FindOrAttachAsync(data, TimeSpan.FromMinutes(1), CancellationToken.None);
         try
         {
-            await dm.RunAsync(["create", PoolName, "--table", $"0 {64 * MiB / 512} thin-pool {metaLoop.Path} {dataLoop.Path} 128 16"], PoolName, CancellationToken.None);
+            await DmsetupAsync("create", PoolName, "--table", $"0 {64 * MiB / 512} thin-pool {metaLoop.Path} {dataLoop.Path} 128 16");
             var e = await Assert.ThrowsAnyAsync<Errors.FlyException>(() => Catalog.OpenAsync(PoolName, new RecordingContext()));
             Assert.Equal(Errors.ErrorIds.ThinPoolConflict, e.ErrorId);
         }
@@ -136,7 +148,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         {
             try
             {
-                await dm.RunAsync(["remove", PoolName], PoolName, CancellationToken.None);
+                await DmsetupAsync("remove", PoolName);
             }
             finally
             {

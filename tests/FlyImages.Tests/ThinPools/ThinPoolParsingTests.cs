@@ -5,26 +5,28 @@ using Xunit;
 
 namespace FlyImages.Tests.ThinPools;
 
-/// <summary>dmsetup text, names and sizes: pure functions, no devices needed.</summary>
+/// <summary>Device-mapper errors, status and table text, names and sizes: pure functions, no devices needed.</summary>
 public sealed class ThinPoolParsingTests
 {
     [Theory]
-    [InlineData("device-mapper: remove ioctl on flyimages-p-5  failed: Device or resource busy\nCommand failed.", DmErrno.Busy)]
-    [InlineData("device-mapper: remove ioctl on flyimages-p-5  failed: No such device or address\nCommand failed.", DmErrno.NoDeviceOrAddress)]
-    [InlineData("device-mapper: message ioctl on pool  failed: No data available\nCommand failed.", DmErrno.NoData)]
-    [InlineData("device-mapper: message ioctl on pool  failed: File exists\nCommand failed.", DmErrno.Exists)]
-    [InlineData("device-mapper: reload ioctl on x failed: Invalid argument\nCommand failed.", DmErrno.InvalidArgument)]
-    [InlineData("device-mapper: create ioctl on x failed: Operation not permitted", DmErrno.PermissionDenied)]
-    [InlineData("Device does not exist.\nCommand failed.", DmErrno.DoesNotExist)]
-    [InlineData("something failed: first reason\nthen failed: No space left on device\n", DmErrno.NoSpace)]
-    [InlineData("weird", DmErrno.Unknown)]
-    public void DmSetupErrorsAreClassifiedByTheTextAfterTheLastFailed(string text, DmErrno expected) => Assert.Equal(expected, DmSetup.Classify(text));
+    [InlineData(16, DmErrno.Busy)]
+    [InlineData(6, DmErrno.NoDeviceOrAddress)]
+    [InlineData(61, DmErrno.NoData)]
+    [InlineData(17, DmErrno.Exists)]
+    [InlineData(19, DmErrno.NoDevice)]
+    [InlineData(22, DmErrno.InvalidArgument)]
+    [InlineData(28, DmErrno.NoSpace)]
+    [InlineData(1, DmErrno.PermissionDenied)]
+    [InlineData(13, DmErrno.PermissionDenied)]
+    [InlineData(5, DmErrno.Unknown)]
+    public void DeviceMapperErrorsAreClassifiedByErrno(int errno, DmErrno expected) => Assert.Equal(expected, DmControl.Classify(errno));
 
     [Fact]
     public void BusyDmErrorsCarryTheBusyErrorIdSoTheyAreRetried()
     {
-        Assert.Equal(ErrorIds.ThinDeviceBusy, new DmSetupException(DmErrno.Busy, "busy", null).ErrorId);
-        Assert.Equal(ErrorIds.DeviceMapperFailed, new DmSetupException(DmErrno.InvalidArgument, "bad", null).ErrorId);
+        Assert.Equal(ErrorIds.ThinDeviceBusy, new DeviceMapperException(DmErrno.Busy, "busy", null).ErrorId);
+        Assert.Equal(ErrorIds.DeviceMapperFailed, new DeviceMapperException(DmErrno.InvalidArgument, "bad", null).ErrorId);
+        Assert.Equal(FlyErrorCategory.OperationTimeout, new DeviceMapperException(DmErrno.TimedOut, "slow", null).Category);
     }
 
     [Fact]
