@@ -9,7 +9,8 @@ namespace FlyImages.Cmdlets;
 /// <para type="synopsis">Shows what this host is: name, machine and boot ids, kernel, device-mapper, store schema, pools and versions.</para>
 /// <para type="description">Reads the host's identity with provenance, so results gathered from many hosts can be told apart and
 /// compared: the host name (also the ComputerName property every FlyImages output carries), /etc/machine-id, the kernel's boot id
-/// (it changes at every boot), the kernel release, whether the kernel offers device-mapper (/proc/misc), the store folder and
+/// (it changes at every boot), the kernel release, whether the kernel offers device-mapper (/proc/misc) and its interface
+/// version (DeviceMapperVersion, as dmsetup's "Driver version"; needs root), the store folder and
 /// its schema version, the store's thin pools with their data and metadata use, the module, PowerShell and .NET versions, and
 /// the time it was read (ReadAt, UTC).</para>
 /// <para type="description">Reads only: a missing store is reported (StoreExists false, no schema version), never created, and

@@ -20,6 +20,9 @@ public sealed record FlyHost
     /// <summary>Whether the kernel offers device-mapper (/proc/misc lists it).</summary>
     public bool DeviceMapperAvailable { get; init; }
 
+    /// <summary>The kernel's device-mapper interface version ("4.48.0", dmsetup's "Driver version"); null when it has none or it cannot be asked (not root).</summary>
+    public string? DeviceMapperVersion { get; init; }
+
     /// <summary>The store folder.</summary>
     public required string StorePath { get; init; }
 

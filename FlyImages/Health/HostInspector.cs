@@ -1,6 +1,7 @@
 using FlyImages.Operations;
 using FlyImages.State;
 using FlyImages.ThinPools;
+using FlyImages.ThinPools.DeviceMapper;
 
 namespace FlyImages.Health;
 
@@ -26,13 +27,15 @@ public static class HostInspector
             }
         }
 
+        var hasDeviceMapper = ThinPoolCatalog.DeviceMapperAvailable;
         return new FlyHost
         {
             ComputerName = HostFacts.ComputerName,
             MachineId = HostFacts.MachineId(),
             BootId = ProcessIdentity.Current.BootId,
             KernelRelease = HostFacts.KernelRelease(),
-            DeviceMapperAvailable = ThinPoolCatalog.DeviceMapperAvailable,
+            DeviceMapperAvailable = hasDeviceMapper,
+            DeviceMapperVersion = hasDeviceMapper ? DeviceMapperProbe.DriverVersion() : null,
             StorePath = store?.RootPath ?? Path.GetFullPath(storePath),
             StoreExists = store is not null,
             SchemaVersion = store?.SchemaVersion(),

@@ -310,6 +310,10 @@ internal sealed class DmControl(TimeSpan timeout)
 
             return DmIoctl.ReadReply(buffer);
         }
+        catch (InvalidDataException e)
+        {
+            throw new DeviceMapperException(DmErrno.Unknown, $"The kernel's answer to {what} '{name}' cannot be read: {e.Message}", name);
+        }
         finally
         {
             Pools.Close(fd);

@@ -57,6 +57,7 @@ public sealed class GetFlyHostTests(SavedStore saved) : IClassFixture<SavedStore
         Assert.Equal(File.ReadAllText("/proc/sys/kernel/random/boot_id").Trim(), Prop(host, "BootId"));
         Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), Prop(host, "KernelRelease"));
         Assert.Equal(Requirements.HasDeviceMapper, Prop(host, "DeviceMapperAvailable"));
+        Assert.Equal(Requirements.HasDeviceMapper, Prop(host, "DeviceMapperVersion") is string);
         Assert.Equal(true, Prop(host, "StoreExists"));
         Assert.Equal(Prop(host, "LatestSchemaVersion"), Prop(host, "SchemaVersion"));
         Assert.True((int)Prop(host, "SchemaVersion")! >= 5);

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using FlyImages.Health;
 using FlyImages.Native;
 using FlyImages.Processes;
 using FlyImages.TestSupport;
@@ -154,10 +155,18 @@ public sealed class DmControlTests : IAsyncLifetime
     }
 
     [SkippableFact]
-    public void The_driver_answers_with_interface_version_4()
+    public async Task The_driver_answers_with_interface_version_4_as_dmsetup_and_Get_FlyHost_report_it()
     {
         Requirements.RequireDeviceMapper();
         Assert.StartsWith("4.", DeviceMapperProbe.DriverVersion(), StringComparison.Ordinal);
+        var dmsetup = (await DmsetupAsync("version")).Split('\n').Single(l => l.StartsWith("Driver version:", StringComparison.Ordinal));
+        Assert.Equal(dmsetup["Driver version:".Length..].Trim(), DeviceMapperProbe.DriverVersion());
+
+        // Get-FlyHost's view of it
+        using var none = new TempDirectory("flyimages-dmhost");
+        var host = await HostInspector.ReadAsync(none.Combine("store"), null, null, new RecordingContext());
+        Assert.True(host.DeviceMapperAvailable);
+        Assert.Equal(DeviceMapperProbe.DriverVersion(), host.DeviceMapperVersion);
     }
 
     /// <summary>Lines without trailing blanks (dmsetup ends a target with no parameters with a space).</summary>
