@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ReadyToRun, as the module ships its core for pwsh 7.6 (FlyImages.Cmdlets/ReadyToRun.targets): the fetch runs precompiled
+# ReadyToRun, as the module ships its core for pwsh 7.6 (ReadyToRun.targets): the fetch runs precompiled
 # code, not Tier-0 JIT code, as it does in pwsh. READY_TO_RUN=false: plain IL, JIT-compiled.
 dotnet publish "$repo/tests/bench/FetchBench/FetchBench.csproj" -c Release -r linux-x64 --self-contained false \
   -p:PublishReadyToRun=${READY_TO_RUN:-true} -o "$work/runner" -v quiet -nologo >/dev/null
