@@ -22,7 +22,7 @@ public enum DmErrno
     /// <summary>EEXIST: the thin id (or dm name) is taken.</summary>
     Exists,
 
-    /// <summary>ENODEV: no device-mapper in this kernel, or a table names a device that does not exist.</summary>
+    /// <summary>ENODEV: a table names a device that does not exist, or this kernel has no device-mapper (then NotInstalled).</summary>
     NoDevice,
 
     /// <summary>EINVAL: a bad table or message.</summary>
@@ -41,16 +41,15 @@ public enum DmErrno
 /// <summary>A failed device-mapper call: its errno, classified, and a message naming the call, the device and the reason.</summary>
 public sealed class DeviceMapperException : FlyException
 {
-    public DeviceMapperException(DmErrno errno, string message, string? target)
+    public DeviceMapperException(DmErrno errno, string message, string? target, FlyErrorCategory? category = null)
         : base(errno == DmErrno.Busy ? ErrorIds.ThinDeviceBusy : ErrorIds.DeviceMapperFailed,
-            errno switch
+            category ?? errno switch
             {
                 DmErrno.Busy => FlyErrorCategory.ResourceBusy,
                 DmErrno.NoSpace => FlyErrorCategory.QuotaExceeded,
                 DmErrno.PermissionDenied => FlyErrorCategory.PermissionDenied,
                 DmErrno.Exists => FlyErrorCategory.ResourceExists,
-                DmErrno.NoDeviceOrAddress or DmErrno.NoData => FlyErrorCategory.ObjectNotFound,
-                DmErrno.NoDevice => FlyErrorCategory.NotInstalled,
+                DmErrno.NoDeviceOrAddress or DmErrno.NoData or DmErrno.NoDevice => FlyErrorCategory.ObjectNotFound,
                 DmErrno.TimedOut => FlyErrorCategory.OperationTimeout,
                 _ => FlyErrorCategory.DeviceError,
             },
@@ -347,8 +346,11 @@ internal sealed class DmControl(TimeSpan timeout)
             errno = Pools.LastError;
         }
 
-        throw errno == ENOENT
-            ? new DeviceMapperException(DmErrno.NoDevice, $"This kernel has no device-mapper: '{ControlPath}' does not exist and '{MiscDevice}' names no device (load the dm_mod and dm_thin_pool modules).", ControlPath)
+        // no node, or a node no driver answers (a container's /dev may have one): the kernel has no device-mapper
+        throw errno is ENOENT or Pools.ENXIO or Pools.ENODEV
+            ? new DeviceMapperException(DmErrno.NoDevice,
+                $"This kernel has no device-mapper: '{ControlPath}' {(errno == ENOENT ? "does not exist" : "exists but no driver answers it")} and /proc/misc lists no 'device-mapper' (load the dm_mod and dm_thin_pool modules, or use a BlockFile pool).",
+                ControlPath, FlyErrorCategory.NotInstalled)
             : new DeviceMapperException(Classify(errno), $"'{ControlPath}' cannot be opened: {Pools.Describe(errno)}{(errno is EPERM or Pools.EACCES ? " (device-mapper needs root)" : "")}.", ControlPath);
     }
 

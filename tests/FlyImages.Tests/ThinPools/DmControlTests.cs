@@ -183,3 +183,19 @@ public sealed class DmControlTests : IAsyncLifetime
         => (await DmsetupAsync("ls")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(l => l.Split('\t', ' ')[0]).Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).ToList();
 }
+
+/// <summary>Where the kernel has no device-mapper (this host in CI; never the VM): a call says so plainly, as NotInstalled.</summary>
+public sealed class DmControlWithoutDeviceMapperTests
+{
+    [SkippableFact]
+    public async Task A_call_on_a_kernel_without_device_mapper_says_so()
+    {
+        Skip.If(Requirements.HasDeviceMapper, "this kernel has device-mapper; the test checks the error where it has none");
+        Requirements.RequireRoot();
+        var e = await Assert.ThrowsAsync<DeviceMapperException>(() => new DmControl(TimeSpan.FromSeconds(30)).TableAsync("flyimages-none", CancellationToken.None));
+        Assert.Equal(FlyImages.Errors.FlyErrorCategory.NotInstalled, e.Category);
+        Assert.Equal(DmErrno.NoDevice, e.Errno);
+        Assert.Contains("This kernel has no device-mapper", e.Message, StringComparison.Ordinal);
+        Assert.Null(DeviceMapperProbe.DriverVersion());
+    }
+}
