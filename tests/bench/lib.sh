@@ -60,10 +60,17 @@ seed_realistic_image() {
   rm -rf "$work/layers"
 }
 # release_under DIR: unmounts every mount below DIR (deepest first) and detaches every loop device whose backing file
-# is below DIR, as a store's pool leaves them. Stops at the first failure under set -e; `release_under DIR || true`
-# tries every one and ignores failures (set -e does not apply inside a function called in an || list).
+# is below DIR, as a store's pool leaves them. It tries every one and returns non-zero when something is still
+# left; `release_under DIR || true` ignores that.
 release_under() {
-  local dir=${1%/}/ m l
-  for m in $(awk -v s="$dir" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do umount "$m"; done
-  for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$dir" 'index($2, s) == 1 {print $1}'); do losetup -d "$l"; done
+  # two passes: a loop device backed by a file on a filesystem mounted below DIR (a snapshot's image in a pool's
+  # XFS) keeps that filesystem busy until it is detached; only the second pass reports what is still left
+  local dir=${1%/}/ m l pass rc=0
+  for pass in 1 2; do
+    for m in $(awk -v s="$dir" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+      if [[ $pass == 1 ]]; then umount "$m" 2>/dev/null || true; else umount "$m" || rc=1; fi
+    done
+    for l in $(losetup -nO NAME,BACK-FILE | awk -v s="$dir" 'index($2, s) == 1 {print $1}'); do losetup -d "$l" || rc=1; done
+  done
+  return $rc
 }
