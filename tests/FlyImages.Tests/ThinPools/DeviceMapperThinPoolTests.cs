@@ -14,8 +14,6 @@ namespace FlyImages.Tests.ThinPools;
 [Trait(Requirements.Category, Requirements.DeviceMapper)]
 public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
 {
-    private static readonly IReadOnlyDictionary<string, string?> NoUdev = new Dictionary<string, string?> { ["DM_DISABLE_UDEV"] = "1" };
-
     protected override ThinPoolBackendChoice Backend => ThinPoolBackendChoice.DeviceMapper;
 
     protected override void RequireBackend()
@@ -30,11 +28,11 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         {
             if (name != PoolName)
             {
-                await DmsetupAsync("remove", name);
+                await DmsetupCli.OutputAsync("remove", name);
             }
         }
 
-        await DmsetupAsync("remove", PoolName);
+        await DmsetupCli.OutputAsync("remove", PoolName);
         foreach (var file in new[] { pool.Record.DataPath!, pool.Record.MetadataPath! })
         {
             foreach (var loop in LoopDevices.FindByBackingFile(file))
@@ -56,34 +54,9 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         var names = await OurDmDevicesAsync();
         foreach (var name in names.Where(n => n != PoolName).Append(PoolName).Where(names.Contains))
         {
-            try
-            {
-                await DmsetupAsync("resume", name);
-            }
-            catch (FlyImages.Errors.FlyException)
-            {
-            }
-
-            try
-            {
-                await DmsetupAsync("remove", name);
-            }
-            catch (FlyImages.Errors.FlyException)
-            {
-            }
+            await DmsetupCli.RunAsync("resume", name);
+            await DmsetupCli.RunAsync("remove", name);
         }
-    }
-
-    /// <summary>
-    /// dmsetup itself, the independent view of what FlyImages (which talks to the control device) did: its output,
-    /// or a FlyException when it fails.
-    /// </summary>
-    private static async Task<string> DmsetupAsync(params string[] arguments)
-    {
-        var result = await FlyImages.Processes.ProcessRunner.RunAsync("dmsetup", arguments, TimeSpan.FromMinutes(2), NoUdev);
-        return result.Succeeded
-            ? result.StandardOutput
-            : throw new FlyImages.Errors.FlyException(FlyImages.Errors.ErrorIds.ExternalCommandFailed, FlyImages.Errors.FlyErrorCategory.InvalidResult, $"'{result.CommandText}' failed: {result.StandardError.Trim()}", null);
     }
 
     /// <summary>dm devices of this test: its pool and <c>flyimages-&lt;pool&gt;-*</c>.</summary>
@@ -94,7 +67,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
             return [];
         }
 
-        var output = await DmsetupAsync("ls");
+        var output = await DmsetupCli.OutputAsync("ls");
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(l => l.Split('\t', ' ')[0])
             .Where(n => n == PoolName || n.StartsWith($"flyimages-{PoolName}-", StringComparison.Ordinal))
@@ -105,7 +78,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
     public async Task AnExistingPoolIsAdoptedUnchanged()
     {
         var pool = await NewPoolAsync();
-        var tableBefore = await DmsetupAsync("table", PoolName);
+        var tableBefore = await DmsetupCli.OutputAsync("table", PoolName);
 
         // a second store adopts the first store's dm pool by name
         using var other = new TempDirectory("flyimages-pools-adopt");
@@ -114,11 +87,11 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         Assert.NotNull(adopted);
         Assert.False(adopted.Record.Owned);
         Assert.Equal((pool.Record.DataSize, pool.Record.BlockSize), (adopted.Record.DataSize, adopted.Record.BlockSize));
-        Assert.Equal(tableBefore, await DmsetupAsync("table", PoolName));
+        Assert.Equal(tableBefore, await DmsetupCli.OutputAsync("table", PoolName));
 
         // forgetting an adopted pool leaves it in place
         Assert.True(await new ThinPoolCatalog(otherStore, FastOptions).RemoveAsync(PoolName, new RecordingContext()));
-        Assert.Equal(tableBefore, await DmsetupAsync("table", PoolName));
+        Assert.Equal(tableBefore, await DmsetupCli.OutputAsync("table", PoolName));
     }
 
     [SkippableFact]
@@ -140,7 +113,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         var dataLoop = await LoopDevices.FindOrAttachAsync(data, TimeSpan.FromMinutes(1), CancellationToken.None);
         try
         {
-            await DmsetupAsync("create", PoolName, "--table", $"0 {64 * MiB / 512} thin-pool {metaLoop.Path} {dataLoop.Path} 128 16");
+            await DmsetupCli.OutputAsync("create", PoolName, "--table", $"0 {64 * MiB / 512} thin-pool {metaLoop.Path} {dataLoop.Path} 128 16");
             var e = await Assert.ThrowsAnyAsync<Errors.FlyException>(() => Catalog.OpenAsync(PoolName, new RecordingContext()));
             Assert.Equal(Errors.ErrorIds.ThinPoolConflict, e.ErrorId);
         }
@@ -148,7 +121,7 @@ public sealed class DeviceMapperThinPoolTests : ThinPoolContractTests
         {
             try
             {
-                await DmsetupAsync("remove", PoolName);
+                await DmsetupCli.OutputAsync("remove", PoolName);
             }
             finally
             {

@@ -16,7 +16,6 @@ namespace FlyImages.Tests.ThinPools;
 [Trait(Requirements.Category, Requirements.DeviceMapper)]
 public sealed class DmControlTests : IAsyncLifetime
 {
-    private static readonly IReadOnlyDictionary<string, string?> NoUdev = new Dictionary<string, string?> { ["DM_DISABLE_UDEV"] = "1" };
     private readonly DmControl dm = new(TimeSpan.FromMinutes(1));
     private readonly string prefix = "flyimages-dmtest-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
 
@@ -31,8 +30,8 @@ public sealed class DmControlTests : IAsyncLifetime
 
         foreach (var name in await OursAsync())
         {
-            await ProcessRunner.RunAsync("dmsetup", ["resume", name], TimeSpan.FromMinutes(1), NoUdev);
-            await ProcessRunner.RunAsync("dmsetup", ["remove", name], TimeSpan.FromMinutes(1), NoUdev);
+            await DmsetupCli.RunAsync("resume", name);
+            await DmsetupCli.RunAsync("remove", name);
         }
 
         foreach (var node in Directory.EnumerateFileSystemEntries(DmControl.MapperDirectory, prefix + "*"))
@@ -48,12 +47,12 @@ public sealed class DmControlTests : IAsyncLifetime
         var name = prefix + "-a";
         await dm.CreateAsync(name, [new DmTarget(0, 2048, "error", ""), new DmTarget(2048, 1024, "error", "")], CancellationToken.None);
 
-        Assert.Equal(Lines(await DmsetupAsync("table", name)), Lines(DmTarget.Text(await dm.TableAsync(name, CancellationToken.None))));
-        Assert.Equal(Lines(await DmsetupAsync("status", name)), Lines(DmTarget.Text(await dm.StatusAsync(name, CancellationToken.None))));
+        Assert.Equal(Lines(await DmsetupCli.OutputAsync("table", name)), Lines(DmTarget.Text(await dm.TableAsync(name, CancellationToken.None))));
+        Assert.Equal(Lines(await DmsetupCli.OutputAsync("status", name)), Lines(DmTarget.Text(await dm.StatusAsync(name, CancellationToken.None))));
         var info = await dm.InfoAsync(name, CancellationToken.None);
         Assert.NotNull(info);
         Assert.False(info.Suspended);
-        Assert.Equal((await DmsetupAsync("info", "-c", "--noheadings", "-o", "major,minor", "--separator", ":", name)).Trim(), info.Device);
+        Assert.Equal((await DmsetupCli.OutputAsync("info", "-c", "--noheadings", "-o", "major,minor", "--separator", ":", name)).Trim(), info.Device);
 
         // the node is a block device of that number, made without udev
         Assert.Equal(0, Libc.statx(Libc.AT_FDCWD, Path.Combine(DmControl.MapperDirectory, name), Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, out var st));
@@ -63,14 +62,14 @@ public sealed class DmControlTests : IAsyncLifetime
 
         await dm.SuspendAsync(name, CancellationToken.None);
         Assert.True((await dm.InfoAsync(name, CancellationToken.None))!.Suspended);
-        Assert.Contains("SUSPENDED", await DmsetupAsync("info", name), StringComparison.Ordinal);
+        Assert.Contains("SUSPENDED", await DmsetupCli.OutputAsync("info", name), StringComparison.Ordinal);
         await dm.ResumeAsync(name, CancellationToken.None);
         Assert.False((await dm.InfoAsync(name, CancellationToken.None))!.Suspended);
 
         await dm.RemoveAsync(name, CancellationToken.None);
         Assert.Null(await dm.InfoAsync(name, CancellationToken.None));
         Assert.False(File.Exists(Path.Combine(DmControl.MapperDirectory, name)));
-        Assert.DoesNotContain(name, await DmsetupAsync("ls"), StringComparison.Ordinal);
+        Assert.DoesNotContain(name, await DmsetupCli.OutputAsync("ls"), StringComparison.Ordinal);
 
         var again = await Assert.ThrowsAsync<DeviceMapperException>(() => dm.RemoveAsync(name, CancellationToken.None));
         Assert.Equal(DmErrno.NoDeviceOrAddress, again.Errno);
@@ -86,7 +85,7 @@ public sealed class DmControlTests : IAsyncLifetime
         Assert.Contains("load the table of", e.Message, StringComparison.Ordinal);
         Assert.Contains("/nonexistent/flyimages", e.Message, StringComparison.Ordinal);
         Assert.Null(await dm.InfoAsync(name, CancellationToken.None));
-        Assert.DoesNotContain(name, await DmsetupAsync("ls"), StringComparison.Ordinal);
+        Assert.DoesNotContain(name, await DmsetupCli.OutputAsync("ls"), StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(DmControl.MapperDirectory, name)));
 
         var unknown = await Assert.ThrowsAsync<DeviceMapperException>(() => dm.CreateAsync(name, [new DmTarget(0, 2048, "no-such-target", "")], CancellationToken.None));
@@ -100,11 +99,11 @@ public sealed class DmControlTests : IAsyncLifetime
         Requirements.RequireDeviceMapper();
         var name = prefix + "-taken";
         await dm.CreateAsync(name, [new DmTarget(0, 2048, "error", "")], CancellationToken.None);
-        var before = await DmsetupAsync("table", name);
+        var before = await DmsetupCli.OutputAsync("table", name);
 
         var e = await Assert.ThrowsAsync<DeviceMapperException>(() => dm.CreateAsync(name, [new DmTarget(0, 4096, "error", "")], CancellationToken.None));
         Assert.Equal(DmErrno.Exists, e.Errno);
-        Assert.Equal(before, await DmsetupAsync("table", name));
+        Assert.Equal(before, await DmsetupCli.OutputAsync("table", name));
         Assert.Equal(Libc.S_IFBLK, Libc.FileType(Path.Combine(DmControl.MapperDirectory, name)));
 
         // a message the target does not take is EINVAL, named with the message
@@ -159,7 +158,7 @@ public sealed class DmControlTests : IAsyncLifetime
     {
         Requirements.RequireDeviceMapper();
         Assert.StartsWith("4.", DeviceMapperProbe.DriverVersion(), StringComparison.Ordinal);
-        var dmsetup = (await DmsetupAsync("version")).Split('\n').Single(l => l.StartsWith("Driver version:", StringComparison.Ordinal));
+        var dmsetup = (await DmsetupCli.OutputAsync("version")).Split('\n').Single(l => l.StartsWith("Driver version:", StringComparison.Ordinal));
         Assert.Equal(dmsetup["Driver version:".Length..].Trim(), DeviceMapperProbe.DriverVersion());
 
         // Get-FlyHost's view of it
@@ -172,15 +171,8 @@ public sealed class DmControlTests : IAsyncLifetime
     /// <summary>Lines without trailing blanks (dmsetup ends a target with no parameters with a space).</summary>
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToArray();
 
-    private static async Task<string> DmsetupAsync(params string[] arguments)
-    {
-        var result = await ProcessRunner.RunAsync("dmsetup", arguments, TimeSpan.FromMinutes(1), NoUdev);
-        Assert.True(result.Succeeded, $"{result.CommandText}: {result.StandardError}");
-        return result.StandardOutput;
-    }
-
     private async Task<IReadOnlyList<string>> OursAsync()
-        => (await DmsetupAsync("ls")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        => (await DmsetupCli.OutputAsync("ls")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(l => l.Split('\t', ' ')[0]).Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).ToList();
 }
 
