@@ -12,12 +12,12 @@ namespace FlyImages.Content;
 /// <summary>
 /// One attempt at bringing an object into its partial file: the parts not yet done are fetched with
 /// several ranged GETs in parallel, each written in place (positional writes, no reassembly buffer),
-/// while one reader hashes the file's written prefix in order (sha256, and MD5 when the ETag is a plain
-/// MD5), following the lowest unfinished part as its bytes land rather than waiting for the part to end.
+/// while one reader hashes the file's written prefix in order (sha256, and the checksum the source announced:
+/// a plain-MD5 ETag or one of S3's additional checksums, see <see cref="ChecksumHasher"/>), following the lowest unfinished part as its bytes land rather than waiting for the part to end.
 /// Memory stays bounded by the read buffers whatever the blob size. Completed parts are made durable
 /// (fdatasync, then recorded) every checkpoint interval and when the attempt ends early, so the
 /// next attempt resumes; the prefix already on disk is re-hashed from the file. Each part is retried by one
-/// Polly pipeline within its <see cref="PartBudget"/> (shared with the whole-blob re-downloads after an MD5
+/// Polly pipeline within its <see cref="PartBudget"/> (shared with the whole-blob re-downloads after a checksum
 /// mismatch), so no range is requested more than <see cref="FetchOptions.PartAttempts"/> times.
 /// </summary>
 internal sealed class BlobDownload
@@ -26,7 +26,7 @@ internal sealed class BlobDownload
     private readonly string key;
     private readonly long size;
     private readonly string? etag;
-    private readonly bool computeMd5;
+    private readonly ChecksumAlgorithm? check;
     private readonly string partialPath;
     private readonly long partSize;
     private readonly FetchOptions options;
@@ -52,7 +52,7 @@ internal sealed class BlobDownload
     private long hashedBytes;
 
     /// <summary>An attempt; with wholeObject (the source ignores Range) one part, which a retry starts over from byte 0.</summary>
-    public BlobDownload(RangeOpener open, string key, long size, string? etag, bool computeMd5, string partialPath, long partSize, byte[]? partsDone, FetchOptions options,
+    public BlobDownload(RangeOpener open, string key, long size, string? etag, ChecksumAlgorithm? check, string partialPath, long partSize, byte[]? partsDone, FetchOptions options,
         PartBudget budget, bool wholeObject, Action<byte[]> checkpoint)
     {
         this.budget = budget;
@@ -61,7 +61,7 @@ internal sealed class BlobDownload
         this.key = key;
         this.size = size;
         this.etag = etag;
-        this.computeMd5 = computeMd5;
+        this.check = check;
         this.partialPath = partialPath;
         this.partSize = partSize;
         this.options = options;
@@ -107,8 +107,8 @@ internal sealed class BlobDownload
 
     public static int BitmapLength(long size, long partSize) => (int)(((size + partSize - 1) / partSize + 7) / 8);
 
-    /// <summary>Runs the attempt; returns the sha256 and (when asked) MD5 of the whole blob. The file is synced on success.</summary>
-    public async Task<(byte[] Sha256, byte[]? Md5)> RunAsync(CancellationToken cancellationToken)
+    /// <summary>Runs the attempt; returns the sha256 and (when asked) the checksum of the whole blob. The file is synced on success.</summary>
+    public async Task<(byte[] Sha256, byte[]? Checksum)> RunAsync(CancellationToken cancellationToken)
     {
         var existed = File.Exists(partialPath);
         if (!existed)
@@ -504,14 +504,14 @@ internal sealed class BlobDownload
 
     /// <summary>
     /// Hashes the file's written prefix in order, part by part, following each part's bytes as they are written, on a
-    /// thread of its own (reads and sha256); MD5, the slowest step, runs on a second dedicated thread fed through a
-    /// bounded handoff of a few buffers, so the two digests overlap without a task per chunk. <see cref="HashedBytes"/> advances as the prefix is passed.
+    /// thread of its own (reads, sha256 and a CRC); MD5 or SHA-1, the slowest steps, run on a second dedicated thread fed
+    /// through a bounded handoff of a few buffers, so the two digests overlap without a task per chunk. <see cref="HashedBytes"/> advances as the prefix is passed.
     /// </summary>
-    private (byte[] Sha256, byte[]? Md5) Hash(SafeFileHandle handle, CancellationToken token)
+    private (byte[] Sha256, byte[]? Checksum) Hash(SafeFileHandle handle, CancellationToken token)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var md5 = computeMd5 ? new DigestThread(HashAlgorithmName.MD5, HashBuffers, HashChunk) : null;
-        var own = md5 is null ? new byte[HashChunk] : null;
+        using var second = new ChecksumHasher(check, HashBuffers, HashChunk);
+        var own = second.OwnsBuffers ? null : new byte[HashChunk];
         for (var part = 0; part < partCount; part++)
         {
             Interlocked.Exchange(ref hashPart, part);
@@ -528,7 +528,7 @@ internal sealed class BlobDownload
                 }
 
                 Hashing = true;
-                var buffer = md5 is null ? own! : md5.Rent(token);
+                var buffer = own ?? second.Rent(token);
                 var n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, ready - position)), position);
                 if (n <= 0)
                 {
@@ -536,7 +536,7 @@ internal sealed class BlobDownload
                 }
 
                 sha.AppendData(buffer.AsSpan(0, n));
-                md5?.Post(buffer, n, token);
+                second.Append(buffer, n, token);
                 position += n;
                 Interlocked.Exchange(ref hashedBytes, position);
                 Incoming?.Advance(position);
@@ -546,11 +546,12 @@ internal sealed class BlobDownload
             Native.Libc.StartWriteback(handle, part * partSize, PartLength(part));
         }
 
-        return (sha.GetHashAndReset(), md5?.Finish());
+        var sha256 = sha.GetHashAndReset();
+        return (sha256, second.Finish(sha256));
     }
 
     /// <summary>Runs <see cref="Hash"/> on a dedicated thread (it blocks: waits for parts, reads, hashes).</summary>
-    private Task<(byte[] Sha256, byte[]? Md5)> StartHashThread(SafeFileHandle handle, CancellationToken token)
+    private Task<(byte[] Sha256, byte[]? Checksum)> StartHashThread(SafeFileHandle handle, CancellationToken token)
     {
         var result = new TaskCompletionSource<(byte[], byte[]?)>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
@@ -642,7 +643,7 @@ internal sealed class StoreWriteException(string message, Exception inner) : Exc
 internal sealed class StallException(TimeSpan timeout) : TimeoutException($"no data for {timeout.TotalSeconds:0.#} s");
 
 /// <summary>
-/// GETs per range of one blob, across the attempts of one fetch (part retries and whole-blob re-downloads after an MD5
+/// GETs per range of one blob, across the attempts of one fetch (part retries and whole-blob re-downloads after a checksum
 /// mismatch): a range is requested at most <see cref="FetchOptions.PartAttempts"/> times. Thread-safe.
 /// </summary>
 internal sealed class PartBudget(int attempts)

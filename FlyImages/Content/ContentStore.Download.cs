@@ -63,6 +63,19 @@ public sealed partial class ContentStore
             DeleteQuietly(partialPath);
         }
 
+        ObjectChecksum? expected;
+        try
+        {
+            expected = md5 is not null ? ObjectChecksum.FromMd5(md5) : await AnnouncedChecksumAsync(source, origin, shown, context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SourceObjectChangedException e)
+        {
+            // bytes of another version are of no use to anyone
+            DeleteQuietly(partialPath);
+            repository.DeletePartial(origin.Source, origin.Key);
+            throw MapFailure(e, shown, origin, source);
+        }
+
         var open = RangeOpenerFor(source);
         var partSize = partial?.PartSize ?? Options.PartSizeFor(origin.Size);
         var partsDone = partial?.PartsDone;
@@ -70,7 +83,7 @@ public sealed partial class ContentStore
         var wholeObject = false;
         for (var attempt = 1; ; attempt++)
         {
-            var download = new BlobDownload(open, origin.Key, origin.Size, origin.ETag, md5 is not null, partialPath, partSize, partsDone, Options, budget, wholeObject,
+            var download = new BlobDownload(open, origin.Key, origin.Size, origin.ETag, expected?.Algorithm, partialPath, partSize, partsDone, Options, budget, wholeObject,
                 bitmap => repository.SavePartial(new PartialRecord(origin.Source, origin.Key, origin.ETag, origin.Size, partSize, fileName, bitmap)))
             {
                 Incoming = stream,
@@ -84,7 +97,7 @@ public sealed partial class ContentStore
             var watch = Stopwatch.StartNew();
             using var reporting = new CancellationTokenSource();
             var reporter = progress is null ? Task.CompletedTask : ReportAsync(download, origin, watch, progress, reporting.Token);
-            (byte[] Sha256, byte[]? Md5) hashes;
+            (byte[] Sha256, byte[]? Checksum) hashes;
             try
             {
                 hashes = await download.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -124,8 +137,7 @@ public sealed partial class ContentStore
                 await reporter.ConfigureAwait(false);
             }
 
-            var actualMd5 = hashes.Md5 is null ? null : Convert.ToHexString(hashes.Md5).ToLowerInvariant();
-            if (md5 is not null && actualMd5 != md5)
+            if (expected is not null && (hashes.Checksum is null || !hashes.Checksum.AsSpan().SequenceEqual(expected.Value)))
             {
                 // never stored: the partial file is discarded and the whole blob fetched again
                 repository.CountFetched(download.BytesFetched);
@@ -133,7 +145,8 @@ public sealed partial class ContentStore
                 repository.DeletePartial(origin.Source, origin.Key);
                 partsDone = null;
                 partSize = wholeObject ? partSize : Options.PartSizeFor(origin.Size);
-                var what = $"{shown}: the bytes received have MD5 {actualMd5}, not the {md5} its ETag announces";
+                var got = hashes.Checksum is null ? "no value" : ObjectChecksum.Format(expected.Algorithm, hashes.Checksum);
+                var what = $"{shown}: the bytes received have {expected.Name} {got}, not the {expected.Text} {(expected.Algorithm == ChecksumAlgorithm.Md5 ? "its ETag announces" : "the source announces")}";
                 if (!budget.CanRetryAll())
                 {
                     progress?.Invoke(new LayerProgress(origin.Key, 0, origin.Size, LayerPhase.Failed));
@@ -147,6 +160,8 @@ public sealed partial class ContentStore
                 continue;
             }
 
+            // only a verified MD5 names the content for later lookups by ETag; a CRC is forgeable and never does
+            var actualMd5 = expected?.Algorithm == ChecksumAlgorithm.Md5 ? Convert.ToHexString(hashes.Checksum!).ToLowerInvariant() : null;
             var digest = ContentPaths.FormatDigest(hashes.Sha256);
             var blobPath = BlobPath(digest);
             Commit(partialPath, blobPath, blobDir);
@@ -157,6 +172,29 @@ public sealed partial class ContentStore
             context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s, {download.Connections} GETs at once at the end, {ByteSize.Format(partSize)} parts).");
             progress?.Invoke(new LayerProgress(origin.Key, origin.Size, origin.Size, LayerPhase.Done, download.BytesFetched / seconds));
             return new BlobInfo(digest, blobPath, origin.Size, FetchOutcome.Downloaded);
+        }
+    }
+
+    /// <summary>
+    /// Where the ETag is not a plain MD5 (a multipart upload) or MD5 is off: the source's own checksum of the whole
+    /// object (S3's additional checksums: one HEAD), so the bytes are still checked against what the source holds.
+    /// None when it keeps none; a failure to ask is not fatal (the bytes are then checked for length only).
+    /// </summary>
+    private static async Task<ObjectChecksum?> AnnouncedChecksumAsync(IImageSource source, SourceObjectRow origin, string shown, IOperationContext context,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (checksum, why) = await source.GetChecksumAsync(origin.Key, origin.ETag, cancellationToken).ConfigureAwait(false);
+            context.WriteVerbose(checksum is null
+                ? $"{shown}: {why}; its bytes are checked for length only."
+                : $"{shown}: its bytes are checked against the {checksum.Name} checksum {checksum.Text} the source announces.");
+            return checksum;
+        }
+        catch (FlyException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            context.WriteVerbose($"{shown}: its checksums could not be read ({e.Message}); its bytes are checked for length only.");
+            return null;
         }
     }
 

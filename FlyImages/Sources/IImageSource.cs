@@ -43,6 +43,15 @@ public interface IImageSource : IDisposable
     Task<SourceRead> OpenReadAsync(string key, long offset, long? length, string? ifMatchETag, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The checksum of the whole object as the source keeps it, to check a download by when its ETag is not a plain MD5
+    /// (S3: a HEAD asking for its additional checksums). Null, with <c>Why</c> saying so, when it keeps none that can
+    /// be used. Throws <see cref="SourceObjectChangedException"/> when the object is no longer <paramref name="ifMatchETag"/>.
+    /// By default none (a folder keeps no checksums).
+    /// </summary>
+    Task<(ObjectChecksum? Checksum, string Why)> GetChecksumAsync(string key, string? ifMatchETag, CancellationToken cancellationToken)
+        => Task.FromResult<(ObjectChecksum?, string)>((null, "the source keeps no checksums"));
+
+    /// <summary>
     /// Opens exactly bytes [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) of
     /// <paramref name="key"/> for a fetch that reads many ranges in parallel, by the source's fastest path (S3: plain
     /// HttpClient on a presigned URL). Throws <see cref="SourceObjectChangedException"/> when the object is no longer

@@ -130,6 +130,21 @@ public sealed class S3ImageSource : IImageSource
         return new SourceObject(key, response.ContentLength, Unquote(response.ETag), ToOffset(response.LastModified));
     }
 
+    /// <summary>A HEAD with checksum mode on: S3 then announces the object's additional checksums (CRC64NVME by default since 2025).</summary>
+    public async Task<(ObjectChecksum? Checksum, string Why)> GetChecksumAsync(string key, string? ifMatchETag, CancellationToken cancellationToken)
+    {
+        var request = new GetObjectMetadataRequest { BucketName = Spec.Bucket, Key = FullKey(key), ChecksumMode = ChecksumMode.ENABLED };
+        if (ifMatchETag is not null)
+        {
+            request.EtagToMatch = Quote(ifMatchETag);
+        }
+
+        var response = await CallIfMatchAsync(ct => client.GetObjectMetadataAsync(request, ct), key, ifMatchETag, r => r.ETag, cancellationToken).ConfigureAwait(false);
+        var checksum = ObjectChecksum.FromS3(response.ChecksumType?.Value, response.ChecksumSHA256, response.ChecksumCRC64NVME, response.ChecksumCRC32C,
+            response.ChecksumCRC32, response.ChecksumSHA1, out var why);
+        return (checksum, why);
+    }
+
     public async Task<SourceRead> OpenReadAsync(string key, long offset, long? length, string? ifMatchETag, CancellationToken cancellationToken)
     {
         var request = new GetObjectRequest { BucketName = Spec.Bucket, Key = FullKey(key) };
@@ -147,23 +162,8 @@ public sealed class S3ImageSource : IImageSource
             request.EtagToMatch = Quote(ifMatchETag);
         }
 
-        GetObjectResponse response;
-        try
-        {
-            response = await Call(ct => client.GetObjectAsync(request, ct), key, cancellationToken).ConfigureAwait(false);
-        }
-        catch (FlyException e) when (e.InnerException is AmazonS3Exception { StatusCode: HttpStatusCode.PreconditionFailed })
-        {
-            throw new SourceObjectChangedException(key, ifMatchETag, null);
-        }
-
+        var response = await CallIfMatchAsync(ct => client.GetObjectAsync(request, ct), key, ifMatchETag, r => r.ETag, cancellationToken).ConfigureAwait(false);
         var etag = Unquote(response.ETag);
-        if (ifMatchETag is not null && etag is not null && !string.Equals(etag, ifMatchETag, StringComparison.Ordinal))
-        {
-            response.Dispose();
-            throw new SourceObjectChangedException(key, ifMatchETag, etag);
-        }
-
         var total = response.ContentRange is { } range && range.LastIndexOf('/') is var slash and > 0
             && long.TryParse(range[(slash + 1)..], out var whole) ? whole : offset + response.ContentLength;
         return new SourceRead(response.ResponseStream, response.ContentLength, etag, total);
@@ -226,6 +226,29 @@ public sealed class S3ImageSource : IImageSource
         }
 
         return false;
+    }
+
+    /// <summary>A request guarded by the ETag the caller expects: a 412, or an answer about another version, is <see cref="SourceObjectChangedException"/>.</summary>
+    private async Task<T> CallIfMatchAsync<T>(Func<CancellationToken, Task<T>> call, string key, string? ifMatchETag, Func<T, string?> etagOf, CancellationToken cancellationToken)
+    {
+        T response;
+        try
+        {
+            response = await Call(call, key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FlyException e) when (e.InnerException is AmazonS3Exception { StatusCode: HttpStatusCode.PreconditionFailed })
+        {
+            throw new SourceObjectChangedException(key, ifMatchETag, null);
+        }
+
+        var etag = Unquote(etagOf(response));
+        if (ifMatchETag is not null && etag is not null && !string.Equals(etag, ifMatchETag, StringComparison.Ordinal))
+        {
+            (response as IDisposable)?.Dispose();
+            throw new SourceObjectChangedException(key, ifMatchETag, etag);
+        }
+
+        return response;
     }
 
     private async Task<T> Call<T>(Func<CancellationToken, Task<T>> call, string what, CancellationToken cancellationToken)

@@ -80,6 +80,12 @@ public sealed class FaultProxy : IDisposable
     /// <summary>Chooses the fault for each request (null: pass it through). Called on connection threads.</summary>
     public Func<ProxiedRequest, Fault?>? Faults { get; set; }
 
+    /// <summary>
+    /// Headers to add to the response to a request (null: none), as a server that keeps more about an object would
+    /// announce them (S3's <c>x-amz-checksum-*</c>, which s3rver does not keep). Called on connection threads.
+    /// </summary>
+    public Func<ProxiedRequest, IReadOnlyList<KeyValuePair<string, string>>?>? ExtraHeaders { get; set; }
+
     public IReadOnlyList<ProxiedRequest> Requests => requests.ToArray();
 
     /// <summary>GETs of keys whose path ends with <paramref name="keySuffix"/>.</summary>
@@ -239,6 +245,11 @@ public sealed class FaultProxy : IDisposable
                 }
 
                 text.Append(CultureInfo.InvariantCulture, $"{name}: {string.Join(", ", values)}\r\n");
+            }
+
+            foreach (var (name, value) in ExtraHeaders?.Invoke(probe) ?? [])
+            {
+                text.Append(CultureInfo.InvariantCulture, $"{name}: {value}\r\n");
             }
 
             text.Append(CultureInfo.InvariantCulture, $"Content-Length: {(contentLength ?? 0) + extra}\r\n\r\n");
