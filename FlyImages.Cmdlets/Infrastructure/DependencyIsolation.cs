@@ -65,6 +65,16 @@ public sealed class DependencyIsolation : IModuleAssemblyInitializer
     {
         protected override Assembly? Load(AssemblyName assemblyName)
         {
+            // a dependency's build for this runtime or an older one above net8.0 (deps/net10.0/: see the project's IsolateDependencies)
+            for (var major = Environment.Version.Major; major > 8; major--)
+            {
+                var newer = Path.Combine(directory, $"net{major}.0", assemblyName.Name + ".dll");
+                if (File.Exists(newer))
+                {
+                    return LoadFromAssemblyPath(newer);
+                }
+            }
+
             var path = Path.Combine(directory, assemblyName.Name + ".dll");
             // framework assemblies (System.*) are not in deps/: null defers them to the default context
             return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
