@@ -7,7 +7,25 @@ using FlyImages.Sources;
 using FlyImages.State;
 
 // FetchBench --endpoint URL --source s3://bucket/prefix --key KEY --store DIR [--part-size BYTES] [--concurrency N] [--md5 off] [--reader sdk]
+//            [--announce-crc64nvme BASE64]
 // Prints: seconds=<s> bytes=<n> digest=<sha256:...>
+// --announce-crc64nvme: the source answers its checksum HEAD (made for real) with this full-object CRC64NVME, as S3
+// would for an upload without a plain-MD5 ETag; s3rver keeps no additional checksums.
+// FetchBench --crc64nvme FILE: prints the file's CRC-64/NVME as S3 writes it (base64 of the big-endian value).
+if (args is ["--crc64nvme", var file])
+{
+    var crc = new System.IO.Hashing.Crc64(System.IO.Hashing.Crc64ParameterSet.Nvme);
+    await using (var input = File.OpenRead(file))
+    {
+        crc.Append(input);
+    }
+
+    var value = new byte[8];
+    System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(value, crc.GetCurrentHashAsUInt64());
+    Console.WriteLine(Convert.ToBase64String(value));
+    return 0;
+}
+
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
 for (var i = 0; i + 1 < args.Length; i += 2)
 {
@@ -24,7 +42,10 @@ var fetch = new FetchOptions
     UseSdkStreams = options.TryGetValue("reader", out var r) && r == "sdk",
 };
 var context = NullOperationContext.Instance;
-using var source = ImageSourceFactory.Create(new SourceOptions { Source = Need("source"), Endpoint = Need("endpoint"), Anonymous = true }, context);
+using IImageSource source = options.TryGetValue("announce-crc64nvme", out var announced)
+    ? new AnnouncingSource(ImageSourceFactory.Create(new SourceOptions { Source = Need("source"), Endpoint = Need("endpoint"), Anonymous = true }, context),
+        ObjectChecksum.FromS3("FULL_OBJECT", null, announced, null, null, null, out var why) ?? throw new ArgumentException(why))
+    : ImageSourceFactory.Create(new SourceOptions { Source = Need("source"), Endpoint = Need("endpoint"), Anonymous = true }, context);
 var key = Need("key");
 var stat = await source.StatAsync(key, CancellationToken.None);
 var store = FlyStore.Open(Need("store"));
@@ -37,3 +58,31 @@ var blob = await content.FetchLayerAsync(source, layer, context, CancellationTok
 watch.Stop();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seconds={watch.Elapsed.TotalSeconds:0.000} bytes={blob.Size} digest={blob.Digest}"));
 return 0;
+
+/// <summary>A source whose checksum HEAD (still made) is answered with a given full-object checksum, as S3 would announce it.</summary>
+internal sealed class AnnouncingSource(IImageSource inner, ObjectChecksum announced) : IImageSource
+{
+    public SourceSpec Spec => inner.Spec;
+
+    public string Location => inner.Location;
+
+    public IAsyncEnumerable<SourceObject> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
+
+    public IAsyncEnumerable<SourceObject> ListImageAsync(string image, CancellationToken cancellationToken) => inner.ListImageAsync(image, cancellationToken);
+
+    public Task<SourceObject> StatAsync(string key, CancellationToken cancellationToken) => inner.StatAsync(key, cancellationToken);
+
+    public Task<SourceRead> OpenReadAsync(string key, long offset, long? length, string? ifMatchETag, CancellationToken cancellationToken)
+        => inner.OpenReadAsync(key, offset, length, ifMatchETag, cancellationToken);
+
+    public Task<SourceRead> OpenRangeAsync(string key, long offset, long length, string? ifMatchETag, CancellationToken cancellationToken)
+        => inner.OpenRangeAsync(key, offset, length, ifMatchETag, cancellationToken);
+
+    public async Task<(ObjectChecksum? Checksum, string Why)> GetChecksumAsync(string key, string? ifMatchETag, CancellationToken cancellationToken)
+    {
+        await inner.GetChecksumAsync(key, ifMatchETag, cancellationToken).ConfigureAwait(false);
+        return (announced, "");
+    }
+
+    public void Dispose() => inner.Dispose();
+}
