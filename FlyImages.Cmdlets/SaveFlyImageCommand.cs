@@ -14,8 +14,8 @@ namespace FlyImages.Cmdlets;
 /// <para type="synopsis">Brings every layer blob of images into the local content store, verified, once.</para>
 /// <para type="description">Layers already in the store (same source object: key, ETag, size) are not requested again;
 /// identical layers of several images are downloaded once, and a layer whose plain-MD5 ETag matches a stored blob is
-/// reused without downloading. Bytes are verified while they stream (sha256, the MD5 of a plain-MD5 ETag or else the
-/// full-object checksum S3 keeps, such as CRC64NVME, the announced length) and reach blobs/sha256/ under the store only when they match. An interrupted download keeps its finished
+/// reused without downloading. Bytes are verified while they stream (sha256, the announced length, and the MD5 of a
+/// plain-MD5 ETag or, for large blobs and multipart uploads, the cheaper full-object checksum S3 keeps, such as CRC64NVME) and reach blobs/sha256/ under the store only when they match. An interrupted download keeps its finished
 /// parts and the next run fetches only the missing ones. Large blobs are fetched as several ranged GETs in
 /// parallel; from an endpoint that ignores Range (answers a ranged GET with the whole object) each blob is fetched as
 /// one stream, verified the same way, and -Verbose says so.</para>

@@ -16,25 +16,37 @@ internal sealed class ContentRepository(FlyStore store)
         WHERE o.source = $src AND o.key = $k AND o.etag IS $e AND o.size = $sz AND b.size = $sz;
         """, Map, ("$src", source), ("$k", key), ("$e", etag), ("$sz", size)).FirstOrDefault());
 
-    public BlobRecord? FindByMd5(string md5, long size) => store.Read((c, t) => c.Query(t,
-        "SELECT digest, size, md5 FROM blobs WHERE md5 = $m AND size = $sz ORDER BY verified_at DESC;",
-        Map, ("$m", md5), ("$sz", size)).FirstOrDefault());
+    /// <summary>
+    /// A stored blob whose MD5 is <paramref name="md5"/>: computed from its bytes, or claimed by the ETag of an object of
+    /// <paramref name="source"/> itself (a source's claim never names content for another source).
+    /// </summary>
+    public BlobRecord? FindByMd5(string md5, long size, string source) => store.Read((c, t) => c.Query(t, """
+        SELECT digest, size, md5 FROM blobs WHERE md5 = $m AND size = $sz AND (md5_claimed_by IS NULL OR md5_claimed_by = $src)
+        ORDER BY md5_claimed_by IS NOT NULL, verified_at DESC;
+        """, Map, ("$m", md5), ("$sz", size), ("$src", source)).FirstOrDefault());
 
     public BlobRecord? FindBlob(string digest) => store.Read((c, t) => c.Query(t,
         "SELECT digest, size, md5 FROM blobs WHERE digest = $d;", Map, ("$d", digest)).FirstOrDefault());
 
     /// <summary>
     /// Records a verified blob and the source object it came from, and adds <paramref name="fetchedBytes"/> (what the
-    /// download that stored it received) to the fetched-bytes counter, in one transaction.
+    /// download that stored it received) to the fetched-bytes counter, in one transaction. <paramref name="md5ClaimedBy"/>
+    /// names the source whose ETag claims <paramref name="md5"/> when it was not computed from the bytes; an MD5
+    /// computed from the bytes replaces a claimed one, never the other way round.
     /// </summary>
-    public void RecordBlob(string digest, long size, string? md5, SourceObjectRow origin, long fetchedBytes) => store.Write((c, t) =>
+    public void RecordBlob(string digest, long size, string? md5, string? md5ClaimedBy, SourceObjectRow origin, long fetchedBytes) => store.Write((c, t) =>
     {
         var now = StoreTime.Now();
         StoreCounters.Add(c, t, StoreCounters.FetchedBytes, fetchedBytes);
         c.Exec(t, """
-            INSERT INTO blobs(digest, size, md5, created_at, verified_at) VALUES ($d, $sz, $m, $now, $now)
-            ON CONFLICT(digest) DO UPDATE SET md5 = coalesce(blobs.md5, excluded.md5), verified_at = excluded.verified_at;
-            """, ("$d", digest), ("$sz", size), ("$m", md5), ("$now", now));
+            INSERT INTO blobs(digest, size, md5, md5_claimed_by, created_at, verified_at) VALUES ($d, $sz, $m, $by, $now, $now)
+            ON CONFLICT(digest) DO UPDATE SET
+                md5 = CASE WHEN blobs.md5 IS NULL OR (blobs.md5_claimed_by IS NOT NULL AND excluded.md5 IS NOT NULL AND excluded.md5_claimed_by IS NULL)
+                    THEN excluded.md5 ELSE blobs.md5 END,
+                md5_claimed_by = CASE WHEN blobs.md5 IS NULL OR (blobs.md5_claimed_by IS NOT NULL AND excluded.md5 IS NOT NULL AND excluded.md5_claimed_by IS NULL)
+                    THEN excluded.md5_claimed_by ELSE blobs.md5_claimed_by END,
+                verified_at = excluded.verified_at;
+            """, ("$d", digest), ("$sz", size), ("$m", md5), ("$by", md5 is null ? null : md5ClaimedBy), ("$now", now));
         UpsertSourceObject(c, t, origin, digest, now);
     });
 

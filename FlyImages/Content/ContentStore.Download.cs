@@ -63,10 +63,21 @@ public sealed partial class ContentStore
             DeleteQuietly(partialPath);
         }
 
+        // the check: MD5 of a plain-MD5 ETag; for a large blob (or without one) the whole object's checksum the source announces
         ObjectChecksum? expected;
+        string? claimedMd5 = null;
         try
         {
-            expected = md5 is not null ? ObjectChecksum.FromMd5(md5) : await AnnouncedChecksumAsync(source, origin, shown, context, cancellationToken).ConfigureAwait(false);
+            if (md5 is null || origin.Size >= Options.SourceChecksumFrom)
+            {
+                expected = await AnnouncedChecksumAsync(source, origin, shown, md5 is not null, context, cancellationToken).ConfigureAwait(false);
+                claimedMd5 = expected is null ? null : md5;
+                expected ??= md5 is null ? null : ObjectChecksum.FromMd5(md5);
+            }
+            else
+            {
+                expected = ObjectChecksum.FromMd5(md5);
+            }
         }
         catch (SourceObjectChangedException e)
         {
@@ -160,13 +171,14 @@ public sealed partial class ContentStore
                 continue;
             }
 
-            // only a verified MD5 names the content for later lookups by ETag; a CRC is forgeable and never does
+            // an MD5 computed from the bytes names the content for lookups from any source; the MD5 an ETag claims (the bytes
+            // checked by a CRC, which is forgeable) only for lookups from that source
             var actualMd5 = expected?.Algorithm == ChecksumAlgorithm.Md5 ? Convert.ToHexString(hashes.Checksum!).ToLowerInvariant() : null;
             var digest = ContentPaths.FormatDigest(hashes.Sha256);
             var blobPath = BlobPath(digest);
             Commit(partialPath, blobPath, blobDir);
             stream?.Verify(digest);
-            repository.RecordBlob(digest, origin.Size, actualMd5, origin, download.BytesFetched);
+            repository.RecordBlob(digest, origin.Size, actualMd5 ?? claimedMd5, actualMd5 is null ? origin.Source : null, origin, download.BytesFetched);
             repository.DeletePartial(origin.Source, origin.Key);
             var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);
             context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s, {download.Connections} GETs at once at the end, {ByteSize.Format(partSize)} parts).");
@@ -176,24 +188,26 @@ public sealed partial class ContentStore
     }
 
     /// <summary>
-    /// Where the ETag is not a plain MD5 (a multipart upload) or MD5 is off: the source's own checksum of the whole
-    /// object (S3's additional checksums: one HEAD), so the bytes are still checked against what the source holds.
-    /// None when it keeps none; a failure to ask is not fatal (the bytes are then checked for length only).
+    /// The source's own checksum of the whole object (S3's additional checksums: one HEAD): where the ETag is not a plain
+    /// MD5 (a multipart upload) or MD5 is off, so the bytes are still checked against what the source holds; for a large
+    /// blob with a plain-MD5 ETag (<paramref name="orMd5"/>), as the cheaper check. None when it keeps none; a failure to
+    /// ask is not fatal (the bytes are then checked by MD5 if there is one, else for length only).
     /// </summary>
-    private static async Task<ObjectChecksum?> AnnouncedChecksumAsync(IImageSource source, SourceObjectRow origin, string shown, IOperationContext context,
+    private static async Task<ObjectChecksum?> AnnouncedChecksumAsync(IImageSource source, SourceObjectRow origin, string shown, bool orMd5, IOperationContext context,
         CancellationToken cancellationToken)
     {
+        var otherwise = orMd5 ? "by the MD5 of its ETag" : "for length only";
         try
         {
             var (checksum, why) = await source.GetChecksumAsync(origin.Key, origin.ETag, cancellationToken).ConfigureAwait(false);
             context.WriteVerbose(checksum is null
-                ? $"{shown}: {why}; its bytes are checked for length only."
-                : $"{shown}: its bytes are checked against the {checksum.Name} checksum {checksum.Text} the source announces.");
+                ? $"{shown}: {why}; its bytes are checked {otherwise}."
+                : $"{shown}: its bytes are checked against the {checksum.Name} checksum {checksum.Text} the source announces{(orMd5 ? " (cheaper than the MD5 of its ETag)" : "")}.");
             return checksum;
         }
         catch (FlyException e) when (!cancellationToken.IsCancellationRequested)
         {
-            context.WriteVerbose($"{shown}: its checksums could not be read ({e.Message}); its bytes are checked for length only.");
+            context.WriteVerbose($"{shown}: its checksums could not be read ({e.Message}); its bytes are checked {otherwise}.");
             return null;
         }
     }

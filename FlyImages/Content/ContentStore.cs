@@ -94,7 +94,7 @@ public sealed partial class ContentStore
 
         // 2. identical content already stored under another object (plain MD5 ETag + size)
         var md5 = ContentPaths.PlainMd5(layer.ETag);
-        if (md5 is not null && repository.FindByMd5(md5, layer.Size) is { } same)
+        if (md5 is not null && repository.FindByMd5(md5, layer.Size, origin.Source) is { } same)
         {
             var kept = await CheckPresentAsync(same, force, shown, context, progress, layer.Key, cancellationToken).ConfigureAwait(false);
             if (kept is not null)
@@ -106,7 +106,9 @@ public sealed partial class ContentStore
         }
 
         // 3. identical content being fetched right now: wait for it
-        var contentKey = md5 is not null ? $"md5:{md5}:{layer.Size}" : $"obj:{origin.Source}\n{origin.Key}\n{origin.ETag}\n{origin.Size}";
+        // (a blob large enough to be checked by a checksum the source announces instead of MD5 is shared only within its source)
+        var contentKey = md5 is null ? $"obj:{origin.Source}\n{origin.Key}\n{origin.ETag}\n{origin.Size}"
+            : layer.Size >= Options.SourceChecksumFrom ? $"md5:{md5}:{layer.Size}:{origin.Source}" : $"md5:{md5}:{layer.Size}";
         var verifyMd5 = Options.VerifyMd5 ? md5 : null;
         var mine = new Lazy<Task<BlobInfo>>(() => DownloadAsync(source, origin, verifyMd5, shown, context, progress, incoming, cancellationToken), LazyThreadSafetyMode.ExecutionAndPublication);
         var running = inFlight.GetOrAdd(contentKey, mine);
@@ -199,7 +201,7 @@ public sealed partial class ContentStore
             }
 
             // identical content stored meanwhile (an in-flight download of it ended just before this one began)
-            var sameContent = md5 is null ? null : repository.FindByMd5(md5, origin.Size);
+            var sameContent = md5 is null ? null : repository.FindByMd5(md5, origin.Size, origin.Source);
             if (sameContent is not null && IsPresent(sameContent))
             {
                 repository.RecordSourceObject(origin, sameContent.Digest);

@@ -11,7 +11,8 @@ namespace FlyImages.Tests.Content;
 
 /// <summary>
 /// S3's additional checksums (<c>x-amz-checksum-*</c>): where the ETag is not a plain MD5 (a multipart upload) or MD5
-/// is off, a download is checked against the whole object's checksum the source announces on a HEAD. s3rver keeps no
+/// is off, and for a large blob instead of the MD5 of its ETag, a download is checked against the whole object's
+/// checksum the source announces on a HEAD. s3rver keeps no
 /// such checksums, so the proxy announces them as S3 does, with values computed by the AWS SDK's own implementations
 /// (an oracle independent of FlyImages'); the bytes still come from s3rver.
 /// </summary>
@@ -40,7 +41,72 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
     }
 
     [Fact]
-    public async Task A_plain_MD5_ETag_is_checked_by_MD5_without_asking_for_checksums()
+    public async Task A_large_blob_with_a_plain_MD5_ETag_is_checked_by_the_announced_CRC_and_its_MD5_names_it_only_for_its_source()
+    {
+        Announce("CRC64NVME", Oracle("CRC64NVME", s3.Big));
+        using var source = bed.Source();
+        var layer = await bed.BigLayerAsync(source);
+        bed.Proxy.Clear();
+        var blob = await new ContentStore(bed.Store, Options(sourceChecksumFrom: ContentS3.BigSize)).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+
+        Assert.Equal(s3.BigDigest, blob.Digest);
+        Assert.Single(bed.Proxy.Requests, r => r.Method == "HEAD");
+        Assert.Contains(bed.Context.Verbose, v => v.Contains("checked against the CRC64NVME checksum", StringComparison.Ordinal) && v.Contains("cheaper than the MD5", StringComparison.Ordinal));
+        // the ETag's MD5 is that source's claim: it finds the blob by it, another source does not
+        var md5 = Convert.ToHexString(MD5.HashData(s3.Big)).ToLowerInvariant();
+        Assert.Equal(md5, StoredMd5(blob.Digest));
+        Assert.Equal(PublicBucketLayout.SourceUri, Md5ClaimedBy(blob.Digest));
+        var repository = new ContentRepository(bed.Store);
+        Assert.Equal(blob.Digest, repository.FindByMd5(md5, ContentS3.BigSize, PublicBucketLayout.SourceUri)?.Digest);
+        Assert.Null(repository.FindByMd5(md5, ContentS3.BigSize, "s3://another-bucket/images"));
+    }
+
+    [Fact]
+    public async Task A_large_blob_whose_source_announces_no_checksum_is_checked_by_MD5_which_names_it_for_every_source()
+    {
+        using var source = bed.Source();
+        var layer = await bed.BigLayerAsync(source);
+        var blob = await new ContentStore(bed.Store, Options(sourceChecksumFrom: ContentS3.BigSize)).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+
+        Assert.Equal(s3.BigDigest, blob.Digest);
+        Assert.Contains(bed.Context.Verbose, v => v.Contains("announces no additional checksum", StringComparison.Ordinal) && v.Contains("checked by the MD5 of its ETag", StringComparison.Ordinal));
+        Assert.Equal(Convert.ToHexString(MD5.HashData(s3.Big)).ToLowerInvariant(), StoredMd5(blob.Digest));
+        Assert.Null(Md5ClaimedBy(blob.Digest));
+    }
+
+    [Fact]
+    public async Task Flipped_bytes_of_a_large_blob_with_a_plain_MD5_ETag_are_caught_by_the_CRC_that_replaces_MD5()
+    {
+        Announce("CRC64NVME", Oracle("CRC64NVME", s3.Big));
+        bed.Proxy.FaultFirst(1, ContentTestBed.IsBigGet, new Fault.FlipByte(4096));
+        using var source = bed.Source();
+        var blob = await new ContentStore(bed.Store, Options(sourceChecksumFrom: 0)).FetchLayerAsync(source, await bed.BigLayerAsync(source), bed.Context, CancellationToken.None);
+
+        Assert.Equal(s3.BigDigest, blob.Digest);
+        Assert.Equal(s3.Big, await File.ReadAllBytesAsync(blob.Path));
+        Assert.Contains(bed.Context.Warnings, w => w.Contains("CRC64NVME", StringComparison.Ordinal) && w.Contains("fetching the whole blob again", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_MD5_computed_from_the_bytes_replaces_a_claimed_one_and_is_never_replaced_by_one()
+    {
+        var repository = new ContentRepository(bed.Store);
+        var origin = new SourceObjectRow("s3://a/images", "x/1.tar", "etag", 10, null);
+        var (claimed, computed) = (new string('a', 32), new string('b', 32));
+        repository.RecordBlob("sha256:" + new string('1', 64), 10, claimed, "s3://a/images", origin, 10);
+        repository.RecordBlob("sha256:" + new string('1', 64), 10, computed, null, origin, 10);
+        Assert.Equal(computed, StoredMd5("sha256:" + new string('1', 64)));
+        Assert.Null(Md5ClaimedBy("sha256:" + new string('1', 64)));
+
+        repository.RecordBlob("sha256:" + new string('2', 64), 10, computed, null, origin, 10);
+        repository.RecordBlob("sha256:" + new string('2', 64), 10, claimed, "s3://a/images", origin, 10);
+        Assert.Equal(computed, StoredMd5("sha256:" + new string('2', 64)));
+        Assert.Null(Md5ClaimedBy("sha256:" + new string('2', 64)));
+        Assert.Equal("sha256:" + new string('2', 64), repository.FindByMd5(computed, 10, "s3://b/images")?.Digest);
+    }
+
+    [Fact]
+    public async Task A_small_blob_with_a_plain_MD5_ETag_is_checked_by_MD5_without_asking_for_checksums()
     {
         Announce("CRC64NVME", Oracle("CRC64NVME", s3.Big));
         using var source = bed.Source();
@@ -141,7 +207,9 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
 
     public void Dispose() => bed.Dispose();
 
-    private static FetchOptions NoMd5()
+    private static FetchOptions NoMd5() => Options(verifyMd5: false);
+
+    private static FetchOptions Options(bool verifyMd5 = true, long sourceChecksumFrom = 64L * 1024 * 1024)
     {
         var fast = ContentTestBed.Fast();
         return new FetchOptions
@@ -152,16 +220,21 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
             StallTimeout = fast.StallTimeout,
             CheckpointInterval = fast.CheckpointInterval,
             ProgressInterval = fast.ProgressInterval,
-            VerifyMd5 = false,
+            VerifyMd5 = verifyMd5,
+            SourceChecksumFrom = sourceChecksumFrom,
         };
     }
 
+    private string? Md5ClaimedBy(string digest) => Column(digest, "md5_claimed_by");
+
     /// <summary>The MD5 the store recorded for a blob (what later lookups by a plain-MD5 ETag find it by).</summary>
-    private string? StoredMd5(string digest) => bed.Store.Read((c, t) =>
+    private string? StoredMd5(string digest) => Column(digest, "md5");
+
+    private string? Column(string digest, string column) => bed.Store.Read((c, t) =>
     {
         using var cmd = c.CreateCommand();
         cmd.Transaction = t;
-        cmd.CommandText = "SELECT md5 FROM blobs WHERE digest = $digest";
+        cmd.CommandText = $"SELECT {column} FROM blobs WHERE digest = $digest";
         cmd.Parameters.AddWithValue("$digest", digest);
         return cmd.ExecuteScalar() as string;
     });

@@ -64,6 +64,24 @@ public sealed class FlyStoreTests : IDisposable
     }
 
     [Fact]
+    public void Upgrading_to_version_9_keeps_every_stored_MD5_as_computed_from_its_bytes()
+    {
+        // a store as version 8 left it: blobs without md5_claimed_by, their MD5s all computed from the bytes
+        var store = FlyStore.Open(dir.Path);
+        using (var c = store.Connect())
+        {
+            c.Exec(null, "ALTER TABLE blobs DROP COLUMN md5_claimed_by; PRAGMA user_version = 8;");
+            c.Exec(null, $"INSERT INTO blobs(digest, size, md5, created_at, verified_at) VALUES ('sha256:{new string('3', 64)}', 5, '{new string('c', 32)}', 'now', 'now');");
+        }
+
+        SqliteConnection.ClearAllPools();
+        var upgraded = FlyStore.Open(dir.Path);
+        Assert.Equal(9, upgraded.SchemaVersion());
+        var found = new FlyImages.Content.ContentRepository(upgraded).FindByMd5(new string('c', 32), 5, "s3://any/source");
+        Assert.Equal($"sha256:{new string('3', 64)}", found?.Digest);
+    }
+
+    [Fact]
     public void Foreign_keys_are_enforced()
     {
         var store = FlyStore.Open(dir.Path);
