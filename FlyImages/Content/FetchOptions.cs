@@ -55,7 +55,8 @@ public sealed class FetchOptions
 
     /// <summary>
     /// Check downloads against a plain-MD5 ETag (default on). MD5 is the slowest step on a busy CPU; without it a
-    /// download is checked for length only, and the blob is not used to recognise identical content by MD5 later.
+    /// download is checked against the checksum its source announces, if any (else for length only), and the blob is
+    /// not used to recognise identical content by MD5 later.
     /// </summary>
     public bool VerifyMd5 { get; init; } = true;
 

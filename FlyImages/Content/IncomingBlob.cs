@@ -7,7 +7,7 @@ namespace FlyImages.Content;
 /// <summary>
 /// A blob while it downloads, readable in order as its bytes become final in the partial file (the in-order hasher has
 /// passed them): what an install applies while the rest still arrives. Nothing read from it is verified. The blob is
-/// verified (sha256, and MD5 against a plain-MD5 ETag) only when the fetch returns; whatever was made from these bytes
+/// verified (sha256, and the MD5 of its ETag or the checksum its source announces) only when the fetch returns; whatever was made from these bytes
 /// must be thrown away unless it does. Reading fails as soon as the download fails or starts over. Dispose it when done.
 /// </summary>
 public sealed class IncomingBlob : IDisposable

@@ -10,7 +10,7 @@ public static partial class ErrorIds
     /// <summary>Not enough free space in the store for the blob.</summary>
     public const string StoreFull = "StoreFull";
 
-    /// <summary>The bytes received did not match what the source announced (MD5/ETag, length) after every attempt.</summary>
+    /// <summary>The bytes received did not match what the source announced (the MD5 of its ETag or its additional checksum, length) after every attempt.</summary>
     public const string BlobCorrupt = "BlobCorrupt";
 
     /// <summary>The source sent more or fewer bytes than it announced, after every attempt.</summary>
