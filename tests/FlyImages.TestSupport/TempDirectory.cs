@@ -62,11 +62,56 @@ public sealed class TempDirectory : IDisposable
 
             foreach (var loop in loops)
             {
-                using var losetup = Process.Start(new ProcessStartInfo("losetup", ["-d", "/dev/" + loop.Split(':')[0]]) { RedirectStandardError = true, RedirectStandardOutput = true });
-                losetup?.WaitForExit(10_000);
+                DetachIfStillUnder(loop.Split(':')[0]);
             }
         }
     }
+
+    /// <summary>
+    /// Detaches loop device <paramref name="name"/> only if, while held open exclusively, it still serves a file under
+    /// this folder. By name alone (`losetup -d` of a name listed a moment ago) it may by then serve another test's file:
+    /// ours can have been detached meanwhile and the free number taken by another attach (a test of another class
+    /// running in parallel). The exclusive open keeps the device from being configured again until it is closed.
+    /// </summary>
+    private void DetachIfStillUnder(string name)
+    {
+        var fd = Open("/dev/" + name, O_RDONLY | O_EXCL | O_CLOEXEC);
+        if (fd < 0)
+        {
+            return; // gone, or mounted or held: the unmounts of the next round may free it
+        }
+
+        try
+        {
+            var backing = System.IO.Path.Combine("/sys/block", name, "loop", "backing_file");
+            if (File.Exists(backing) && File.ReadAllText(backing).Trim().StartsWith(Path + "/", StringComparison.Ordinal))
+            {
+                _ = Ioctl(fd, LOOP_CLR_FD, 0);
+            }
+        }
+        catch (IOException)
+        {
+            // unbound while we looked: nothing to detach
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    private const int O_RDONLY = 0;
+    private const int O_EXCL = 0x80;
+    private const int O_CLOEXEC = 0x80000;
+    private const ulong LOOP_CLR_FD = 0x4C01;
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static extern int Ioctl(int fd, ulong request, ulong argument);
+
+    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static extern int Close(int fd);
 
     [DllImport("libc", EntryPoint = "umount2", SetLastError = true)]
     private static extern int Umount2([MarshalAs(UnmanagedType.LPUTF8Str)] string target, int flags);
