@@ -39,14 +39,11 @@ internal sealed class ContentRepository(FlyStore store)
         var now = StoreTime.Now();
         StoreCounters.Add(c, t, StoreCounters.FetchedBytes, fetchedBytes);
         c.Exec(t, """
-            INSERT INTO blobs(digest, size, md5, md5_claimed_by, created_at, verified_at) VALUES ($d, $sz, $m, $by, $now, $now)
-            ON CONFLICT(digest) DO UPDATE SET
-                md5 = CASE WHEN blobs.md5 IS NULL OR (blobs.md5_claimed_by IS NOT NULL AND excluded.md5 IS NOT NULL AND excluded.md5_claimed_by IS NULL)
-                    THEN excluded.md5 ELSE blobs.md5 END,
-                md5_claimed_by = CASE WHEN blobs.md5 IS NULL OR (blobs.md5_claimed_by IS NOT NULL AND excluded.md5 IS NOT NULL AND excluded.md5_claimed_by IS NULL)
-                    THEN excluded.md5_claimed_by ELSE blobs.md5_claimed_by END,
-                verified_at = excluded.verified_at;
-            """, ("$d", digest), ("$sz", size), ("$m", md5), ("$by", md5 is null ? null : md5ClaimedBy), ("$now", now));
+            INSERT INTO blobs(digest, size, created_at, verified_at) VALUES ($d, $sz, $now, $now)
+            ON CONFLICT(digest) DO UPDATE SET verified_at = excluded.verified_at;
+            UPDATE blobs SET md5 = $m, md5_claimed_by = $by
+            WHERE digest = $d AND $m IS NOT NULL AND (md5 IS NULL OR (md5_claimed_by IS NOT NULL AND $by IS NULL));
+            """, ("$d", digest), ("$sz", size), ("$m", md5), ("$by", md5ClaimedBy), ("$now", now));
         UpsertSourceObject(c, t, origin, digest, now);
     });
 

@@ -65,19 +65,12 @@ public sealed partial class ContentStore
 
         // the check: MD5 of a plain-MD5 ETag; for a large blob (or without one) the whole object's checksum the source announces
         ObjectChecksum? expected;
-        string? claimedMd5 = null;
         try
         {
-            if (md5 is null || origin.Size >= Options.SourceChecksumFrom)
-            {
-                expected = await AnnouncedChecksumAsync(source, origin, shown, md5 is not null, context, cancellationToken).ConfigureAwait(false);
-                claimedMd5 = expected is null ? null : md5;
-                expected ??= md5 is null ? null : ObjectChecksum.FromMd5(md5);
-            }
-            else
-            {
-                expected = ObjectChecksum.FromMd5(md5);
-            }
+            expected = md5 is null || Options.SourceChecksumReplacesMd5(origin.Size)
+                ? await AnnouncedChecksumAsync(source, origin, shown, md5 is not null, context, cancellationToken).ConfigureAwait(false)
+                : null;
+            expected ??= md5 is null ? null : ObjectChecksum.FromMd5(md5);
         }
         catch (SourceObjectChangedException e)
         {
@@ -171,14 +164,14 @@ public sealed partial class ContentStore
                 continue;
             }
 
-            // an MD5 computed from the bytes names the content for lookups from any source; the MD5 an ETag claims (the bytes
-            // checked by a CRC, which is forgeable) only for lookups from that source
-            var actualMd5 = expected?.Algorithm == ChecksumAlgorithm.Md5 ? Convert.ToHexString(hashes.Checksum!).ToLowerInvariant() : null;
             var digest = ContentPaths.FormatDigest(hashes.Sha256);
             var blobPath = BlobPath(digest);
             Commit(partialPath, blobPath, blobDir);
             stream?.Verify(digest);
-            repository.RecordBlob(digest, origin.Size, actualMd5 ?? claimedMd5, actualMd5 is null ? origin.Source : null, origin, download.BytesFetched);
+
+            // the ETag's MD5, when the bytes matched it, names the content for lookups from any source; checked by another
+            // checksum (a CRC is forgeable) it is only this source's claim, for lookups from this source
+            repository.RecordBlob(digest, origin.Size, md5, expected?.Algorithm == ChecksumAlgorithm.Md5 ? null : origin.Source, origin, download.BytesFetched);
             repository.DeletePartial(origin.Source, origin.Key);
             var seconds = Math.Max(watch.Elapsed.TotalSeconds, 0.001);
             context.WriteVerbose($"{shown}: stored as {digest} ({ByteSize.Format(download.BytesFetched)} in {seconds:0.00} s, {ByteSize.Format((long)(download.BytesFetched / seconds))}/s, {download.Connections} GETs at once at the end, {ByteSize.Format(partSize)} parts).");

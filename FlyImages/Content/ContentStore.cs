@@ -108,7 +108,7 @@ public sealed partial class ContentStore
         // 3. identical content being fetched right now: wait for it
         // (a blob large enough to be checked by a checksum the source announces instead of MD5 is shared only within its source)
         var contentKey = md5 is null ? $"obj:{origin.Source}\n{origin.Key}\n{origin.ETag}\n{origin.Size}"
-            : layer.Size >= Options.SourceChecksumFrom ? $"md5:{md5}:{layer.Size}:{origin.Source}" : $"md5:{md5}:{layer.Size}";
+            : Options.SourceChecksumReplacesMd5(layer.Size) ? $"md5:{md5}:{layer.Size}:{origin.Source}" : $"md5:{md5}:{layer.Size}";
         var verifyMd5 = Options.VerifyMd5 ? md5 : null;
         var mine = new Lazy<Task<BlobInfo>>(() => DownloadAsync(source, origin, verifyMd5, shown, context, progress, incoming, cancellationToken), LazyThreadSafetyMode.ExecutionAndPublication);
         var running = inFlight.GetOrAdd(contentKey, mine);

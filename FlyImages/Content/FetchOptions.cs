@@ -68,6 +68,9 @@ public sealed class FetchOptions
     /// </summary>
     public long SourceChecksumFrom { get; init; } = 64L * 1024 * 1024;
 
+    /// <summary>Whether a blob of <paramref name="size"/> bytes with a plain-MD5 ETag is checked by its source's checksum where there is one.</summary>
+    internal bool SourceChecksumReplacesMd5(long size) => size >= SourceChecksumFrom;
+
     /// <summary>Read S3 bytes through AWSSDK response streams instead of plain HttpClient with presigned URLs (slower; for comparison).</summary>
     public bool UseSdkStreams { get; init; }
 

@@ -30,7 +30,10 @@ public enum ChecksumAlgorithm
 public sealed record ObjectChecksum(ChecksumAlgorithm Algorithm, byte[] Value)
 {
     /// <summary>The name S3 gives the algorithm (CRC64NVME, MD5 for an ETag).</summary>
-    public string Name => Algorithm switch
+    public string Name => NameOf(Algorithm);
+
+    /// <summary>The name S3 gives <paramref name="algorithm"/>.</summary>
+    public static string NameOf(ChecksumAlgorithm algorithm) => algorithm switch
     {
         ChecksumAlgorithm.Md5 => "MD5",
         ChecksumAlgorithm.Sha256 => "SHA256",
@@ -82,7 +85,7 @@ public sealed record ObjectChecksum(ChecksumAlgorithm Algorithm, byte[] Value)
 
         if (string.Equals(type, "COMPOSITE", StringComparison.OrdinalIgnoreCase) || announced.Any(a => a.Value!.Contains('-', StringComparison.Ordinal)))
         {
-            why = $"its {string.Join(", ", announced.Select(a => Name(a.Algorithm)))} checksum is COMPOSITE (of its upload's parts), not of the whole object";
+            why = $"its {string.Join(", ", announced.Select(a => NameOf(a.Algorithm)))} checksum is COMPOSITE (of its upload's parts), not of the whole object";
             return null;
         }
 
@@ -97,10 +100,8 @@ public sealed record ObjectChecksum(ChecksumAlgorithm Algorithm, byte[] Value)
             }
         }
 
-        why = $"its announced {string.Join(", ", announced.Select(a => Name(a.Algorithm)))} checksum is not a well-formed value";
+        why = $"its announced {string.Join(", ", announced.Select(a => NameOf(a.Algorithm)))} checksum is not a well-formed value";
         return null;
-
-        static string Name(ChecksumAlgorithm a) => new ObjectChecksum(a, []).Name;
     }
 
     public bool Equals(ObjectChecksum? other) => other is not null && other.Algorithm == Algorithm && other.Value.AsSpan().SequenceEqual(Value);
