@@ -63,8 +63,10 @@ public sealed class ContentTestBed : IDisposable
 
     public string PartialDirectory => ContentPaths.PartialDirectory(Store.RootPath);
 
-    public static FetchOptions Fast(long partSize = 1024 * 1024, int parts = 2) => new()
+    public static FetchOptions Fast(long partSize = 1024 * 1024, int parts = 2, bool verifyMd5 = true, long sourceChecksumFrom = 64L * 1024 * 1024) => new()
     {
+        VerifyMd5 = verifyMd5,
+        SourceChecksumFrom = sourceChecksumFrom,
         PartSize = partSize,
         PartConcurrency = parts,
         RetryBaseDelay = TimeSpan.FromMilliseconds(10),

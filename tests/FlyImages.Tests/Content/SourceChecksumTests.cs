@@ -23,15 +23,14 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
 
     public static TheoryData<string> Algorithms => ["CRC64NVME", "CRC32C", "CRC32", "SHA256", "SHA1"];
 
+    private string BigMd5 => Convert.ToHexString(MD5.HashData(s3.Big)).ToLowerInvariant();
+
     [Theory]
     [MemberData(nameof(Algorithms))]
     public async Task Without_a_plain_MD5_the_blob_is_checked_against_the_checksum_the_source_announces(string algorithm)
     {
         Announce(algorithm, Oracle(algorithm, s3.Big));
-        using var source = bed.Source();
-        var layer = await bed.BigLayerAsync(source);
-        bed.Proxy.Clear();
-        var blob = await new ContentStore(bed.Store, NoMd5()).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+        var blob = await FetchBigAsync(NoMd5());
 
         Assert.Equal(s3.BigDigest, blob.Digest);
         Assert.Single(bed.Proxy.Requests, r => r.Method == "HEAD");
@@ -44,16 +43,13 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
     public async Task A_large_blob_with_a_plain_MD5_ETag_is_checked_by_the_announced_CRC_and_its_MD5_names_it_only_for_its_source()
     {
         Announce("CRC64NVME", Oracle("CRC64NVME", s3.Big));
-        using var source = bed.Source();
-        var layer = await bed.BigLayerAsync(source);
-        bed.Proxy.Clear();
-        var blob = await new ContentStore(bed.Store, Options(sourceChecksumFrom: ContentS3.BigSize)).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+        var blob = await FetchBigAsync(Options(sourceChecksumFrom: ContentS3.BigSize));
 
         Assert.Equal(s3.BigDigest, blob.Digest);
         Assert.Single(bed.Proxy.Requests, r => r.Method == "HEAD");
         Assert.Contains(bed.Context.Verbose, v => v.Contains("checked against the CRC64NVME checksum", StringComparison.Ordinal) && v.Contains("cheaper than the MD5", StringComparison.Ordinal));
         // the ETag's MD5 is that source's claim: it finds the blob by it, another source does not
-        var md5 = Convert.ToHexString(MD5.HashData(s3.Big)).ToLowerInvariant();
+        var md5 = BigMd5;
         Assert.Equal(md5, StoredMd5(blob.Digest));
         Assert.Equal(PublicBucketLayout.SourceUri, Md5ClaimedBy(blob.Digest));
         var repository = new ContentRepository(bed.Store);
@@ -64,13 +60,11 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
     [Fact]
     public async Task A_large_blob_whose_source_announces_no_checksum_is_checked_by_MD5_which_names_it_for_every_source()
     {
-        using var source = bed.Source();
-        var layer = await bed.BigLayerAsync(source);
-        var blob = await new ContentStore(bed.Store, Options(sourceChecksumFrom: ContentS3.BigSize)).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+        var blob = await FetchBigAsync(Options(sourceChecksumFrom: ContentS3.BigSize));
 
         Assert.Equal(s3.BigDigest, blob.Digest);
         Assert.Contains(bed.Context.Verbose, v => v.Contains("announces no additional checksum", StringComparison.Ordinal) && v.Contains("checked by the MD5 of its ETag", StringComparison.Ordinal));
-        Assert.Equal(Convert.ToHexString(MD5.HashData(s3.Big)).ToLowerInvariant(), StoredMd5(blob.Digest));
+        Assert.Equal(BigMd5, StoredMd5(blob.Digest));
         Assert.Null(Md5ClaimedBy(blob.Digest));
     }
 
@@ -109,14 +103,11 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
     public async Task A_small_blob_with_a_plain_MD5_ETag_is_checked_by_MD5_without_asking_for_checksums()
     {
         Announce("CRC64NVME", Oracle("CRC64NVME", s3.Big));
-        using var source = bed.Source();
-        var layer = await bed.BigLayerAsync(source);
-        bed.Proxy.Clear();
-        var blob = await new ContentStore(bed.Store, ContentTestBed.Fast()).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
+        var blob = await FetchBigAsync(ContentTestBed.Fast());
 
         Assert.Equal(s3.BigDigest, blob.Digest);
         Assert.DoesNotContain(bed.Proxy.Requests, r => r.Method == "HEAD");
-        Assert.Equal(Convert.ToHexString(MD5.HashData(s3.Big)).ToLowerInvariant(), StoredMd5(blob.Digest));
+        Assert.Equal(BigMd5, StoredMd5(blob.Digest));
     }
 
     [Fact]
@@ -207,22 +198,17 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
 
     public void Dispose() => bed.Dispose();
 
-    private static FetchOptions NoMd5() => Options(verifyMd5: false);
+    private static FetchOptions NoMd5() => ContentTestBed.Fast(verifyMd5: false);
 
-    private static FetchOptions Options(bool verifyMd5 = true, long sourceChecksumFrom = 64L * 1024 * 1024)
+    private static FetchOptions Options(long sourceChecksumFrom) => ContentTestBed.Fast(sourceChecksumFrom: sourceChecksumFrom);
+
+    /// <summary>Fetches the big blob with <paramref name="options"/>; the proxy's record then holds that fetch's requests only.</summary>
+    private async Task<BlobInfo> FetchBigAsync(FetchOptions options)
     {
-        var fast = ContentTestBed.Fast();
-        return new FetchOptions
-        {
-            PartSize = fast.PartSize,
-            PartConcurrency = fast.PartConcurrency,
-            RetryBaseDelay = fast.RetryBaseDelay,
-            StallTimeout = fast.StallTimeout,
-            CheckpointInterval = fast.CheckpointInterval,
-            ProgressInterval = fast.ProgressInterval,
-            VerifyMd5 = verifyMd5,
-            SourceChecksumFrom = sourceChecksumFrom,
-        };
+        using var source = bed.Source();
+        var layer = await bed.BigLayerAsync(source);
+        bed.Proxy.Clear();
+        return await new ContentStore(bed.Store, options).FetchLayerAsync(source, layer, bed.Context, CancellationToken.None);
     }
 
     private string? Md5ClaimedBy(string digest) => Column(digest, "md5_claimed_by");

@@ -42,10 +42,10 @@ var fetch = new FetchOptions
     UseSdkStreams = options.TryGetValue("reader", out var r) && r == "sdk",
 };
 var context = NullOperationContext.Instance;
+var s3 = ImageSourceFactory.Create(new SourceOptions { Source = Need("source"), Endpoint = Need("endpoint"), Anonymous = true }, context);
 using IImageSource source = options.TryGetValue("announce-crc64nvme", out var announced)
-    ? new AnnouncingSource(ImageSourceFactory.Create(new SourceOptions { Source = Need("source"), Endpoint = Need("endpoint"), Anonymous = true }, context),
-        ObjectChecksum.FromS3("FULL_OBJECT", null, announced, null, null, null, out var why) ?? throw new ArgumentException(why))
-    : ImageSourceFactory.Create(new SourceOptions { Source = Need("source"), Endpoint = Need("endpoint"), Anonymous = true }, context);
+    ? new AnnouncingSource(s3, ObjectChecksum.FromS3("FULL_OBJECT", null, announced, null, null, null, out var why) ?? throw new ArgumentException(why))
+    : s3;
 var key = Need("key");
 var stat = await source.StatAsync(key, CancellationToken.None);
 var store = FlyStore.Open(Need("store"));
