@@ -29,33 +29,74 @@ internal sealed class LoopExt4 : IDisposable
         }
         catch
         {
-            Dispose();
+            // the error that made the file system unusable is the one to see, not a clean-up error after it
+            _ = Release();
             throw;
         }
     }
 
     public string MountPoint { get; }
 
+    /// <summary>The image file behind the device.</summary>
+    internal string ImagePath => image;
+
+    /// <summary>The loop device, until it is detached.</summary>
+    internal string? Device => device;
+
+    /// <summary>Undoes every step it can, each even when one before failed; then throws the first clean-up error.</summary>
     public void Dispose()
     {
+        if (Release() is { } first)
+        {
+            throw new IOException($"cleaning up the test file system {MountPoint} failed: {first.Message}", first);
+        }
+    }
+
+    /// <summary>Best effort: unmount, detach the device only while it still serves this image, delete; the first error.</summary>
+    private Exception? Release()
+    {
+        Exception? first = null;
+        void Step(Action action)
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception e)
+            {
+                first ??= e;
+            }
+        }
+
         if (mounted)
         {
-            Run("umount", MountPoint);
+            Step(() => Run("umount", MountPoint));
             mounted = false;
         }
 
-        if (device is not null)
+        if (device is { } loop)
         {
-            Run("losetup", "-d", device);
+            // a number freed by someone else may serve another test's file by now: that one is left alone
+            var backing = Path.Combine("/sys/block", Path.GetFileName(loop), "loop", "backing_file");
+            Step(() =>
+            {
+                if (File.Exists(backing) && File.ReadAllText(backing).Trim() == image)
+                {
+                    Run("losetup", "-d", loop);
+                }
+            });
             device = null;
         }
 
-        if (Directory.Exists(MountPoint))
+        Step(() =>
         {
-            Directory.Delete(MountPoint);
-        }
-
-        File.Delete(image);
+            if (Directory.Exists(MountPoint))
+            {
+                Directory.Delete(MountPoint);
+            }
+        });
+        Step(() => File.Delete(image));
+        return first;
     }
 
     private static string Run(string file, params string[] args) =>
