@@ -30,7 +30,8 @@ public sealed class ContentFaultTests(ContentS3 s3) : IDisposable
         };
         bed.Proxy.FaultFirst(kind is "500" or "503" ? 3 : 1, IsBigGet, fault);
         using var source = bed.Source();
-        var blob = await new ContentStore(bed.Store, ContentTestBed.Fast()).FetchLayerAsync(source, await bed.BigLayerAsync(source), bed.Context, CancellationToken.None);
+        var blob = await new ContentStore(bed.Store, ContentTestBed.Fast(stallSeconds: kind == "stall" ? 1 : 10))
+            .FetchLayerAsync(source, await bed.BigLayerAsync(source), bed.Context, CancellationToken.None);
 
         Assert.Equal(s3.BigDigest, blob.Digest);
         Assert.Equal(s3.Big, await File.ReadAllBytesAsync(blob.Path));

@@ -63,14 +63,19 @@ public sealed class ContentTestBed : IDisposable
 
     public string PartialDirectory => ContentPaths.PartialDirectory(Store.RootPath);
 
-    public static FetchOptions Fast(long partSize = 1024 * 1024, int parts = 2, bool verifyMd5 = true, long sourceChecksumFrom = 64L * 1024 * 1024) => new()
+    /// <summary>
+    /// Small parts and short delays. The stall timeout stays long (10 s) unless a test is about stalls: on a loaded
+    /// 2-core machine a part can go a second without a byte, and the retry that follows changes what a test counts.
+    /// </summary>
+    public static FetchOptions Fast(long partSize = 1024 * 1024, int parts = 2, bool verifyMd5 = true, long sourceChecksumFrom = 64L * 1024 * 1024,
+        double stallSeconds = 10) => new()
     {
         VerifyMd5 = verifyMd5,
         SourceChecksumFrom = sourceChecksumFrom,
         PartSize = partSize,
         PartConcurrency = parts,
         RetryBaseDelay = TimeSpan.FromMilliseconds(10),
-        StallTimeout = TimeSpan.FromSeconds(1),
+        StallTimeout = TimeSpan.FromSeconds(stallSeconds),
         CheckpointInterval = TimeSpan.FromMilliseconds(100),
         ProgressInterval = TimeSpan.FromMilliseconds(50),
     };

@@ -36,8 +36,14 @@ public sealed class FetchRetryTests(ContentS3 s3) : IDisposable
             await new ContentStore(bed.Store, options).FetchLayerAsync(source, await bed.BigLayerAsync(source), bed.Context, CancellationToken.None));
         Assert.Equal(ErrorIds.BlobCorrupt, error.ErrorId);
         var perRange = bed.ObjectGets(ContentS3.BigKey).GroupBy(g => g.Range!.Split('-')[0]).Select(g => g.Count()).ToList();
-        Assert.Equal(5, perRange.Count); // 4 MiB + 12345 bytes in 1 MiB parts
-        Assert.All(perRange, n => Assert.Equal(options.PartAttempts, n));
+        var seen = $"GETs per range: {string.Join(", ", perRange)}; warnings: {string.Join(" | ", bed.Context.Warnings)}";
+        Assert.True(perRange.Count == 5, seen); // 4 MiB + 12345 bytes in 1 MiB parts
+
+        // whole-blob re-downloads and part retries share one budget per range: none is asked for more than PartAttempts
+        // times, and the fetch gives up once one range's budget is spent. (A part retry in between, after a connection
+        // that failed on a loaded machine, spends its range's budget sooner: exact counts would make the test flaky.)
+        Assert.True(perRange.All(n => n <= options.PartAttempts) && perRange.Max() == options.PartAttempts, seen);
+        Assert.True(perRange.Min() >= 2, seen); // the blob was downloaded again after MD5 failed, not given up at once
         Assert.Empty(bed.BlobFiles());
     }
 
