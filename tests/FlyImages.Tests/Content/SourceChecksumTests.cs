@@ -202,7 +202,6 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
 
     private static FetchOptions Options(long sourceChecksumFrom) => ContentTestBed.Fast(sourceChecksumFrom: sourceChecksumFrom);
 
-    /// <summary>Fetches the big blob with <paramref name="options"/>; the proxy's record then holds that fetch's requests only.</summary>
     /// <summary>The fetch asked for the checksum once; a failure lists what the proxy saw and what the fetch said.</summary>
     private void AssertOneChecksumHead()
     {
@@ -212,6 +211,7 @@ public sealed class SourceChecksumTests(ContentS3 s3) : IDisposable
             + $"verbose: {string.Join(" | ", bed.Context.Verbose)}");
     }
 
+    /// <summary>Fetches the big blob with <paramref name="options"/>; the proxy's record then holds that fetch's requests only.</summary>
     private async Task<BlobInfo> FetchBigAsync(FetchOptions options)
     {
         using var source = bed.Source();
