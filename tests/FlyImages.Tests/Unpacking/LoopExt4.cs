@@ -1,4 +1,5 @@
 using FlyImages.Processes;
+using FlyImages.ThinPools.BlockFile;
 
 namespace FlyImages.Tests.Unpacking;
 
@@ -74,15 +75,15 @@ internal sealed class LoopExt4 : IDisposable
             mounted = false;
         }
 
-        if (device is { } loop)
+        if (device is not null)
         {
-            // a number freed by someone else may serve another test's file by now: that one is left alone
-            var backing = Path.Combine("/sys/block", Path.GetFileName(loop), "loop", "backing_file");
+            // by backing file, as FlyImages detaches its own: a number freed by someone else may serve another test's
+            // file by now, and that one is left alone
             Step(() =>
             {
-                if (File.Exists(backing) && File.ReadAllText(backing).Trim() == image)
+                foreach (var loop in LoopDevices.FindByBackingFile(image))
                 {
-                    Run("losetup", "-d", loop);
+                    LoopDevices.DetachAsync(loop, CancellationToken.None).GetAwaiter().GetResult();
                 }
             });
             device = null;
