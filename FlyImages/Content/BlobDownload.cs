@@ -464,11 +464,17 @@ internal sealed class BlobDownload
         }
     }
 
-    /// <summary>A read that fails as a stall when no byte comes for <see cref="FetchOptions.StallTimeout"/>.</summary>
+    /// <summary>
+    /// A read that fails as a stall when no byte comes for <see cref="FetchOptions.StallTimeout"/>, and as a cancellation
+    /// when the fetch is cancelled.
+    /// </summary>
     private async ValueTask<int> ReadAsync(Stream body, Memory<byte> buffer, CancellationTokenSource stall, CancellationToken token)
     {
         if (!stall.TryReset())
         {
+            // the stall source is linked to the fetch's token: it cannot be reset after its timer fired, nor after a
+            // cancellation that came between two reads, which must still end the fetch as cancelled, not as a stall
+            token.ThrowIfCancellationRequested();
             throw new StallException(options.StallTimeout);
         }
 
